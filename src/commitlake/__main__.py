@@ -1,0 +1,3 @@
+from commitlake.cli import main
+
+raise SystemExit(main())

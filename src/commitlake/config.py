@@ -1,0 +1,114 @@
+"""Settings: the one object built from the environment. No other module reads os.environ."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from commitlake.errors import ConfigError
+
+__all__ = ["DEFAULT_GITHUB_API_URL", "Settings"]
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_INGEST_CONCURRENCY = 4
+DEFAULT_MODEL_NAME = "commitlake-commit-type"
+
+
+def _split_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(item for item in re.split(r"[\s,]+", value.strip()) if item)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a stage needs to know about where things live. Built once, passed down."""
+
+    home: Path
+    database_url: str | None = None
+    lake_uri: str | None = None
+    s3_endpoint_url: str | None = None
+    mlflow_tracking_uri: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_token: str | None = field(default=None, repr=False)
+    repos: tuple[str, ...] = ()
+    run_id: str | None = None
+    ingest_concurrency: int = DEFAULT_INGEST_CONCURRENCY
+    max_requests: int | None = None
+    with_files: bool = False
+    full_refresh: bool = False
+    model_name: str = DEFAULT_MODEL_NAME
+    log_level: str = "INFO"
+    log_format: str = "json"
+    project_dir: Path = field(default_factory=Path.cwd)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("COMMITLAKE_HOME") or ".commitlake").expanduser().absolute()
+        concurrency = _int(env, "COMMITLAKE_INGEST_CONCURRENCY", DEFAULT_INGEST_CONCURRENCY)
+        assert concurrency is not None
+        if concurrency < 1:
+            raise ConfigError(f"COMMITLAKE_INGEST_CONCURRENCY must be at least 1, got {concurrency}")
+        return cls(
+            home=home,
+            database_url=env.get("DATABASE_URL") or None,
+            lake_uri=env.get("COMMITLAKE_LAKE_URI") or None,
+            s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+            mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
+            github_api_url=(env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            github_token=env.get("GITHUB_TOKEN") or None,
+            repos=_split_list(env.get("COMMITLAKE_REPOS")),
+            run_id=env.get("COMMITLAKE_RUN_ID") or None,
+            ingest_concurrency=concurrency,
+            max_requests=_int(env, "COMMITLAKE_MAX_REQUESTS", None),
+            with_files=_flag(env.get("COMMITLAKE_WITH_FILES")),
+            full_refresh=_flag(env.get("COMMITLAKE_FULL_REFRESH")),
+            model_name=env.get("COMMITLAKE_MODEL_NAME") or DEFAULT_MODEL_NAME,
+            log_level=(env.get("COMMITLAKE_LOG_LEVEL") or "INFO").upper(),
+            log_format=env.get("COMMITLAKE_LOG_FORMAT") or "json",
+            project_dir=Path(env.get("COMMITLAKE_PROJECT_DIR") or Path.cwd()).absolute(),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with CLI flags applied on top of the environment (None means: keep)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    # Embedded defaults ---------------------------------------------------------------------------------
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_lake_uri(self) -> str:
+        return self.lake_uri or (self.home / "lake").as_uri()
+
+    @property
+    def effective_mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        """Where the embedded MLflow store keeps artifacts (only used without MLFLOW_TRACKING_URI)."""
+        return self.home / "mlflow" / "artifacts"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.project_dir / "dbt"

@@ -1,0 +1,74 @@
+"""One exception tree for commitlake.
+
+    CommitlakeError            anything commitlake reports as a one-line error and a non-zero exit
+    ├── ConfigError            a bad setting or source URI
+    ├── SourceError            a source cannot be read (unreadable file, not a git repository, API refused)
+    │   ├── AuthError          the API rejected the token (401): the whole run stops
+    │   ├── RepoUnavailable    404/451: that repository is skipped, the others go on
+    │   └── BudgetExhausted    --max-requests reached
+    ├── LakeError              the object store cannot be read or written
+    ├── WarehouseError         the database cannot be reached or refused a statement
+    ├── QualityGateFailed      a critical expectation failed: the pipeline stops at validate
+    └── StageFailed            a stage failed; names the stage and the cause
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BudgetExhausted",
+    "CommitlakeError",
+    "ConfigError",
+    "LakeError",
+    "QualityGateFailed",
+    "RepoUnavailable",
+    "SourceError",
+    "StageFailed",
+    "WarehouseError",
+]
+
+
+class CommitlakeError(Exception):
+    """Base of every error commitlake reports to the user."""
+
+
+class ConfigError(CommitlakeError):
+    pass
+
+
+class SourceError(CommitlakeError):
+    pass
+
+
+class AuthError(SourceError):
+    pass
+
+
+class RepoUnavailable(SourceError):
+    def __init__(self, repo: str, status: int, message: str) -> None:
+        super().__init__(f"{repo}: HTTP {status}: {message}")
+        self.repo = repo
+        self.status = status
+
+
+class BudgetExhausted(SourceError):
+    pass
+
+
+class LakeError(CommitlakeError):
+    pass
+
+
+class WarehouseError(CommitlakeError):
+    pass
+
+
+class QualityGateFailed(CommitlakeError):
+    pass
+
+
+class StageFailed(CommitlakeError):
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"stage {stage!r} failed: {cause}")
+        self.stage = stage
+        self.cause = cause
