@@ -66,7 +66,7 @@ STAGES: tuple[Stage, ...] = (
         timeout_seconds=600,
         resources=Resources("100m", "128Mi", "500m", "256Mi"),
         config_env=("COMMITLAKE_REPOS", "GITHUB_API_URL"),
-        secret_env=("GITHUB_TOKEN",),
+        secret_env=("GITHUB_TOKEN", *_DB_SECRETS),
     ),
     Stage(
         name="ingest",

@@ -22,7 +22,9 @@ __all__ = ["Lake", "LocalLake", "S3Lake", "open_lake"]
 class Lake(Protocol):
     uri: str
 
-    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_bytes(self, key: str, data: bytes, *, replace: bool = False) -> None:
+        """Write once. `replace` is only for objects no manifest has committed yet (a retried ingest)."""
+        ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -45,9 +47,9 @@ class LocalLake:
             raise LakeError(f"invalid lake key {key!r}")
         return self.root / key
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, *, replace: bool = False) -> None:
         path = self._path(key)
-        if path.exists():
+        if path.exists() and not replace:
             if path.read_bytes() == data:
                 return
             raise LakeError(f"{self.uri}/{key} already exists with other content; lake objects are immutable")
@@ -111,11 +113,11 @@ class S3Lake:
     def _error(self, action: str, key: str, exc: Exception) -> LakeError:
         return LakeError(f"cannot {action} {self.uri}/{key}: {exc}")
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, *, replace: bool = False) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            if self.exists(key):
+            if not replace and self.exists(key):
                 existing = self.get_bytes(key)
                 if existing == data:
                     return

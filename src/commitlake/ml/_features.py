@@ -1,0 +1,97 @@
+"""Reading analytics.ml_commit_features into the frame the model takes.
+
+One function shapes rows for both training and scoring, so the two can never disagree on column order, types
+or null handling: numbers arrive as float64 with unknowns as 0 (the contract already says 0 for unknown file
+counts; `files_changed` may be null when the payload had no file list), text as str ('' for null).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from commitlake.errors import WarehouseError
+from commitlake.warehouse.db import connect
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "FEATURE_TABLE",
+    "ID_COLUMNS",
+    "MODEL_INPUT_COLUMNS",
+    "NUMERIC_COLUMNS",
+    "TEXT_COLUMN",
+    "iter_unlabelled",
+    "read_labelled",
+    "to_frame",
+]
+
+FEATURE_TABLE = "analytics.ml_commit_features"
+TEXT_COLUMN = "text"
+#: Order matters: `_model.derive_numeric` reads these by position.
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "is_bot",
+    "has_body",
+    "message_length",
+    "files_changed",
+    "additions",
+    "deletions",
+    "n_test_files",
+    "n_doc_files",
+    "n_ci_files",
+    "n_build_files",
+    "n_src_files",
+)
+MODEL_INPUT_COLUMNS: tuple[str, ...] = (TEXT_COLUMN, *NUMERIC_COLUMNS)
+ID_COLUMNS: tuple[str, ...] = ("commit_id", "repo_full_name", "sha", "committed_at")
+
+_BOOLEAN_COLUMNS = frozenset({"is_bot", "has_body"})
+_NUMERIC_SQL = ",\n    ".join(
+    f"coalesce({c}{'::int' if c in _BOOLEAN_COLUMNS else ''}::float8, 0) as {c}" for c in NUMERIC_COLUMNS
+)
+_SELECT = f"""
+select commit_id, repo_full_name, sha, committed_at, commit_type,
+    coalesce({TEXT_COLUMN}, '') as {TEXT_COLUMN},
+    {_NUMERIC_SQL}
+from {FEATURE_TABLE}
+"""
+_COLUMNS: tuple[str, ...] = (*ID_COLUMNS, "commit_type", *MODEL_INPUT_COLUMNS)
+
+
+def to_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Rows in `_SELECT` order → a typed DataFrame (the model's input columns plus ids and label)."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(list(rows), columns=list(_COLUMNS))
+    frame[TEXT_COLUMN] = frame[TEXT_COLUMN].astype(str)
+    for column in NUMERIC_COLUMNS:
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def read_labelled(database_url: str) -> pd.DataFrame:
+    """Every labelled row, oldest first (ties broken by commit_id so the split is deterministic)."""
+    sql = f"{_SELECT} where commit_type is not null order by committed_at, commit_id"
+    with connect(database_url) as conn:
+        try:
+            rows = conn.execute(sql).fetchall()
+        except Exception as exc:  # psycopg.Error, but keep psycopg out of the signature
+            raise WarehouseError(f"cannot read {FEATURE_TABLE}: {_first_line(exc)}") from exc
+    return to_frame(rows)
+
+
+def iter_unlabelled(conn: Any, batch_size: int) -> Iterator[pd.DataFrame]:
+    """Unlabelled rows in batches through a server-side cursor, so memory stays flat at any table size."""
+    with conn.cursor(name="commitlake_ml_unlabelled") as cursor:
+        try:
+            cursor.execute(f"{_SELECT} where commit_type is null order by commit_id")
+        except Exception as exc:
+            raise WarehouseError(f"cannot read {FEATURE_TABLE}: {_first_line(exc)}") from exc
+        while rows := cursor.fetchmany(batch_size):
+            yield to_frame(rows)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,165 @@
+"""predict: the champion model scores every unlabelled commit into analytics.commit_type_predictions.
+
+Rerun-safe by construction: the whole scoring is one transaction (a crash leaves the previous predictions
+intact), rows are upserted on commit_id, a row is only rewritten when its prediction changed (so a rerun with
+the same model and data writes nothing, and predicted_at/run_id keep saying when a prediction was made), and
+rows for commits that are no longer unlabelled are removed, so the table always mirrors the current scoring.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from commitlake.errors import CommitlakeError, WarehouseError
+from commitlake.logs import get_logger
+from commitlake.ml._features import MODEL_INPUT_COLUMNS, iter_unlabelled
+from commitlake.ml._model import load_registered_model
+from commitlake.ml._registry import CHAMPION, use_tracking
+from commitlake.warehouse.db import connect
+
+__all__ = ["PREDICTIONS_TABLE", "PredictReport", "predict"]
+
+PREDICTIONS_TABLE = "analytics.commit_type_predictions"
+DEFAULT_BATCH_SIZE = 5_000
+
+_log = get_logger("commitlake.ml")
+
+_DDL = f"""
+create schema if not exists analytics;
+create table if not exists {PREDICTIONS_TABLE} (
+    commit_id      text             primary key,
+    repo_full_name text             not null,
+    sha            text             not null,
+    predicted_type text             not null,
+    confidence     double precision not null check (confidence between 0 and 1),
+    model_name     text             not null,
+    model_version  integer          not null,
+    mlflow_run_id  text             not null,
+    run_id         text             not null,
+    predicted_at   timestamptz      not null default now()
+);
+"""
+_COPY_COLUMNS = (
+    "commit_id",
+    "repo_full_name",
+    "sha",
+    "predicted_type",
+    "confidence",
+    "model_name",
+    "model_version",
+    "mlflow_run_id",
+    "run_id",
+)
+_COLS = ", ".join(_COPY_COLUMNS)
+_UPSERT = f"""
+insert into {PREDICTIONS_TABLE} as p ({_COLS})
+select {_COLS} from _scored
+on conflict (commit_id) do update set
+    repo_full_name = excluded.repo_full_name,
+    sha = excluded.sha,
+    predicted_type = excluded.predicted_type,
+    confidence = excluded.confidence,
+    model_name = excluded.model_name,
+    model_version = excluded.model_version,
+    mlflow_run_id = excluded.mlflow_run_id,
+    run_id = excluded.run_id,
+    predicted_at = now()
+where (p.predicted_type, p.confidence, p.model_name, p.model_version, p.mlflow_run_id)
+    is distinct from (excluded.predicted_type, excluded.confidence, excluded.model_name,
+                      excluded.model_version, excluded.mlflow_run_id)
+"""
+_PRUNE = f"delete from {PREDICTIONS_TABLE} p where not exists (select 1 from _scored s where s.commit_id = p.commit_id)"
+
+
+@dataclass(frozen=True)
+class PredictReport:
+    rows: int
+    model_version: str
+    distribution: dict[str, int]
+    mlflow_run_id: str = ""
+    #: Rows inserted or rewritten (0 on a rerun with the same model and data).
+    written: int = 0
+    #: Rows removed because their commit is no longer an unlabelled one.
+    removed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def predict(
+    database_url: str,
+    run_id: str,
+    *,
+    tracking_uri: str,
+    model_name: str,
+    alias: str = CHAMPION,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> PredictReport:
+    """Score unlabelled rows of ml_commit_features with `models:/<model_name>@<alias>`, batch by batch."""
+    client = use_tracking(tracking_uri)
+    version = _resolve_alias(client, model_name, alias)
+    model_version = client.get_model_version(model_name, version)
+    mlflow_run_id = model_version.run_id or ""
+    pipeline, _ = load_registered_model(f"models:/{model_name}/{version}", tracking_uri)
+    classes = [str(c) for c in pipeline.classes_]
+
+    counts: Counter[str] = Counter()
+    rows = 0
+    with connect(database_url) as conn:
+        try:
+            # one predict at a time: two concurrent runs would prune each other's rows
+            conn.execute("select pg_advisory_xact_lock(hashtext('commitlake.predict'))")
+            conn.execute(_DDL)
+            conn.execute(f"create temp table _scored (like {PREDICTIONS_TABLE}) on commit drop")
+        except Exception as exc:
+            raise WarehouseError(f"cannot prepare {PREDICTIONS_TABLE}: {exc}") from exc
+        with conn.cursor() as writer:
+            for batch in iter_unlabelled(conn, batch_size):
+                probabilities = pipeline.predict_proba(batch[list(MODEL_INPUT_COLUMNS)])
+                best = probabilities.argmax(axis=1)
+                predicted = [classes[i] for i in best]
+                confidence = probabilities[range(len(best)), best]
+                counts.update(predicted)
+                with writer.copy(f"copy _scored ({_COLS}) from stdin") as copy:
+                    for commit_id, repo, sha, label, p in zip(
+                        batch["commit_id"], batch["repo_full_name"], batch["sha"], predicted, confidence, strict=True
+                    ):
+                        # rounded so a rerun compares equal even if float noise differed across BLAS builds
+                        row = (commit_id, repo, sha, label, round(float(p), 6), model_name, int(version))
+                        copy.write_row((*row, mlflow_run_id, run_id))
+                rows += len(batch)
+                _log.debug("predict_batch", rows=rows)
+            written = writer.execute(_UPSERT).rowcount
+            removed = writer.execute(_PRUNE).rowcount
+        conn.commit()
+
+    distribution = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    _log.info(
+        "predict_finished",
+        model_name=model_name,
+        alias=alias,
+        model_version=version,
+        rows=rows,
+        written=written,
+        removed=removed,
+        distribution=distribution,
+    )
+    return PredictReport(
+        rows=rows,
+        model_version=version,
+        distribution=distribution,
+        mlflow_run_id=mlflow_run_id,
+        written=written,
+        removed=removed,
+    )
+
+
+def _resolve_alias(client: Any, model_name: str, alias: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException as exc:
+        raise CommitlakeError(
+            f"no version of model {model_name!r} has alias {alias!r} in the registry; run the train stage first"
+        ) from exc

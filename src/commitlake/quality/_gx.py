@@ -1,0 +1,127 @@
+"""Run the checks through Great Expectations: one ephemeral context, one suite per table, one checkpoint.
+
+Nothing persists on the GX side (no context directory, no data docs): the record of a run is the rows in
+ops.data_quality_results, written by `_store`. GX is imported inside `run_checks` only, so importing
+commitlake.quality costs nothing until a validation actually runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from commitlake.quality._checks import Check
+from commitlake.quality._report import CheckResult
+
+__all__ = ["run_checks"]
+
+# Keys of a GX result worth keeping in `observed`; the rest repeats these in other units.
+_RESULT_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpected_percent", "missing_count")
+_SAMPLE_SIZE = 5
+_SAMPLE_CHARS = 200
+_META_KEY = "commitlake_check"
+
+
+def run_checks(sqlalchemy_url: str, checks: Sequence[Check], parameters: Mapping[str, Any]) -> list[CheckResult]:
+    """Validate every check against the warehouse; one result per check, in the order given."""
+    if not checks:
+        return []
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before the import: GX reads it at import time
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    datasource = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url)
+
+    by_table: dict[str, list[int]] = defaultdict(list)
+    for index, item in enumerate(checks):
+        by_table[item.table].append(index)
+
+    definitions = []
+    for table, indexes in by_table.items():
+        schema_name, table_name = table.split(".", 1)
+        asset = datasource.add_table_asset(name=table, table_name=table_name, schema_name=schema_name)
+        batch = asset.add_batch_definition_whole_table(f"{table} whole table")
+        suite = context.suites.add(gx.ExpectationSuite(name=table))
+        for index in indexes:
+            item = checks[index]
+            expectation_class = get_expectation_impl(item.expectation)
+            column = {"column": item.column} if item.column else {}
+            suite.add_expectation(
+                expectation_class(
+                    **column, **item.kwargs, severity=item.severity, meta={_META_KEY: index}, description=item.label
+                )
+            )
+        definitions.append(context.validation_definitions.add(gx.ValidationDefinition(name=table, data=batch, suite=suite)))
+
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="commitlake_quality",
+            validation_definitions=definitions,
+            actions=[],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
+    outcome = checkpoint.run(expectation_parameters=dict(parameters))
+
+    results: dict[int, CheckResult] = {}
+    for suite_result in outcome.run_results.values():
+        for validation in suite_result.results:
+            config = validation.expectation_config
+            assert config is not None
+            index = int(config.meta[_META_KEY])
+            item = checks[index]
+            results[index] = CheckResult(
+                suite=item.table,
+                expectation=item.label,
+                column_name=item.column,
+                layer=item.layer,
+                severity=item.severity,
+                success=bool(validation.success),
+                observed=_observed(validation.result, validation.exception_info, item, parameters),
+            )
+    missing = [checks[i].describe() for i in range(len(checks)) if i not in results]
+    if missing:  # GX drops nothing today; if a version ever does, a silent pass would be the worst outcome
+        raise RuntimeError(f"Great Expectations returned no result for: {', '.join(missing)}")
+    return [results[i] for i in range(len(checks))]
+
+
+def _observed(
+    result: Mapping[str, Any] | None,
+    exception_info: Mapping[str, Any] | None,
+    item: Check,
+    parameters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The part of a GX result a person needs to see why a check failed, small enough for a jsonb cell."""
+    result = result or {}
+    observed: dict[str, Any] = {key: result[key] for key in _RESULT_KEYS if key in result}
+    sample = result.get("partial_unexpected_list") or []
+    if sample:
+        observed["unexpected_sample"] = [_clip(value) for value in sample[:_SAMPLE_SIZE]]
+    if item.parameters:
+        observed["parameters"] = {name: parameters.get(name) for name in item.parameters}
+    error = _exception_message(exception_info)
+    if error:
+        observed["error"] = error
+    return observed
+
+
+def _exception_message(info: Mapping[str, Any] | None) -> str | None:
+    """GX reports either one exception dict or a dict of them keyed by metric; return the first message."""
+    if not info:
+        return None
+    candidates = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, Mapping)]
+    for candidate in candidates:
+        if candidate.get("raised_exception"):
+            return str(candidate.get("exception_message") or "exception without a message")[:1000]
+    return None
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > _SAMPLE_CHARS:
+        return value[:_SAMPLE_CHARS] + "…"
+    return value

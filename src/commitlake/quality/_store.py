@@ -1,0 +1,75 @@
+"""The Postgres side of a validation run: which tables exist, the run-time parameters, the results table.
+
+Plain psycopg on purpose: these are a handful of statements, and the results write must be one transaction
+(delete the run's old rows, insert the new ones) so a rerun of the same run_id replaces rather than appends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from commitlake.errors import WarehouseError
+from commitlake.quality._report import CheckResult
+
+__all__ = ["connect", "evaluate_parameters", "existing_tables", "replace_results"]
+
+
+def connect(database_url: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(database_url, autocommit=True)
+    except psycopg.Error as exc:
+        raise WarehouseError(f"cannot connect to the warehouse: {exc}".strip()) from exc
+
+
+def existing_tables(conn: psycopg.Connection[Any], tables: Iterable[str]) -> set[str]:
+    """Which of the schema-qualified names exist as a table or view (dbt may build either)."""
+    names = sorted(set(tables))
+    rows = conn.execute("select name from unnest(%s::text[]) as name where to_regclass(name) is not null", [names])
+    return {row[0] for row in rows}
+
+
+def evaluate_parameters(
+    conn: psycopg.Connection[Any], queries: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Run each parameter's scalar SQL; a failure (missing table) is returned, not raised, so only the checks
+    that need that value fail."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, sql in queries.items():
+        try:
+            row = conn.execute(sql).fetchone()  # type: ignore[arg-type]  # trusted, static SQL from _checks
+        except psycopg.Error as exc:
+            errors[name] = str(exc).strip().splitlines()[0]
+            continue
+        value = row[0] if row else None
+        values[name] = float(value) if isinstance(value, Decimal) else value
+    return values, errors
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def replace_results(conn: psycopg.Connection[Any], run_id: str, results: Sequence[CheckResult]) -> None:
+    """Make the run's rows in ops.data_quality_results exactly `results`, atomically."""
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("delete from ops.data_quality_results where run_id = %s", [run_id])
+            cur.executemany(
+                "insert into ops.data_quality_results"
+                " (run_id, suite, expectation, column_name, layer, severity, success, observed)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (run_id, r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success,
+                     Jsonb(r.observed, dumps=_dumps))
+                    for r in results
+                ],
+            )  # fmt: skip
+    except psycopg.Error as exc:
+        raise WarehouseError(f"cannot record data quality results: {exc}".strip()) from exc

@@ -1,0 +1,89 @@
+"""Connections to the warehouse in use: the embedded server by default, DATABASE_URL when set."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+import psycopg
+
+from commitlake.config import Settings
+from commitlake.errors import WarehouseError
+from commitlake.logs import get_logger
+from commitlake.warehouse.embedded import EmbeddedPostgres
+
+__all__ = ["Warehouse", "connect", "ensure_schema", "open_warehouse", "redact_url"]
+
+_log = get_logger("warehouse")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for messages and logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(url, connect_timeout=10, **kwargs)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise WarehouseError(f"cannot connect to the warehouse at {redact_url(url)}: {reason}") from exc
+
+
+def _sql(name: str) -> str:
+    return resources.files("commitlake.warehouse").joinpath("sql", name).read_text()
+
+
+def ensure_schema(url: str) -> None:
+    """Create schemas, raw/ops tables and the role matrix; idempotent and cheap, so every stage runs it."""
+    with connect(url, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(7204151)")
+        try:
+            conn.execute(_sql("schema.sql"))
+            try:
+                from commitlake.warehouse.roles import ensure_roles
+            except ImportError:  # pragma: no cover - roles module is optional during bootstrap
+                return
+            ensure_roles(conn)
+        finally:
+            conn.execute("select pg_advisory_unlock(7204151)")
+
+
+class Warehouse:
+    """The warehouse a command works against; stops the embedded server on close if it started it."""
+
+    def __init__(self, settings: Settings, *, keep_running: bool = False) -> None:
+        self.settings = settings
+        self.embedded = EmbeddedPostgres(settings.home / "postgres") if settings.embedded_database else None
+        self.keep_running = keep_running
+        self._started = False
+        self.url = ""
+
+    def open(self) -> Warehouse:
+        if self.embedded is not None:
+            self._started = self.embedded.ensure_running()
+            self.url = self.embedded.url()
+        else:
+            assert self.settings.database_url is not None
+            self.url = self.settings.database_url
+        ensure_schema(self.url)
+        return self
+
+    def close(self) -> None:
+        if self.embedded is not None and self._started and not self.keep_running:
+            self.embedded.stop()
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        return connect(self.url, **kwargs)
+
+
+@contextlib.contextmanager
+def open_warehouse(settings: Settings, *, keep_running: bool = False) -> Iterator[Warehouse]:
+    warehouse = Warehouse(settings, keep_running=keep_running)
+    try:
+        yield warehouse.open()
+    finally:
+        warehouse.close()
