@@ -9,6 +9,8 @@ subject cannot say: which kinds of files changed and how much.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,14 @@ if TYPE_CHECKING:
     import numpy as np
     from sklearn.pipeline import Pipeline
 
-__all__ = ["MODEL_PARAMS", "SKOPS_TRUSTED_TYPES", "build_pipeline", "derive_numeric", "load_registered_model"]
+__all__ = [
+    "MODEL_PARAMS",
+    "SKOPS_TRUSTED_TYPES",
+    "build_pipeline",
+    "derive_numeric",
+    "load_registered_model",
+    "single_threaded",
+]
 
 #: Hyper-parameters, logged to MLflow as params. Chosen on a time split of the CC repositories (see the report).
 MODEL_PARAMS: dict[str, Any] = {
@@ -57,6 +66,21 @@ def derive_numeric(x: Any) -> np.ndarray:
     total = np.maximum(np.maximum(values[:, 3], counts.sum(axis=1)), 1.0)
     shares = counts / total[:, None]
     return np.hstack([values[:, 0:2], np.log1p(values[:, _SIZES]), shares])
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """BLAS/OpenMP on one thread while fitting and scoring.
+
+    Why: sklearn's loss and BLAS spin up a thread per core; on a shared 2-core node (CI, other pods) those
+    threads spin-wait for each other and a 1-second fit took 11 s in measurement. One thread also pins the
+    floating-point summation order, so the same data gives the same metrics on any machine.
+    """
+    import sklearn.linear_model  # noqa: F401  load sklearn's OpenMP runtime first: limits only reach loaded libraries
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 def build_pipeline(random_state: int) -> Pipeline:
@@ -113,17 +137,22 @@ def load_registered_model(model_uri: str, tracking_uri: str) -> tuple[Pipeline, 
     Why not `mlflow.sklearn.load_model`: it takes the trusted-type list from the artifact itself and refuses
     pickle-free loading unless an environment flag allows it; here the allow-list is ours.
     """
+    import tempfile
+
     import mlflow.artifacts
     import skops.io
     from mlflow.models import Model
 
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri))
-    mlmodel = Model.load(str(local))
-    flavor = mlmodel.flavors.get("sklearn") or {}
-    if flavor.get("serialization_format") != "skops":
-        raise CommitlakeError(
-            f"{model_uri} is not a skops-serialized sklearn model "
-            f"(format {flavor.get('serialization_format')!r}); refusing to unpickle it"
+    with tempfile.TemporaryDirectory(prefix="commitlake-model-") as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri, dst_path=tmp)
         )
-    pipeline = skops.io.load(local / flavor["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
+        mlmodel = Model.load(str(local))
+        flavor = mlmodel.flavors.get("sklearn") or {}
+        if flavor.get("serialization_format") != "skops":
+            raise CommitlakeError(
+                f"{model_uri} is not a skops-serialized sklearn model "
+                f"(format {flavor.get('serialization_format')!r}); refusing to unpickle it"
+            )
+        pipeline = skops.io.load(local / flavor["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
     return pipeline, mlmodel.to_dict()

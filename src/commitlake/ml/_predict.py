@@ -15,7 +15,7 @@ from typing import Any
 from commitlake.errors import CommitlakeError, WarehouseError
 from commitlake.logs import get_logger
 from commitlake.ml._features import MODEL_INPUT_COLUMNS, iter_unlabelled
-from commitlake.ml._model import load_registered_model
+from commitlake.ml._model import load_registered_model, single_threaded
 from commitlake.ml._registry import CHAMPION, use_tracking
 from commitlake.warehouse.db import connect
 
@@ -110,12 +110,13 @@ def predict(
             # one predict at a time: two concurrent runs would prune each other's rows
             conn.execute("select pg_advisory_xact_lock(hashtext('commitlake.predict'))")
             conn.execute(_DDL)
-            conn.execute(f"create temp table _scored (like {PREDICTIONS_TABLE}) on commit drop")
+            conn.execute(f"create temp table _scored (like {PREDICTIONS_TABLE} including defaults) on commit drop")
         except Exception as exc:
             raise WarehouseError(f"cannot prepare {PREDICTIONS_TABLE}: {exc}") from exc
         with conn.cursor() as writer:
             for batch in iter_unlabelled(conn, batch_size):
-                probabilities = pipeline.predict_proba(batch[list(MODEL_INPUT_COLUMNS)])
+                with single_threaded():
+                    probabilities = pipeline.predict_proba(batch[list(MODEL_INPUT_COLUMNS)])
                 best = probabilities.argmax(axis=1)
                 predicted = [classes[i] for i in best]
                 confidence = probabilities[range(len(best)), best]

@@ -12,7 +12,13 @@ from commitlake.errors import CommitlakeError
 from commitlake.logs import get_logger
 from commitlake.ml._features import FEATURE_TABLE, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS, read_labelled
 from commitlake.ml._metrics import confusion, majority_label, score
-from commitlake.ml._model import MODEL_PARAMS, SKOPS_TRUSTED_TYPES, build_pipeline, load_registered_model
+from commitlake.ml._model import (
+    MODEL_PARAMS,
+    SKOPS_TRUSTED_TYPES,
+    build_pipeline,
+    load_registered_model,
+    single_threaded,
+)
 from commitlake.ml._registry import (
     CHALLENGER,
     CHAMPION,
@@ -78,9 +84,10 @@ def train(
     x_train, x_test = train_df[list(MODEL_INPUT_COLUMNS)], test_df[list(MODEL_INPUT_COLUMNS)]
 
     started = time.monotonic()
-    pipeline = build_pipeline(random_state).fit(x_train, y_train)
-    train_seconds = time.monotonic() - started
-    y_pred = pipeline.predict(x_test).tolist()
+    with single_threaded():
+        pipeline = build_pipeline(random_state).fit(x_train, y_train)
+        train_seconds = time.monotonic() - started
+        y_pred = pipeline.predict(x_test).tolist()
 
     metrics = score(y_test, y_pred, labels)
     majority = majority_label(y_train)
@@ -182,7 +189,8 @@ def _score_champion(
         return None, "no champion yet"
     try:
         champion, _ = load_registered_model(f"models:/{model_name}/{version}", tracking_uri)
-        predicted = champion.predict(x_test).tolist()
+        with single_threaded():
+            predicted = champion.predict(x_test).tolist()
     except Exception as exc:  # a champion that cannot score today's features cannot serve predict either
         _log.warning("champion_unscorable", model_version=version, error=str(exc)[:500])
         return None, f"champion v{version} could not score the test split ({type(exc).__name__})"
@@ -235,10 +243,22 @@ def _log_and_register(
             signature=signature,
             input_example=example,
             registered_model_name=model_name,
+            # Listed, not inferred: inference re-imports the model in a subprocess (~15 s per run here).
+            pip_requirements=_pip_requirements(),
         )
         version = str(info.registered_model_version)
         client.set_registered_model_alias(model_name, CHALLENGER, version)
         return run.info.run_id, version
+
+
+def _pip_requirements() -> list[str]:
+    """What loading the model needs: sklearn and skops, and commitlake itself for `derive_numeric`."""
+    from importlib.metadata import version
+
+    from commitlake import __version__
+
+    packages = ("mlflow", "scikit-learn", "skops", "numpy", "scipy", "pandas")
+    return [*(f"{name}=={version(name)}" for name in packages), f"commitlake=={__version__}"]
 
 
 def _decision_text(

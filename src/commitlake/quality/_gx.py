@@ -7,9 +7,12 @@ commitlake.quality costs nothing until a validation actually runs.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from commitlake.quality._checks import Check
@@ -50,13 +53,11 @@ def run_checks(sqlalchemy_url: str, checks: Sequence[Check], parameters: Mapping
         for index in indexes:
             item = checks[index]
             expectation_class = get_expectation_impl(item.expectation)
-            column = {"column": item.column} if item.column else {}
-            suite.add_expectation(
-                expectation_class(
-                    **column, **item.kwargs, severity=item.severity, meta={_META_KEY: index}, description=item.label
-                )
-            )
-        definitions.append(context.validation_definitions.add(gx.ValidationDefinition(name=table, data=batch, suite=suite)))
+            arguments: dict[str, Any] = {"column": item.column} if item.column else {}
+            arguments.update(item.kwargs, severity=item.severity, meta={_META_KEY: index}, description=item.label)
+            suite.add_expectation(expectation_class(**arguments))
+        definition = gx.ValidationDefinition(name=table, data=batch, suite=suite)
+        definitions.append(context.validation_definitions.add(definition))
 
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
@@ -107,7 +108,26 @@ def _observed(
     error = _exception_message(exception_info)
     if error:
         observed["error"] = error
-    return observed
+    return dict(_plain(observed))
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON types: GX hands back str subclasses as keys (SQLAlchemy's quoted_name), Decimals, datetimes,
+    and NaN for a ratio over zero rows; the results table and the JSON logs take none of those."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float | Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def _exception_message(info: Mapping[str, Any] | None) -> str | None:

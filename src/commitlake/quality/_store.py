@@ -22,7 +22,7 @@ __all__ = ["connect", "evaluate_parameters", "existing_tables", "replace_results
 
 def connect(database_url: str) -> psycopg.Connection[Any]:
     try:
-        return psycopg.connect(database_url, autocommit=True)
+        return psycopg.connect(database_url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
         raise WarehouseError(f"cannot connect to the warehouse: {exc}".strip()) from exc
 
@@ -43,7 +43,7 @@ def evaluate_parameters(
     errors: dict[str, str] = {}
     for name, sql in queries.items():
         try:
-            row = conn.execute(sql).fetchone()  # type: ignore[arg-type]  # trusted, static SQL from _checks
+            row = conn.execute(sql).fetchone()  # trusted, static SQL from _checks
         except psycopg.Error as exc:
             errors[name] = str(exc).strip().splitlines()[0]
             continue

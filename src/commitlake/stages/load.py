@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
+from commitlake.errors import CommitlakeError
 from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
 
@@ -13,19 +15,28 @@ __all__ = ["run"]
 def run(ctx: StageContext) -> StageResult:
     from commitlake.warehouse.load import load_lake
 
-    progress = Progress("load", unit="rows", enabled=ctx.progress)
+    progress = Progress("load", unit="objects", enabled=ctx.progress)
+
+    def on_object(done: int, total: int, result: Any) -> None:
+        progress.advance(1)
+
     try:
-        report = load_lake(ctx.warehouse.url, ctx.lake, ctx.run_id, progress=progress.advance)
+        report = load_lake(ctx.warehouse.url, ctx.lake, ctx.run_id, progress=on_object)
     finally:
         progress.close()
-    details = asdict(report)
-    rejected = sum(report.rejected.values()) if isinstance(report.rejected, dict) else int(report.rejected)
+    if report.objects_failed:
+        first_key, reason = next(iter(report.objects_failed.items()))
+        raise CommitlakeError(
+            f"{len(report.objects_failed)} lake objects could not be loaded (they stay unloaded and are retried "
+            f"on the next run); first: {first_key}: {reason}"
+        )
     summary = (
         f"{report.rows_inserted} rows inserted from {report.objects_loaded} objects "
-        f"({report.objects_skipped} already loaded, {report.duplicates} duplicates, {rejected} rejected)"
+        f"({report.objects_skipped} already loaded, {report.duplicates} duplicates, "
+        f"{report.rejected_total} rejected)"
     )
     return StageResult(
         summary,
-        {"rows_inserted": report.rows_inserted, "duplicates": report.duplicates, "rejected": rejected},
-        details,
+        {"rows_inserted": report.rows_inserted, "duplicates": report.duplicates, "rejected": report.rejected_total},
+        asdict(report),
     )

@@ -173,9 +173,12 @@ class EmbeddedPostgres:
             result = self._run(
                 [
                     str(bin_dir / "initdb"),
-                    "-D", str(self.data),
-                    "-U", SUPERUSER,
-                    "--pwfile", str(pwfile),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    SUPERUSER,
+                    "--pwfile",
+                    str(pwfile),
                     "--auth-host=scram-sha-256",
                     "--auth-local=scram-sha-256",
                     "--encoding=UTF8",
@@ -217,8 +220,19 @@ class EmbeddedPostgres:
                 self.log_file.touch()
                 self._chown(self.log_file)
             result = self._run(
-                [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log_file),
-                 "-o", options]
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    options,
+                ]
             )
             if result.returncode != 0:
                 tail = self.log_file.read_text()[-800:] if self.log_file.exists() else ""

@@ -25,9 +25,11 @@ from __future__ import annotations
 import hashlib
 import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -38,12 +40,16 @@ from commitlake.lake import MANIFEST_NAME, Lake, Manifest
 from commitlake.logs import get_logger
 from commitlake.warehouse.quarantine import DateWindow, Rejected, check_line, date_window, original_text
 
-__all__ = ["LOADER_LOCK", "LoadReport", "ObjectResult", "load_lake"]
+__all__ = ["GROUP_RECORDS", "LOADER_LOCK", "LoadReport", "ObjectResult", "load_lake"]
 
 # pg_advisory_lock key held for the whole load: one loader per database at a time.
 LOADER_LOCK = 7204152
 _CHUNK_BYTES = 1 << 20  # COPY payload handed to libpq at once
 _INFLATE_BYTES = 4 << 20  # decompressed bytes produced per step, bounds memory for big objects
+GROUP_RECORDS = 10_000  # records per transaction, roughly (objects are never split)
+_GROUP_BYTES = 32 << 20  # compressed bytes per transaction, at most about this
+_FETCH_THREADS = 4
+_FETCH_AHEAD = 16
 
 _COPY_COMMITS = (
     "copy raw.github_commits (sha, authored_at, committed_at, line_no, payload,"
@@ -184,97 +190,167 @@ class _Loader:
         self.shas: dict[str, set[str]] = {}
 
     def _repo_shas(self, repo: str, *, refresh: bool = False) -> set[str]:
+        """The shas raw.github_commits holds for `repo`, read once (COPY: a repository may hold millions)."""
         known = self.shas.get(repo)
         if known is None or refresh:
-            with self.conn.cursor() as cur:
-                cur.execute("select sha from raw.github_commits where repo_full_name = %s", [repo])
-                known = {row[0] for row in cur}
+            known = set()
+            with (
+                self.conn.cursor() as cur,
+                cur.copy(
+                    sql.SQL("copy (select sha from raw.github_commits where repo_full_name = {}) to stdout").format(
+                        sql.Literal(repo)
+                    )
+                ) as copy,
+            ):
+                tail = b""
+                for block in copy:
+                    parts = (tail + bytes(block)).split(b"\n")
+                    tail = parts.pop()
+                    known.update(part.decode() for part in parts)
             self.conn.commit()
             self.shas[repo] = known
         return known
 
-    def load(self, item: _Pending) -> ObjectResult:
+    def load(self, group: list[tuple[_Pending, bytes]]) -> list[ObjectResult]:
+        """Load a group of objects in one transaction; if one of them is unreadable, each on its own."""
         started = time.perf_counter()
-        data = self.lake.get_bytes(item.key)
-        digest = hashlib.sha256(data).hexdigest()
-        if item.sha256 and digest != item.sha256:
-            return ObjectResult(item.key, "failed", error=f"sha256 {digest} differs from the manifest's")
-        for attempt in (1, 2):
-            try:
-                result = self._load_once(item, data, digest)
-            except _Collision:
-                if attempt == 2:
-                    raise
-                _log.warning("load_collision_retry", key=item.key, repo=item.repo)
-                self._repo_shas(item.repo, refresh=True)
-                continue
-            except (LakeError, zlib.error, EOFError) as exc:
-                return ObjectResult(item.key, "failed", error=str(exc), seconds=time.perf_counter() - started)
-            result.seconds = time.perf_counter() - started
-            return result
-        raise AssertionError("unreachable")
+        results: list[ObjectResult] = []
+        ready: list[tuple[_Pending, bytes, str]] = []
+        for item, data in group:
+            digest = hashlib.sha256(data).hexdigest()
+            if item.sha256 and digest != item.sha256:
+                results.append(ObjectResult(item.key, "failed", error=f"sha256 {digest} differs from the manifest's"))
+            else:
+                ready.append((item, data, digest))
+        if not ready:
+            return results
+        try:
+            loaded = self._load_retrying(ready)
+        except (LakeError, zlib.error) as exc:
+            if len(ready) == 1:
+                return [*results, ObjectResult(ready[0][0].key, "failed", error=str(exc))]
+            loaded = []
+            for one in ready:
+                loaded.extend(self.load([(one[0], one[1])]))
+        elapsed = time.perf_counter() - started
+        for result in loaded:
+            result.seconds = elapsed
+        return results + loaded
 
-    def _load_once(self, item: _Pending, data: bytes, digest: str) -> ObjectResult:
-        known = self._repo_shas(item.repo)
-        added: list[str] = []
-        rejects: list[tuple[int, str, str, str]] = []
-        records = duplicates = 0
-        suffix = b"\t" + b"\t".join(
-            _copy_text(v) for v in (item.repo, item.source_kind, item.key, self.run_id)
-        ) + b"\n"
+    def _load_retrying(self, ready: list[tuple[_Pending, bytes, str]]) -> list[ObjectResult]:
+        try:
+            return self._load_once(ready)
+        except _Collision:
+            _log.warning("load_collision_retry", keys=[item.key for item, _, _ in ready])
+            for repo in {item.repo for item, _, _ in ready}:
+                self._repo_shas(repo, refresh=True)
+            return self._load_once(ready)
+
+    def _load_once(self, ready: list[tuple[_Pending, bytes, str]]) -> list[ObjectResult]:
+        added: list[tuple[set[str], str]] = []
+        results: list[ObjectResult] = []
+        rejects: list[tuple[str, int, str, str, str, str]] = []
         window = self.window
         check = check_line
+        for repo in {item.repo for item, _, _ in ready}:
+            self._repo_shas(repo)  # outside the transaction: it commits
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 with cur.copy(_COPY_COMMITS) as copy:
-                    line_no = 0
                     out = bytearray()
-                    for lines in _lines(data):
-                        for line in lines:
-                            line_no += 1
-                            if line[:1] != b"{" and _blank(line):
-                                continue
-                            records += 1
-                            res = check(line, window)
-                            if type(res) is Rejected:
-                                rejects.append((line_no, res.reason, res.detail, original_text(line)))
-                                continue
-                            sha = res[0]
-                            if sha in known:
-                                duplicates += 1
-                                continue
-                            known.add(sha)
-                            added.append(sha)
-                            if b"\\" in line:
-                                line = line.replace(b"\\", b"\\\\")
-                            if b"\t" in line or b"\r" in line:
-                                line = line.replace(b"\t", b"\\t").replace(b"\r", b"\\r")
-                            out += f"{sha}\t{res[1]}\t{res[2]}\t{line_no}\t".encode()
-                            out += line
-                            out += suffix
-                        if len(out) >= _CHUNK_BYTES:
-                            copy.write(out)
-                            out = bytearray()
+                    for item, data, _digest in ready:
+                        known = self._repo_shas(item.repo)
+                        suffix = (
+                            b"\t"
+                            + b"\t".join(_copy_text(v) for v in (item.repo, item.source_kind, item.key, self.run_id))
+                            + b"\n"
+                        )
+                        result = ObjectResult(item.key, "loaded")
+                        records = inserted = duplicates = 0
+                        line_no = 0
+                        for lines in _lines(data):
+                            for line in lines:
+                                line_no += 1
+                                if line[:1] != b"{" and _blank(line):
+                                    continue
+                                records += 1
+                                res = check(line, window)
+                                if isinstance(res, Rejected):
+                                    text = original_text(line if res.original is None else res.original.encode())
+                                    rejects.append((item.key, line_no, res.reason, res.detail, text, self.run_id))
+                                    result.rejected[res.reason] += 1
+                                    continue
+                                sha = res[0]
+                                if sha in known:
+                                    duplicates += 1
+                                    continue
+                                known.add(sha)
+                                added.append((known, sha))
+                                inserted += 1
+                                if b"\\" in line:
+                                    line = line.replace(b"\\", b"\\\\")
+                                if b"\t" in line or b"\r" in line:
+                                    line = line.replace(b"\t", b"\\t").replace(b"\r", b"\\r")
+                                out += f"{sha}\t{res[1]}\t{res[2]}\t{line_no}\t".encode()
+                                out += line
+                                out += suffix
+                            if len(out) >= _CHUNK_BYTES:
+                                copy.write(out)
+                                out = bytearray()
+                        result.records, result.inserted, result.duplicates = records, inserted, duplicates
+                        results.append(result)
                     if out:
                         copy.write(out)
                 if rejects:
                     with cur.copy(_COPY_REJECTS) as copy:
-                        for line_no, reason, detail, text in rejects:
-                            copy.write_row((item.key, line_no, reason, detail, text, self.run_id))
-                cur.execute(
+                        for row in rejects:
+                            copy.write_row(row)
+                cur.executemany(
                     _INSERT_LEDGER,
-                    [item.key, self.run_id, records, len(added), duplicates, len(rejects), digest],
+                    [
+                        (item.key, self.run_id, r.records, r.inserted, r.duplicates, r.rejected.total(), digest)
+                        for (item, _data, digest), r in zip(ready, results, strict=True)
+                    ],
                 )
         except BaseException as exc:
-            known.difference_update(added)  # the transaction is gone, so are its shas
+            for known, sha in added:  # the transaction is gone, so are its shas
+                known.discard(sha)
             if isinstance(exc, psycopg.errors.UniqueViolation) and "github_commits" in str(exc):
                 raise _Collision() from exc
             raise
-        if item.records is not None and item.records != records:
-            _log.warning("manifest_count_mismatch", key=item.key, manifest=item.records, found=records)
-        return ObjectResult(
-            item.key, "loaded", records, len(added), duplicates, Counter(reason for _, reason, _, _ in rejects)
-        )
+        for (item, _data, _digest), result in zip(ready, results, strict=True):
+            if item.records is not None and item.records != result.records:
+                _log.warning("manifest_count_mismatch", key=item.key, manifest=item.records, found=result.records)
+        return results
+
+
+def _groups(lake: Lake, pending: list[_Pending], group_records: int) -> Iterator[list[tuple[_Pending, bytes]]]:
+    """Objects with their bytes, fetched ahead by a few threads (S3 latency), grouped so a transaction holds
+    about `group_records` records: one GitHub page (100 commits) per transaction would spend its time
+    committing."""
+    with ThreadPoolExecutor(max_workers=_FETCH_THREADS, thread_name_prefix="lake-fetch") as pool:
+        futures: deque[tuple[_Pending, Future[bytes]]] = deque()
+        queue = iter(pending)
+        group: list[tuple[_Pending, bytes]] = []
+        records = size = 0
+        while True:
+            while len(futures) < _FETCH_AHEAD:
+                item = next(queue, None)
+                if item is None:
+                    break
+                futures.append((item, pool.submit(lake.get_bytes, item.key)))
+            if not futures:
+                break
+            item, future = futures.popleft()
+            data = future.result()
+            group.append((item, data))
+            records += item.records or 0
+            size += len(data)
+            if records >= group_records or size >= _GROUP_BYTES:
+                yield group
+                group, records, size = [], 0, 0
+        if group:
+            yield group
 
 
 def _loaded_keys(conn: psycopg.Connection[Any], keys: list[str]) -> set[str]:
@@ -296,12 +372,14 @@ def load_lake(
     *,
     progress: Progress | None = None,
     prefix: str = "raw/",
-    now: Any = None,
+    now: datetime | None = None,
+    group_records: int = GROUP_RECORDS,
 ) -> LoadReport:
     """Load every manifest-listed object under `prefix` not yet in the ledger; see the module docstring.
 
     `progress(done, total, result)` is called after each object (skipped ones included). `now` fixes the date
-    window's upper bound (tests); it defaults to the current time.
+    window's upper bound (tests); it defaults to the current time. `group_records`: objects are loaded
+    in transactions of about this many records (small objects, e.g. one GitHub page each, share one).
     """
     started = time.perf_counter()
     report = LoadReport()
@@ -323,31 +401,27 @@ def load_lake(
             done = _loaded_keys(conn, [p.key for p in pending]) if pending else set()
             conn.commit()
             loader = _Loader(conn, lake, run_id, date_window(now))
-            for index, item in enumerate(pending, 1):
+            index = 0
+            for item in pending:
                 if item.key in done:
-                    result = ObjectResult(item.key, "skipped")
+                    index += 1
                     report.objects_skipped += 1
-                else:
-                    result = loader.load(item)
+                    if progress is not None:
+                        progress(index, len(pending), ObjectResult(item.key, "skipped"))
+            for group in _groups(lake, [p for p in pending if p.key not in done], group_records):
+                for result in loader.load(group):
+                    index += 1
                     if result.status == "loaded":
                         report.objects_loaded += 1
                         report.rows_inserted += result.inserted
                         report.duplicates += result.duplicates
                         report.records += result.records
                         rejected.update(result.rejected)
-                        _log.debug(
-                            "object_loaded",
-                            key=item.key,
-                            inserted=result.inserted,
-                            duplicates=result.duplicates,
-                            rejected=sum(result.rejected.values()),
-                            seconds=round(result.seconds, 3),
-                        )
                     else:
-                        report.objects_failed[item.key] = result.error or "failed"
-                        _log.error("object_failed", key=item.key, error=result.error)
-                if progress is not None:
-                    progress(index, len(pending), result)
+                        report.objects_failed[result.key] = result.error or "failed"
+                        _log.error("object_failed", key=result.key, error=result.error)
+                    if progress is not None:
+                        progress(index, len(pending), result)
         except psycopg.Error as exc:
             raise WarehouseError(f"load failed: {str(exc).strip()}") from exc
         finally:

@@ -73,6 +73,8 @@ Accepted = tuple[str, str, str]
 class Rejected:
     reason: str
     detail: str
+    # The text to keep when the line is a wrapper around it (ingest's `{"_unparsed": ...}`), else None.
+    original: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,10 @@ def check_line(line: bytes, window: DateWindow) -> Accepted | Rejected:
         return Rejected("not_an_object", f"a JSON {type(record).__name__}, not an object")
     sha = record.get("sha")
     if not sha or type(sha) is not str:
+        unparsed = record.get("_unparsed")
+        if type(unparsed) is str and len(record) <= 2:
+            # the jsonl source wraps lines it could not parse, keeping the text for this quarantine
+            return Rejected("invalid_json", f"unparseable in the source (line {record.get('_line')})", unparsed)
         return Rejected("missing_sha", "no sha")
     if not _SHA.fullmatch(sha):
         return Rejected("invalid_sha", f"sha {sha[:80]!r} is not 40 or 64 lowercase hex digits")
@@ -204,10 +210,10 @@ def check_line(line: bytes, window: DateWindow) -> Accepted | Rejected:
         return Rejected("missing_date", "no commit object")
     author = commit.get("author")
     authored = _date(author.get("date") if type(author) is dict else None, "author", window)
-    if type(authored) is Rejected:
+    if isinstance(authored, Rejected):
         return authored
     committer = commit.get("committer")
     committed = _date(committer.get("date") if type(committer) is dict else None, "committer", window)
-    if type(committed) is Rejected:
+    if isinstance(committed, Rejected):
         return committed
-    return (sha, authored, committed)  # type: ignore[return-value]
+    return (sha, authored, committed)

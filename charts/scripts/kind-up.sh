@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Create (or reuse) the kind cluster and install everything: namespace with Pod Security "restricted",
+# Argo Workflows, the stage images, and the commitlake chart. Idempotent: re-running upgrades in place.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "${ROOT}"
+export PATH="${ROOT}/.tools/bin:${PATH}"
+CLUSTER="${KIND_CLUSTER:-commitlake}"
+NAMESPACE=commitlake
+ARGO_VERSION="${ARGO_VERSION:-v4.1.2}"
+ARGO_MANIFEST="https://github.com/argoproj/argo-workflows/releases/download/${ARGO_VERSION}/install.yaml"
+
+log() { printf '[kind-up] %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null || { log "$1 is required: $2"; exit 1; }; }
+
+need docker "install Docker (or Podman with KIND_EXPERIMENTAL_PROVIDER=podman)"
+need kind "install kind >= 0.24 (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+need helm "run 'make tools'"
+need kubectl "run 'make tools'"
+kind_version="$(kind version | sed -E 's/^kind v([0-9]+)\.([0-9]+).*/\1 \2/')"
+read -r kmaj kmin <<<"${kind_version}"
+if (( kmaj == 0 && kmin < 24 )); then log "kind >= 0.24 is needed (NetworkPolicy enforcement); found $(kind version)"; exit 1; fi
+
+if ! kind get clusters | grep -qx "${CLUSTER}"; then
+    log "creating cluster ${CLUSTER}"
+    kind create cluster --name "${CLUSTER}" --config kind-config.yaml --wait 120s
+fi
+kubectl config use-context "kind-${CLUSTER}" >/dev/null
+
+log "namespace ${NAMESPACE} (Pod Security: restricted, enforced)"
+kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${NAMESPACE}
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+    pod-security.kubernetes.io/warn: restricted
+    pod-security.kubernetes.io/audit: restricted
+YAML
+
+log "Argo Workflows ${ARGO_VERSION}"
+kubectl create namespace argo --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply --server-side -n argo -f "${ARGO_MANIFEST}"
+# Executor (init/wait) containers must pass Pod Security "restricted" in our namespace too.
+kubectl -n argo patch configmap workflow-controller-configmap --type merge -p '{"data":{"executor":"securityContext:\n  runAsNonRoot: true\n  runAsUser: 8737\n  allowPrivilegeEscalation: false\n  readOnlyRootFilesystem: true\n  capabilities:\n    drop: [ALL]\n  seccompProfile:\n    type: RuntimeDefault\n"}}'
+kubectl -n argo rollout restart deployment/workflow-controller
+# The UI on the NodePort kind maps to localhost:2746.
+kubectl -n argo patch service argo-server --type merge \
+    -p '{"spec":{"type":"NodePort","ports":[{"name":"web","port":2746,"targetPort":2746,"nodePort":30746}]}}'
+kubectl -n argo rollout status deployment/workflow-controller --timeout=180s
+kubectl -n argo rollout status deployment/argo-server --timeout=180s
+
+log "stage images"
+if [[ -x images/build.sh ]]; then
+    KIND_CLUSTER="${CLUSTER}" make --no-print-directory kind-load
+else
+    log "images/build.sh not found: load commitlake/{ingest,transform,quality,train}:0.1.0 yourself (kind load docker-image)"
+fi
+
+log "charts"
+work="$(mktemp -d)"; trap 'rm -rf "${work}"' EXIT
+cp -r charts "${work}/charts"
+rm -rf "${work}/charts/commitlake/charts"
+helm dependency build "${work}/charts/commitlake" >/dev/null
+helm upgrade --install commitlake "${work}/charts/commitlake" -n "${NAMESPACE}" \
+    -f charts/commitlake/ci/kind-values.yaml ${COMMITLAKE_VALUES:+-f "${COMMITLAKE_VALUES}"} \
+    --wait --timeout 15m
+if [[ -n "${GITHUB_TOKEN:-}" ]]; then
+    log "storing GITHUB_TOKEN in Secret commitlake-pipeline (kept across upgrades)"
+    kubectl -n "${NAMESPACE}" patch secret commitlake-pipeline --type merge \
+        -p "{\"stringData\":{\"GITHUB_TOKEN\":\"${GITHUB_TOKEN}\"}}" >/dev/null
+fi
+helm test commitlake -n "${NAMESPACE}" --timeout 10m
+log "done: make ui"

@@ -1,0 +1,76 @@
+"""Test session fixtures: one real PostgreSQL server for the whole session.
+
+Unless COMMITLAKE_TEST_DATABASE_URL is already set, the session starts commitlake's own embedded server in
+a temporary directory (as root it runs as the `commitlake-pg` system user, exactly as `make run` does) and
+exports its superuser URL there, so every test module finds a real server the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+COMMITS = SHARED / "data" / "commits"
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+_session_server = None
+_session_dir: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_server, _session_dir
+    if os.environ.get("COMMITLAKE_TEST_DATABASE_URL"):
+        return
+    from commitlake.warehouse.embedded import EmbeddedPostgres
+
+    _session_dir = tempfile.mkdtemp(prefix="commitlake-test-pg-")
+    _session_server = EmbeddedPostgres(Path(_session_dir) / "postgres")
+    _session_server.ensure_running()
+    os.environ["COMMITLAKE_TEST_DATABASE_URL"] = _session_server.url("postgres", "postgres")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_server is not None:
+        _session_server.stop()
+    if _session_dir is not None:
+        shutil.rmtree(_session_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    """Superuser URL of the session's server (database `postgres`)."""
+    return os.environ["COMMITLAKE_TEST_DATABASE_URL"]
+
+
+@pytest.fixture
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new empty database for one test; dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def shared_commits() -> Path:
+    if not COMMITS.is_dir():
+        pytest.skip(f"shared data not found at {COMMITS}")
+    return COMMITS

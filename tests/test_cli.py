@@ -1,0 +1,92 @@
+"""The command line: one-line errors that name the problem, non-zero exits, earlier data untouched."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commitlake(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "commitlake", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, fresh_database: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("COMMITLAKE_", "DATABASE_URL", "GITHUB_"))}
+    base.update({"COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database,
+                 "COMMITLAKE_PROJECT_DIR": str(ROOT)})
+    return base
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("commitlake: error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_help_lists_every_stage(env: dict[str, str]) -> None:
+    result = commitlake("--help", env=env)
+    assert result.returncode == 0
+    for stage in ("plan", "ingest", "load", "transform", "validate", "train", "predict", "run", "status", "db"):
+        assert stage in result.stdout
+
+
+def test_bad_source_uri(env: dict[str, str]) -> None:
+    line = _one_line_error(commitlake("run", "--repos", "svn:whatever", env=env))
+    assert "stage 'plan' failed" in line and "svn:whatever" in line
+
+
+def test_unreadable_file(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "octo__cat.jsonl.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    line = _one_line_error(commitlake("run", "--stages", "plan,ingest", "--repos", f"jsonl:{bad}", env=env))
+    assert "stage 'ingest' failed" in line and str(bad) in line
+
+
+def test_missing_file(env: dict[str, str], tmp_path: Path) -> None:
+    line = _one_line_error(commitlake("ingest", "--repos", f"jsonl:{tmp_path}/a__b.jsonl", env=env))
+    assert "no such file" in line and "a__b.jsonl" in line
+
+
+def test_stopped_database(env: dict[str, str]) -> None:
+    env = {**env, "DATABASE_URL": "postgresql://pipeline:s3cret@127.0.0.1:1/commitlake"}
+    line = _one_line_error(commitlake("run", env=env))
+    assert "cannot connect to the warehouse at postgresql://pipeline:***@127.0.0.1:1/commitlake" in line
+    assert "s3cret" not in line
+
+
+def test_plan_prints_only_json(env: dict[str, str], shared_commits: Path) -> None:
+    import orjson
+
+    uri = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
+    result = commitlake("plan", "--repos", uri, "git:.", env=env)
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout) == [uri, "git:."]
+
+
+def test_failed_run_leaves_earlier_data_untouched(env: dict[str, str], shared_commits: Path) -> None:
+    import psycopg
+
+    uri = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
+    ok = commitlake("run", "--stages", "plan,ingest,load", "--repos", uri, env=env)
+    assert ok.returncode == 0, ok.stderr
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        before = conn.execute("select count(*), md5(string_agg(sha, ',' order by sha)) from raw.github_commits").fetchone()
+    broken = Path(env["COMMITLAKE_HOME"]) / "x__y.jsonl.gz"
+    broken.write_bytes(gzip.compress(b"")[:5])
+    _one_line_error(commitlake("run", "--repos", f"jsonl:{broken}", env=env))
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        after = conn.execute("select count(*), md5(string_agg(sha, ',' order by sha)) from raw.github_commits").fetchone()
+        failed = conn.execute("select count(*) from ops.pipeline_runs where status = 'failed'").fetchone()
+    assert before == after and before is not None and before[0] == 396
+    assert failed is not None and failed[0] == 2  # the ingest stage and the run

@@ -1,0 +1,202 @@
+"""GitHubSource against the fake server: incremental runs, conditional requests, outcomes, files, replay."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import math
+from datetime import datetime
+
+import orjson
+import pytest
+
+from commitlake.errors import AuthError, RepoUnavailable
+from commitlake.sources.base import Cursor
+from commitlake.sources.github import (
+    DEFAULT_SINCE_OVERLAP,
+    GitHubClient,
+    GitHubSource,
+    committed_at,
+    fetch_commit_detail,
+    parse_github_date,
+)
+from fake_github import COMMITS_DIR, FakeClock, FakeGitHub, load_history
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def gh(clock: FakeClock):
+    with FakeGitHub(clock=clock) as fake:
+        yield fake
+
+
+def drain(source: GitHubSource, cursor: Cursor | None) -> list[dict]:
+    return [record for batch in source.batches(cursor) for record in batch.records]
+
+
+def source_shas(slug: str) -> list[str]:
+    with gzip.open(COMMITS_DIR / f"{slug}.jsonl.gz") as handle:
+        return [orjson.loads(line)["sha"] for line in handle]
+
+
+def test_full_then_unchanged_then_only_new(gh: FakeGitHub, clock: FakeClock):
+    repo = gh.add_real("pallets__flask", hidden=230)
+    client = GitHubClient(gh.url, None, clock=clock)
+    truth = source_shas("pallets__flask")
+
+    first = GitHubSource("github:pallets/flask", client)
+    batches = list(first.batches(None))
+    assert [b.meta["status"] for b in batches] == [200] * len(batches)
+    assert "/repositories/" in batches[1].meta["url"]  # links were followed, not rebuilt
+    shas = [r["sha"] for b in batches for r in b.records]
+    assert shas == truth[230:]  # complete, in order, no duplicates
+    assert len(gh.log) == math.ceil((len(truth) - 230) / 100) == first.stats.requests
+    cursor = first.next_cursor()
+    assert cursor is not None and cursor.etag
+    assert cursor.last_committed_at == max(committed_at(r) for b in batches for r in b.records)
+
+    gh.clear_log()
+    second = GitHubSource("github:pallets/flask", client)
+    assert drain(second, cursor) == []
+    assert [(r.status, r.if_none_match) for r in gh.log] == [(304, cursor.etag)]
+    assert second.stats.not_modified == 1 and second.next_cursor() == cursor
+
+    new = set(repo.push())
+    gh.clear_log()
+    third = GitHubSource("github:pallets/flask", client)
+    got = drain(third, cursor)
+    got_shas = {r["sha"] for r in got}
+    assert new <= got_shas
+    assert len(gh.log) == math.ceil(230 / 100)  # only the pages holding new commits, and the boundary
+    cutoff = cursor.last_committed_at - DEFAULT_SINCE_OVERLAP
+    assert all(committed_at(r) >= cutoff for r in got if r["sha"] not in new)  # extras are the overlap only
+    assert len(got_shas - new) < 10
+    newer = third.next_cursor()
+    assert newer is not None and newer.etag != cursor.etag and newer.last_committed_at > cursor.last_committed_at
+
+    gh.clear_log()
+    assert drain(GitHubSource("github:pallets/flask", client), newer) == []
+    assert [r.status for r in gh.log] == [304]
+
+
+def test_full_refresh_ignores_the_cursor(gh: FakeGitHub, clock: FakeClock):
+    gh.add_real("commitizen__cz-cli")
+    client = GitHubClient(gh.url, None, clock=clock)
+    cursor = GitHubSource("github:commitizen/cz-cli", client)
+    drain(cursor, None)
+    state = cursor.next_cursor()
+    gh.clear_log()
+    again = drain(GitHubSource("github:commitizen/cz-cli", client, full_refresh=True), state)
+    assert len(again) == 396 and all(r.if_none_match is None for r in gh.log)
+
+
+def test_branch_is_asked_with_sha_parameter(gh: FakeGitHub, clock: FakeClock):
+    gh.add_real("commitizen__cz-cli", branches={"release/v4": 96})
+    client = GitHubClient(gh.url, None, clock=clock)
+    source = GitHubSource("github:commitizen/cz-cli@release/v4", client)
+    assert [r["sha"] for r in drain(source, None)] == source_shas("commitizen__cz-cli")[96:]
+    assert gh.log[0].query == {"per_page": "100", "sha": "release/v4"}
+    assert source.branch == "release/v4" and source.repo == "commitizen/cz-cli"
+
+
+@pytest.mark.parametrize("status", [404, 451, 403])
+def test_missing_or_blocked_repository_is_unavailable(gh: FakeGitHub, clock: FakeClock, status: int):
+    gh.add_real("commitizen__cz-cli", full_name="org/blocked", status=status)
+    source = GitHubSource("github:org/blocked", GitHubClient(gh.url, None, clock=clock))
+    with pytest.raises(RepoUnavailable) as excinfo:
+        drain(source, None)
+    assert excinfo.value.status == status and excinfo.value.repo == "org/blocked"
+    assert source.stats.skipped_reason and str(status) in source.stats.skipped_reason
+
+
+def test_unknown_repository_is_unavailable(gh: FakeGitHub, clock: FakeClock):
+    with pytest.raises(RepoUnavailable, match="org/none: HTTP 404"):
+        drain(GitHubSource("github:org/none", GitHubClient(gh.url, None, clock=clock)), None)
+
+
+def test_empty_repository_is_zero_commits(gh: FakeGitHub, clock: FakeClock):
+    gh.add_real("commitizen__cz-cli", full_name="org/empty", status=409)
+    source = GitHubSource("github:org/empty", GitHubClient(gh.url, None, clock=clock))
+    assert drain(source, None) == []
+    assert source.stats.skipped_reason is None and source.next_cursor() is None
+
+
+def test_bad_token_raises_auth_error(clock: FakeClock):
+    with FakeGitHub(clock=clock, token="right") as gh:
+        gh.add_real("commitizen__cz-cli")
+        with pytest.raises(AuthError):
+            drain(GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, "wrong", clock=clock)), None)
+
+
+def test_with_files_merges_every_page_of_files(gh: FakeGitHub, clock: FakeClock):
+    history = load_history("typescript-eslint__typescript-eslint")
+    big = max(range(len(history)), key=lambda i: len(history.detail(i)["files"]))
+    assert len(history.detail(big)["files"]) > 600  # paged 300 at a time: at least 3 pages
+    gh.add_repo("typescript-eslint/typescript-eslint", history, hidden=big - 3)
+    client = GitHubClient(gh.url, None, clock=clock, max_requests=200)
+    source = GitHubSource("github:typescript-eslint/typescript-eslint", client, with_files=True)
+    batch = next(iter(source.batches(None)))
+    expected = {r["sha"]: history.detail(big - 3 + i) for i, r in enumerate(batch.records)}
+    for record in batch.records:
+        assert record["files"] == expected[record["sha"]]["files"]
+        assert record["stats"] == expected[record["sha"]]["stats"]
+    detail_pages = sum(max(1, math.ceil(len(expected[s]["files"]) / 300)) for s in expected)
+    assert source.stats.requests == 1 + detail_pages == len(gh.log)  # the budget counts detail requests too
+    big_sha = history.sha(big)
+    file_pages = gh.requests(route="commit", path_contains=big_sha)
+    assert len(file_pages) == math.ceil(len(history.detail(big)["files"]) / 300)
+    assert "/repositories/" in file_pages[1].path
+
+
+def test_duplicates_from_a_push_during_the_walk_are_dropped(gh: FakeGitHub, clock: FakeClock):
+    repo = gh.add_real("pallets__click", hidden=40)
+    source = GitHubSource("github:pallets/click", GitHubClient(gh.url, None, clock=clock))
+    shas = []
+    for index, batch in enumerate(source.batches(None)):
+        shas += [r["sha"] for r in batch.records]
+        if index == 1:
+            repo.push(40)  # every later page shifts by 40: its first 40 items were already seen
+    assert len(shas) == len(set(shas)) == len(repo.history) - 40
+    assert shas == source_shas("pallets__click")[40:]
+
+
+def test_replayed_2012_payloads_and_cursor_links(gh: FakeGitHub, clock: FakeClock):
+    """Real 2012 answers: no node_id/html_url/comment_count, `last_sha`/`top` links, no rel="last"."""
+    client = GitHubClient(gh.url, None, clock=clock)
+    source = GitHubSource("github:PyGithub/PyGithub", client)
+    batches = list(itertools.islice(source.batches(None), 3))  # the recording holds three pages
+    assert [len(b.records) for b in batches] == [30, 30, 30]
+    assert "last_sha=" in batches[2].meta["url"]
+    assert all("node_id" not in r for b in batches for r in b.records)
+    assert source.stats.requests == 3
+
+
+def test_replayed_since_until_follows_repositories_link(gh: FakeGitHub, clock: FakeClock):
+    client = GitHubClient(gh.url, None, clock=clock)
+    url = client.url("repos/PyGithub/PyGithub/commits")
+    pages = list(client.paginate(url, params={"since": "2013-03-01T00:00:00Z", "until": "2013-03-31T00:00:00Z"}))
+    assert len(pages) == 2 and "/repositories/3544490/commits" in pages[1].url
+    dates = [committed_at(item) for page in pages for item in page.data]
+    assert all(datetime(2013, 3, 1).astimezone() <= d <= datetime(2013, 3, 31, 23).astimezone() for d in dates)
+
+
+def test_replayed_commit_files_are_paginated(gh: FakeGitHub, clock: FakeClock):
+    client = GitHubClient(gh.url, None, clock=clock)
+    url = client.url("repos/PyGithub/PyGithub/commits/3253acaabd86de12b73d0a24c98eb9c13d1987b5")
+    stats, files = fetch_commit_detail(client, url)
+    assert stats is not None and len(files) == len({f["filename"] for f in files}) > 3
+    assert [r.route for r in gh.log] == ["replay", "replay"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "iso"),
+    [("2024-01-02T03:04:05Z", "2024-01-02T03:04:05+00:00"), ("2012-05-25T10:14:34-07:00", "2012-05-25T17:14:34+00:00"),
+     ("2011-09-08T02:38:50+518:00", "2011-09-08T02:38:50+00:00"), (None, None), ("yesterday", None)],
+)
+def test_dates_parse_tolerantly(raw, iso):
+    parsed = parse_github_date(raw)
+    assert (parsed.isoformat() if parsed else None) == iso

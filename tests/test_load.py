@@ -1,0 +1,300 @@
+"""load_lake against a real Postgres and a LocalLake filled with real commits from ../shared."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+
+from commitlake.lake import LocalLake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
+from commitlake.warehouse.load import LoadReport, ObjectResult, load_lake
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "src" / "commitlake" / "warehouse" / "sql" / "schema.sql"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+DAY = date(2026, 11, 25)
+
+
+def _read(commits: Path, name: str) -> list[bytes]:
+    with gzip.open(commits / f"{name}.jsonl.gz") as handle:
+        return [line for line in handle.read().split(b"\n") if line]
+
+
+def put_run(lake: LocalLake, repo: str, run_id: str, parts: list[list[bytes]], *, manifest: bool = True) -> list[str]:
+    """Write parts (lists of lines) as gzip objects under one run prefix, then (optionally) its manifest."""
+    prefix = run_prefix("jsonl", repo, DAY, run_id)
+    objects = []
+    for index, lines in enumerate(parts):
+        data = gzip.compress(b"\n".join(lines) + b"\n", mtime=0)
+        key = part_key(prefix, index)
+        lake.put_bytes(key, data)
+        objects.append(ManifestObject(key, len(lines), hashlib.sha256(data).hexdigest(), len(data)))
+    if manifest:
+        lake.put_bytes(
+            manifest_key(prefix),
+            Manifest(run_id, f"jsonl:{repo}", "jsonl", repo, None, "", "", objects).to_bytes(),
+        )
+    return [obj.key for obj in objects]
+
+
+def chunks(lines: list[bytes], size: int) -> list[list[bytes]]:
+    return [lines[i : i + size] for i in range(0, len(lines), size)]
+
+
+@pytest.fixture
+def db(fresh_database: str) -> str:
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute(SCHEMA.read_text())
+    return fresh_database
+
+
+def query(url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def load(url: str, lake: LocalLake, run_id: str = "load-1", **kwargs: Any) -> LoadReport:
+    return load_lake(url, lake, run_id, now=NOW, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def flask(shared_commits: Path) -> list[bytes]:
+    return _read(shared_commits, "pallets__flask")[:1200]
+
+
+@pytest.fixture(scope="module")
+def czcli(shared_commits: Path) -> list[bytes]:
+    return _read(shared_commits, "commitizen__cz-cli")
+
+
+def test_loads_every_commit_with_lineage_and_exact_payload(db: str, tmp_path: Path, flask: list[bytes]) -> None:
+    lake = LocalLake(tmp_path)
+    keys = put_run(lake, "pallets/flask", "ing-1", chunks(flask, 500))
+    report = load(db, lake)
+    assert (report.objects_seen, report.objects_loaded, report.objects_skipped) == (3, 3, 0)
+    assert report.rows_inserted == report.records == len(flask) and report.rejected == {}
+    rows = query(
+        db,
+        "select sha, authored_at, committed_at, payload, source_kind, lake_key, line_no, run_id"
+        " from raw.github_commits where repo_full_name = 'pallets/flask'",
+    )
+    assert len(rows) == len(flask)
+    by_sha = {row[0]: row for row in rows}
+    for index, line in enumerate(flask):
+        record = orjson.loads(line)
+        _sha, authored, committed, payload, kind, key, line_no, run_id = by_sha[record["sha"]]
+        assert payload == record
+        assert authored == datetime.fromisoformat(record["commit"]["author"]["date"])
+        assert committed == datetime.fromisoformat(record["commit"]["committer"]["date"])
+        assert (kind, key, line_no, run_id) == ("jsonl", keys[index // 500], index % 500 + 1, "load-1")
+    ledger = query(db, "select lake_key, records, inserted, duplicates, rejected from ops.loaded_objects order by 1")
+    assert ledger == [(keys[0], 500, 500, 0, 0), (keys[1], 500, 500, 0, 0), (keys[2], 200, 200, 0, 0)]
+
+
+def test_rerun_changes_nothing(db: str, tmp_path: Path, flask: list[bytes]) -> None:
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", chunks(flask, 300))
+    load(db, lake)
+    before = query(db, "select sha, loaded_at, run_id from raw.github_commits order by sha")
+    again = load(db, lake, "load-2")
+    assert (again.objects_seen, again.objects_loaded, again.objects_skipped, again.rows_inserted) == (4, 0, 4, 0)
+    assert query(db, "select sha, loaded_at, run_id from raw.github_commits order by sha") == before
+    assert query(db, "select count(*) from ops.loaded_objects") == [(4,)]
+
+
+def test_duplicates_inside_and_across_objects_and_runs(
+    db: str, tmp_path: Path, flask: list[bytes], czcli: list[bytes]
+) -> None:
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [flask[:100] + flask[:10]])  # 10 repeated inside the object
+    put_run(lake, "pallets/flask", "ing-2", [flask[50:150]])  # overlaps the first run by 50
+    put_run(lake, "commitizen/cz-cli", "ing-1", [czcli[:100]])
+    report = load(db, lake)
+    assert report.rows_inserted == 150 + 100
+    assert report.duplicates == 10 + 50
+    counts = query(db, "select repo_full_name, count(*) from raw.github_commits group by 1 order by 1")
+    assert counts == [("commitizen/cz-cli", 100), ("pallets/flask", 150)]
+
+
+def test_same_commit_in_two_repositories_is_two_rows(db: str, tmp_path: Path, flask: list[bytes]) -> None:
+    """A fork shares its history: the key is (repository, sha), not sha."""
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [flask[:20]])
+    put_run(lake, "someone/flask-fork", "ing-1", [flask[:20]])
+    assert load(db, lake).rows_inserted == 40
+
+
+def test_every_quarantine_reason_end_to_end(db: str, tmp_path: Path, shared_commits: Path) -> None:
+    """Real records, each altered to carry one defect, in one object with good records around them."""
+    real = _read(shared_commits, "psf__requests")
+    bad_offset = next(line for line in real if b"+518:00" in line)  # a real defect from the requests history
+    good = [line for line in real[:40] if b"+518:00" not in line]
+
+    def alter(line: bytes, change: Any) -> bytes:
+        record = orjson.loads(line)
+        change(record)
+        return orjson.dumps(record)
+
+    defects: dict[str, bytes] = {
+        "invalid_json": good[0][:-40],
+        "invalid_utf8": good[1].replace(b'"message":"', b'"message":"\xff', 1),
+        "lone_surrogate": good[2].replace(b'"message":"', b'"message":"\\udc00', 1),
+        "nul_character": alter(good[3], lambda r: r["commit"].update(message="a\x00b")),
+        "not_an_object": b"[" + good[4] + b"]",
+        "missing_sha": alter(good[5], lambda r: r.pop("sha")),
+        "invalid_sha": alter(good[6], lambda r: r.update(sha="not-a-sha")),
+        "missing_date": alter(good[7], lambda r: r["commit"]["committer"].pop("date")),
+        "invalid_date": bad_offset,
+        "date_out_of_range": alter(good[8], lambda r: r["commit"]["author"].update(date="2999-01-01T00:00:00Z")),
+    }
+    tricky_but_fine = [
+        alter(good[9], lambda r: r["commit"].update(message="C:\\u0000 is a path\twith a tab")),
+        good[10].replace(b'{"sha"', b'{\t"sha"', 1),  # JSON whitespace that COPY text would misread
+        good[11] + b"\r",  # CRLF line ending
+    ]
+    lines = good[12:20] + list(defects.values()) + tricky_but_fine + [b"", b"   "] + good[20:30]
+    (key,) = put_run(lake := LocalLake(tmp_path), "psf/requests", "ing-1", [lines])
+    report = load(db, lake)
+    assert report.rejected == dict.fromkeys(sorted(defects), 1)
+    assert report.rows_inserted == 8 + 3 + 10
+    assert report.records == len(lines) - 2  # blank lines are not records
+    rejected = query(db, "select reason, line_no, original_text, lake_key, run_id from raw.rejected_records")
+    assert {row[0] for row in rejected} == set(defects)
+    for reason, line_no, text, lake_key, run_id in rejected:
+        assert lines[line_no - 1] == defects[reason]
+        assert (lake_key, run_id) == (key, "load-1")
+        if reason != "invalid_utf8":
+            assert text == defects[reason].decode()
+    assert "\\xff" in next(row[2] for row in rejected if row[0] == "invalid_utf8")
+    stored = query(db, "select payload from raw.github_commits where line_no between 19 and 21 order by line_no")
+    assert [row[0] for row in stored] == [orjson.loads(line) for line in tricky_but_fine]
+    assert query(db, "select records, inserted, rejected from ops.loaded_objects") == [(len(lines) - 2, 21, 10)]
+
+
+def test_only_manifest_listed_objects_are_loaded(db: str, tmp_path: Path, flask: list[bytes]) -> None:
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "crashed", [flask[:50]], manifest=False)  # ingest died before the manifest
+    (listed,) = put_run(lake, "pallets/flask", "ok", [flask[50:80]])
+    stray = listed.replace("part-00000", "part-00001")
+    lake.put_bytes(stray, gzip.compress(b"\n".join(flask[80:90]) + b"\n"))  # in the folder, not in the manifest
+    report = load(db, lake)
+    assert (report.objects_seen, report.rows_inserted) == (1, 30)
+    assert query(db, "select distinct lake_key from raw.github_commits") == [(listed,)]
+
+
+def test_corrupt_objects_fail_alone_and_stay_out_of_the_ledger(db: str, tmp_path: Path, flask: list[bytes]) -> None:
+    lake = LocalLake(tmp_path)
+    (good,) = put_run(lake, "pallets/flask", "ing-1", [flask[:30]])
+    # a second run whose manifest vouches for a truncated upload and for an object whose digest does not match
+    prefix = run_prefix("jsonl", "pallets/flask", DAY, "ing-2")
+    whole = gzip.compress(b"\n".join(flask[30:60]) + b"\n", mtime=0)
+    cut, tampered = part_key(prefix, 0), part_key(prefix, 1)
+    lake.put_bytes(cut, whole[: len(whole) // 2])
+    lake.put_bytes(tampered, whole)
+    objects = [
+        ManifestObject(cut, 30, hashlib.sha256(whole[: len(whole) // 2]).hexdigest(), len(whole) // 2),
+        ManifestObject(tampered, 30, "0" * 64, len(whole)),
+    ]
+    lake.put_bytes(
+        manifest_key(prefix), Manifest("ing-2", "x", "jsonl", "pallets/flask", None, "", "", objects).to_bytes()
+    )
+    report = load(db, lake, group_records=10_000)  # all three in one group: the failure must not sink `good`
+    assert sorted(report.objects_failed) == [cut, tampered]
+    assert "sha256" in report.objects_failed[tampered]
+    assert "gzip" in report.objects_failed[cut]
+    assert query(db, "select lake_key from ops.loaded_objects") == [(good,)]
+    assert query(db, "select count(*) from raw.github_commits") == [(30,)]
+    again = load(db, lake, "load-2")  # failed objects are tried again on the next run
+    assert (again.objects_skipped, len(again.objects_failed)) == (1, 2)
+
+
+def test_row_written_behind_the_loaders_back_is_counted_as_duplicate(
+    db: str, tmp_path: Path, czcli: list[bytes]
+) -> None:
+    """Another writer inserts a commit the loader has not seen yet: the group is retried, nothing is lost."""
+    lake = LocalLake(tmp_path)
+    put_run(lake, "commitizen/cz-cli", "ing-1", chunks(czcli[:200], 100))
+    put_run(lake, "commitizen/cz-cli", "ing-2", [czcli[200:300]])
+    foreign = orjson.loads(czcli[250])
+
+    def sneak_in(done: int, total: int, result: ObjectResult) -> None:
+        if done == 1:
+            with psycopg.connect(db, autocommit=True) as conn:
+                conn.execute(
+                    "insert into raw.github_commits (repo_full_name, sha, authored_at, committed_at, payload,"
+                    " source_kind, lake_key, line_no, run_id) values ('commitizen/cz-cli', %s, now(), now(),"
+                    " '{}', 'jsonl', 'elsewhere', 1, 'other')",
+                    [foreign["sha"]],
+                )
+
+    report = load(db, lake, progress=sneak_in, group_records=100)
+    assert report.rows_inserted == 299 and report.duplicates == 1
+    assert query(db, "select lake_key from raw.github_commits where sha = %s", [foreign["sha"]]) == [("elsewhere",)]
+    assert query(db, "select count(distinct sha) from raw.github_commits") == [(300,)]
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    from datetime import UTC, datetime
+    from commitlake.lake import LocalLake
+    from commitlake.warehouse.load import load_lake
+    load_lake(sys.argv[1], LocalLake(__import__("pathlib").Path(sys.argv[2])), "killed",
+              now=datetime(2026, 11, 25, 12, tzinfo=UTC), group_records=1)
+    """
+)
+
+
+def test_kill_9_mid_load_then_resume(db: str, tmp_path: Path, shared_commits: Path) -> None:
+    lines = _read(shared_commits, "vitejs__vite")[:6000]
+    lake = LocalLake(tmp_path / "lake")
+    keys = put_run(lake, "vitejs/vite", "ing-1", chunks(lines, 100))
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, db, str(lake.root)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        loaded = query(db, "select count(*) from ops.loaded_objects")[0][0]
+        if loaded >= 5 or child.poll() is not None:
+            break
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    ledger = dict(query(db, "select lake_key, inserted from ops.loaded_objects"))
+    assert 0 < len(ledger) < len(keys), "the kill must land mid-way for this test to mean anything"
+    # no half-loaded object is visible: rows exist exactly for ledger objects, all of their rows
+    per_object = dict(query(db, "select lake_key, count(*) from raw.github_commits group by 1"))
+    assert per_object == ledger
+    report = load(db, lake, "resume")
+    assert report.objects_skipped == len(ledger) and report.objects_loaded == len(keys) - len(ledger)
+    source = {orjson.loads(line)["sha"] for line in lines}
+    assert {row[0] for row in query(db, "select sha from raw.github_commits")} == source
+    assert query(db, "select count(*) from raw.github_commits") == [(len(source),)]
+    assert query(db, "select count(*) from ops.loaded_objects") == [(len(keys),)]
+
+
+def test_one_loader_at_a_time(db: str, tmp_path: Path, flask: list[bytes]) -> None:
+    """While another session holds the loader lock, load_lake waits instead of racing it."""
+    from commitlake.warehouse.load import LOADER_LOCK
+
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [flask[:10]])
+    with psycopg.connect(db, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOADER_LOCK])
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, db, str(lake.root)], stdout=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert child.poll() is None
+        assert query(db, "select count(*) from raw.github_commits") == [(0,)]
+        holder.execute("select pg_advisory_unlock(%s)", [LOADER_LOCK])
+        assert child.wait(timeout=60) == 0
+    assert query(db, "select count(*) from raw.github_commits") == [(10,)]

@@ -1,0 +1,469 @@
+"""The validate stage's library against a real Postgres and real Great Expectations.
+
+Server: COMMITLAKE_TEST_DATABASE_URL (set by the lead's conftest, or by CI), else the development scratch server
+postgresql://postgres@127.0.0.1:5433/postgres. The URL must be allowed to CREATE DATABASE: this module creates
+its own fresh database on that server for the session and drops it at the end.
+
+Data: the raw layer holds real commits (commitizen/cz-cli from ../shared/data/commits, 396 commits); the staging
+and analytics tables are built from them here with plain SQL that follows the contract columns (dbt is not run:
+these tests are about the checks, not the models). Each test gets the layers rebuilt, then breaks one thing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from commitlake.errors import QualityGateFailed
+from commitlake.quality import CHECKS, COMMIT_TYPES, QualityReport, enforce, validate_warehouse
+from commitlake.quality._dsn import gx_connection_string
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITS_DIR = ROOT.parent / "shared" / "data" / "commits"
+SCHEMA_SQL = ROOT / "src" / "commitlake" / "warehouse" / "sql" / "schema.sql"
+SCRATCH_URL = "postgresql://postgres@127.0.0.1:5433/postgres"
+SMALL_REPO = "commitizen__cz-cli"
+
+RAW_COLUMNS = "repo_full_name, sha, authored_at, committed_at, payload, source_kind, lake_key, line_no, run_id"
+
+# The contract columns of the models the checks read, built the way the dbt models define them.
+MODELS_SQL = r"""
+drop schema if exists staging cascade;
+drop schema if exists analytics cascade;
+create schema staging;
+create schema analytics;
+
+create table staging.stg_github__commits as
+select
+    repo_full_name || '@' || sha                                   as commit_id,
+    repo_full_name,
+    sha,
+    payload -> 'commit' -> 'tree' ->> 'sha'                        as tree_sha,
+    payload -> 'commit' -> 'author' ->> 'name'                     as author_name,
+    payload -> 'commit' -> 'author' ->> 'email'                    as author_email,
+    authored_at,
+    payload -> 'commit' -> 'committer' ->> 'name'                  as committer_name,
+    payload -> 'commit' -> 'committer' ->> 'email'                 as committer_email,
+    committed_at,
+    payload -> 'commit' ->> 'message'                              as message,
+    jsonb_array_length(coalesce(payload -> 'parents', '[]'))       as parent_count,
+    (payload -> 'stats' ->> 'additions')::int                      as additions,
+    (payload -> 'stats' ->> 'deletions')::int                      as deletions,
+    case when payload ? 'files' then jsonb_array_length(payload -> 'files') end as files_changed,
+    source_kind,
+    lake_key,
+    loaded_at
+from raw.github_commits;
+
+create table analytics.fct_commits as
+with parsed as (
+    select
+        s.*,
+        split_part(s.message, E'\n', 1)                                          as subject,
+        regexp_match(split_part(s.message, E'\n', 1), '^(\w+)(\(([^)]*)\))?(!)?: ') as cc
+    from staging.stg_github__commits as s
+)
+select
+    commit_id,
+    repo_full_name,
+    sha,
+    md5(lower(author_email))                                                      as author_id,
+    authored_at,
+    committed_at,
+    (committed_at at time zone 'UTC')::date                                       as committed_date,
+    subject,
+    case when lower(cc[1]) = any(:commit_types) then lower(cc[1]) end                 as commit_type,
+    case when lower(cc[1]) = any(:commit_types) then cc[3] end                        as commit_scope,
+    coalesce(cc[4] = '!', false) or message like '%BREAKING CHANGE%'            as is_breaking,
+    coalesce(lower(cc[1]) = any(:commit_types), false)                                as is_conventional,
+    parent_count > 1                                                              as is_merge,
+    author_name like '%[bot]%'                                                  as is_bot,
+    additions,
+    deletions,
+    files_changed,
+    loaded_at
+from parsed;
+
+create table analytics.dim_repositories as
+select
+    repo_full_name,
+    split_part(repo_full_name, '/', 1)                as owner,
+    split_part(repo_full_name, '/', 2)                as name,
+    count(*)                                          as commit_count,
+    count(distinct author_id)                         as author_count,
+    min(committed_at)                                 as first_commit_at,
+    max(committed_at)                                 as last_commit_at,
+    avg(case when is_conventional then 1.0 else 0.0 end) as conventional_share
+from analytics.fct_commits
+group by repo_full_name;
+
+create table analytics.ml_commit_features as
+select
+    f.commit_id,
+    f.repo_full_name,
+    f.sha,
+    f.committed_at,
+    f.commit_type,
+    lower(trim(regexp_replace(f.subject, '^\w+(\([^)]*\))?!?:\s*', '')))  as text,
+    f.is_bot,
+    coalesce(f.files_changed, 0)                                          as files_changed,
+    f.additions,
+    f.deletions,
+    0 as n_test_files, 0 as n_doc_files, 0 as n_ci_files, 0 as n_build_files, 0 as n_src_files,
+    length(s.message)                                                     as message_length,
+    position(E'\n' in trim(s.message)) > 0                                as has_body
+from analytics.fct_commits as f
+join staging.stg_github__commits as s using (commit_id)
+where not f.is_merge;
+"""
+
+
+def _server_url() -> str:
+    return os.environ.get("COMMITLAKE_TEST_DATABASE_URL") or SCRATCH_URL
+
+
+def _read_commits(name: str) -> list[dict[str, Any]]:
+    path = COMMITS_DIR / f"{name}.jsonl.gz"
+    if not path.is_file():
+        pytest.skip(f"shared commit data not found at {path}")
+    with gzip.open(path, "rb") as handle:
+        return [orjson.loads(line) for line in handle]
+
+
+def _raw_rows(name: str, commits: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    repo = name.replace("__", "/")
+    lake_key = f"raw/github/commits/repo={name}/part-0.jsonl.gz"
+    return [
+        (
+            repo,
+            c["sha"],
+            c["commit"]["author"]["date"],
+            c["commit"]["committer"]["date"],
+            orjson.dumps(c).decode(),
+            "jsonl",
+            lake_key,
+            line_no,
+            "test-load",
+        )
+        for line_no, c in enumerate(commits, start=1)
+    ]
+
+
+def _load_warehouse(url: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rebuild raw (with the project's own DDL), staging and analytics from `rows`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop schema if exists raw cascade")
+        conn.execute(SCHEMA_SQL.read_text())
+        conn.execute("truncate ops.data_quality_results")
+        with conn.cursor() as cur, cur.copy(f"copy raw.github_commits ({RAW_COLUMNS}) from stdin") as copy:
+            for row in rows:
+                copy.write_row(row)
+        types = "array[" + ", ".join(f"'{t}'" for t in COMMIT_TYPES) + "]"
+        conn.execute(MODELS_SQL.replace(":commit_types", types))
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A fresh database on the test server for this module; dropped afterwards."""
+    server = _server_url()
+    name = f"commitlake_quality_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    yield make_conninfo(server, dbname=name)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def small_rows() -> list[tuple[Any, ...]]:
+    return _raw_rows(SMALL_REPO, _read_commits(SMALL_REPO))
+
+
+@pytest.fixture
+def warehouse(database_url: str, small_rows: list[tuple[Any, ...]]) -> str:
+    """Every layer rebuilt from the real commits: all checks should pass on it."""
+    _load_warehouse(database_url, small_rows)
+    return database_url
+
+
+def _execute(url: str, statement: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _failed(report: QualityReport) -> set[tuple[str, str, str | None, str]]:
+    return {(r.suite, r.expectation, r.column_name, r.severity) for r in report.results if not r.success}
+
+
+def _stored(url: str, run_id: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select suite, expectation, column_name, layer, severity, success, observed"
+            " from ops.data_quality_results where run_id = %s order by suite, expectation, column_name",
+            [run_id],
+        ).fetchall()
+
+
+def test_good_data_passes_every_check_and_records_each_result(warehouse: str) -> None:
+    report = validate_warehouse(warehouse, "run-good")
+
+    assert report.passed, [(r.describe(), r.observed) for r in report.results if not r.success]
+    assert len(report.results) == len(CHECKS)
+    assert all(r.success for r in report.results)
+    assert report.critical_failures == ()
+    expected_counts: dict[str, int] = {}
+    for item in CHECKS:
+        expected_counts[item.layer] = expected_counts.get(item.layer, 0) + 1
+    assert {layer: c["checks"] for layer, c in report.counts.items()} == expected_counts
+    assert {layer: c["passed"] for layer, c in report.counts.items()} == expected_counts
+
+    stored = _stored(warehouse, "run-good")
+    expected = sorted(
+        (r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success, r.observed) for r in report.results
+    )
+    assert [row[:6] for row in stored] == [row[:6] for row in expected]
+    with psycopg.connect(warehouse) as conn:
+        raw_rows = conn.execute("select count(*) from raw.github_commits").fetchone()[0]
+        features = conn.execute("select count(*) from analytics.ml_commit_features").fetchone()[0]
+        labelled = conn.execute(
+            "select count(commit_type)::float / count(*) from analytics.ml_commit_features"
+        ).fetchone()[0]
+    observed = {(row[0], row[1], row[2]): row[6] for row in stored}
+    # The observed values are what GX measured on the real tables, not echoes of the spec.
+    assert observed[("raw.github_commits", "expect_column_values_to_match_regex", "sha")]["element_count"] == raw_rows
+    assert observed[("staging.stg_github__commits", "row_count_equals_raw", None)] == {
+        "observed_value": raw_rows,
+        "parameters": {"raw_commit_rows": raw_rows},
+    }
+    assert (
+        observed[("analytics.ml_commit_features", "expect_column_values_to_not_be_null", "text")]["element_count"]
+        == features
+    )
+    share = observed[("analytics.ml_commit_features", "labelled_share_above_zero", "commit_type")]["observed_value"]
+    assert share == pytest.approx(labelled)
+    assert 0.5 < share < 1  # cz-cli is mostly Conventional Commits, and not entirely
+
+
+RAW = "raw.github_commits"
+REJECTED = "raw.rejected_records"
+STG = "staging.stg_github__commits"
+FCT = "analytics.fct_commits"
+DIM = "analytics.dim_repositories"
+ML = "analytics.ml_commit_features"
+_ONE_FCT_ROW = "(select commit_id from analytics.fct_commits where commit_type is not null order by commit_id limit 1)"
+_ONE_ML_ROW = "(select commit_id from analytics.ml_commit_features order by commit_id limit 1)"
+_ONE_RAW_SHA = "(select sha from raw.github_commits order by sha limit 1)"
+
+BREAKAGES = {
+    "duplicated sha in raw": (
+        # The primary key forbids it today; the check guards against the key being lost in a migration.
+        f"alter table {RAW} drop constraint github_commits_pkey;"
+        f" insert into {RAW} select * from {RAW} where sha = {_ONE_RAW_SHA}",
+        {
+            (RAW, "expect_compound_columns_to_be_unique", None, "critical"),
+            (STG, "row_count_equals_raw", None, "critical"),
+        },
+    ),
+    "duplicated commit in fct_commits": (
+        f"insert into {FCT} select * from {FCT} where commit_id = {_ONE_FCT_ROW}",
+        {(FCT, "expect_column_values_to_be_unique", "commit_id", "critical")},
+    ),
+    "commit_type outside the 11 types": (
+        f"update {FCT} set commit_type = 'feature' where commit_id = {_ONE_FCT_ROW}",
+        {(FCT, "expect_column_values_to_be_in_set", "commit_type", "critical")},
+    ),
+    "uppercase label in features": (
+        f"update {ML} set commit_type = 'FIX' where commit_id = {_ONE_ML_ROW}",
+        {(ML, "expect_column_values_to_be_in_set", "commit_type", "critical")},
+    ),
+    "null text": (
+        f"update {ML} set text = null where commit_id = {_ONE_ML_ROW}",
+        {(ML, "expect_column_values_to_not_be_null", "text", "critical")},
+    ),
+    "abbreviated sha": (
+        f"update {RAW} set sha = left(sha, 7) where sha = {_ONE_RAW_SHA}",
+        {(RAW, "expect_column_values_to_match_regex", "sha", "critical")},
+    ),
+    "uppercase sha": (
+        f"update {RAW} set sha = upper(sha) where sha = {_ONE_RAW_SHA}",
+        {(RAW, "expect_column_values_to_match_regex", "sha", "critical")},
+    ),
+    "commit dated at the epoch": (
+        f"update {RAW} set committed_at = '1970-01-01T00:00:00Z' where sha = {_ONE_RAW_SHA}",
+        {(RAW, "expect_column_values_to_be_between", "committed_at", "critical")},
+    ),
+    "commit dated next year": (
+        f"update {RAW} set committed_at = now() + interval '1 year' where sha = {_ONE_RAW_SHA}",
+        {(RAW, "expect_column_values_to_be_between", "committed_at", "critical")},
+    ),
+    "negative deletions": (
+        f"update {STG} set deletions = -1 where commit_id = (select min(commit_id) from {STG})",
+        {(STG, "expect_column_values_to_be_between", "deletions", "critical")},
+    ),
+    "staging behind raw": (
+        f"delete from {STG} where commit_id = (select min(commit_id) from {STG})",
+        {(STG, "row_count_equals_raw", None, "critical")},
+    ),
+    "no labels at all": (
+        f"update {ML} set commit_type = null",
+        {(ML, "labelled_share_above_zero", "commit_type", "critical")},
+    ),
+    "dim_repositories missing": (
+        f"drop table {DIM}",
+        {
+            (DIM, "expect_column_values_to_not_be_null", "repo_full_name", "critical"),
+            (DIM, "expect_column_values_to_be_unique", "repo_full_name", "critical"),
+        },
+    ),
+    "contract column dropped": (
+        f"alter table {ML} drop column text",
+        {(ML, "expect_column_values_to_not_be_null", "text", "critical")},
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_each_breakage_fails_exactly_its_check(warehouse: str, breakage: str) -> None:
+    statement, expected_failures = BREAKAGES[breakage]
+    _execute(warehouse, statement)
+
+    report = validate_warehouse(warehouse, f"run-{breakage}")
+
+    assert _failed(report) == expected_failures
+    assert not report.passed
+    assert {(r.suite, r.expectation, r.column_name, r.severity) for r in report.critical_failures} == expected_failures
+    stored_failures = {(s[0], s[1], s[2], s[4]) for s in _stored(warehouse, f"run-{breakage}") if not s[5]}
+    assert stored_failures == expected_failures
+    with pytest.raises(QualityGateFailed) as caught:
+        enforce(report)
+    message = str(caught.value)
+    assert "\n" not in message
+    for suite, expectation, column, _ in expected_failures:
+        assert f"{suite} {expectation}{f'({column})' if column else ''}" in message
+
+
+def test_failure_records_what_was_observed(warehouse: str) -> None:
+    _execute(warehouse, f"update {RAW} set sha = left(sha, 7) where sha = {_ONE_RAW_SHA}")
+    _execute(warehouse, f"drop table {DIM}")
+    _execute(warehouse, f"alter table {ML} drop column text")
+    with psycopg.connect(warehouse) as conn:
+        short = conn.execute(f"select sha from {RAW} where length(sha) = 7").fetchone()[0]
+
+    report = validate_warehouse(warehouse, "run-observed")
+
+    by_key = {(r.suite, r.expectation, r.column_name): r.observed for r in report.results}
+    regex = by_key[(RAW, "expect_column_values_to_match_regex", "sha")]
+    assert regex["unexpected_count"] == 1
+    assert regex["unexpected_sample"] == [short]
+    assert "does not exist" in by_key[(DIM, "expect_column_values_to_be_unique", "repo_full_name")]["error"]
+    assert "text" in by_key[(ML, "expect_column_values_to_not_be_null", "text")]["error"]
+
+
+def test_rejected_share_is_only_a_warning(warehouse: str) -> None:
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        loaded = conn.execute("select count(*) from raw.github_commits").fetchone()[0]
+        allowed = int(loaded * 0.01)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into raw.rejected_records (lake_key, line_no, reason, original_text, run_id)"
+                " values ('raw/bad.jsonl.gz', %s, 'invalid_json', '{', 'test-load')",
+                [(n,) for n in range(allowed)],
+            )
+    at_limit = validate_warehouse(warehouse, "run-rejected")
+    assert at_limit.passed and not at_limit.warnings
+
+    _execute(
+        warehouse,
+        "insert into raw.rejected_records (lake_key, line_no, reason, original_text, run_id)"
+        " values ('raw/bad.jsonl.gz', 100000, 'invalid_json', '{', 'test-load')",
+    )
+    over = validate_warehouse(warehouse, "run-rejected")
+
+    assert over.passed  # a warning never stops the pipeline
+    enforce(over)
+    assert _failed(over) == {(REJECTED, "rejected_share_at_most_1_percent_of_loaded", None, "warning")}
+    assert over.counts["raw"]["warning_failed"] == 1
+    assert [w.observed for w in over.warnings] == [
+        {"observed_value": allowed + 1, "parameters": {"max_rejected_rows": pytest.approx(loaded * 0.01)}}
+    ]
+
+
+def test_rerun_replaces_the_runs_rows(warehouse: str) -> None:
+    validate_warehouse(warehouse, "run-a")
+    validate_warehouse(warehouse, "run-b")
+    first = _stored(warehouse, "run-a")
+    assert len(first) == len(CHECKS)
+
+    validate_warehouse(warehouse, "run-a")
+    assert _stored(warehouse, "run-a") == first  # same data, same rows: nothing appended
+
+    _execute(warehouse, f"update {ML} set text = null where commit_id = {_ONE_ML_ROW}")
+    validate_warehouse(warehouse, "run-a")
+    rerun = _stored(warehouse, "run-a")
+    assert len(rerun) == len(CHECKS)
+    assert [(row[0], row[1], row[2]) for row in rerun if not row[5]] == [
+        (ML, "expect_column_values_to_not_be_null", "text")
+    ]
+    assert len(_stored(warehouse, "run-b")) == len(CHECKS)  # other runs untouched
+    assert all(row[5] for row in _stored(warehouse, "run-b"))
+
+
+def test_gx_connection_string_keeps_socket_and_options() -> None:
+    # TCP URL: driver swapped, everything else kept
+    assert gx_connection_string("postgresql://app:s3cr%40t@db.example:6543/wh?sslmode=require") == (
+        "postgresql+psycopg://app:s3cr%40t@db.example:6543/wh?sslmode=require"
+    )
+    # socket URL (no host): placeholder host, the socket directory as libpq's host parameter
+    socket = gx_connection_string("postgresql://postgres@/warehouse?host=/run/commitlake&port=5544")
+    assert socket.startswith("postgresql+psycopg://postgres@localhost/warehouse?")
+    assert conninfo_to_dict(socket.replace("+psycopg", "")) == {
+        "user": "postgres",
+        "host": "/run/commitlake",
+        "port": "5544",
+        "dbname": "warehouse",
+    }
+
+
+def test_socket_url_validates_for_real(warehouse: str) -> None:
+    """The embedded warehouse may hand out a socket URL; GX must still reach the database through it."""
+    params = conninfo_to_dict(warehouse)
+    with psycopg.connect(warehouse) as conn:
+        directories = conn.execute("show unix_socket_directories").fetchone()[0]
+    socket_dir = directories.split(",")[0].strip()
+    if not socket_dir or not (Path(socket_dir) / f".s.PGSQL.{params.get('port', 5432)}").exists():
+        pytest.skip(f"the test server has no Unix socket on this machine ({directories!r})")
+    query = f"host={socket_dir}&port={params.get('port', 5432)}"
+    if params.get("password"):
+        query += f"&password={params['password']}"
+    url = f"postgresql://{params.get('user', 'postgres')}@/{params['dbname']}?{query}"
+
+    report = validate_warehouse(url, "run-socket")
+
+    assert report.passed
+    assert len(_stored(warehouse, "run-socket")) == len(CHECKS)
+
+
+@pytest.mark.slow
+def test_thirty_thousand_commits_pass_in_bounded_time(database_url: str) -> None:
+    """electron/electron: 30k real commits, a quarter of them labelled. Prints the validate runtime."""
+    rows = _raw_rows("electron__electron", _read_commits("electron__electron"))
+    _load_warehouse(database_url, rows)
+
+    started = time.perf_counter()
+    report = validate_warehouse(database_url, "run-30k")
+    elapsed = time.perf_counter() - started
+
+    print(f"\nvalidate_warehouse on {len(rows)} raw commits: {elapsed:.1f} s ({report.duration_s:.1f} s inside)")
+    assert report.passed, [(r.describe(), r.observed) for r in report.critical_failures]
+    assert len(_stored(database_url, "run-30k")) == len(CHECKS)

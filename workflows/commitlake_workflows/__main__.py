@@ -1,0 +1,3 @@
+from commitlake_workflows.render import main
+
+raise SystemExit(main())
