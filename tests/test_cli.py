@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+FINGERPRINT = "select count(*), md5(string_agg(sha, ',' order by sha)) from raw.github_commits"
 
 
 def commitlake(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -81,12 +82,12 @@ def test_failed_run_leaves_earlier_data_untouched(env: dict[str, str], shared_co
     ok = commitlake("run", "--stages", "plan,ingest,load", "--repos", uri, env=env)
     assert ok.returncode == 0, ok.stderr
     with psycopg.connect(env["DATABASE_URL"]) as conn:
-        before = conn.execute("select count(*), md5(string_agg(sha, ',' order by sha)) from raw.github_commits").fetchone()
+        before = conn.execute(FINGERPRINT).fetchone()
     broken = Path(env["COMMITLAKE_HOME"]) / "x__y.jsonl.gz"
     broken.write_bytes(gzip.compress(b"")[:5])
     _one_line_error(commitlake("run", "--repos", f"jsonl:{broken}", env=env))
     with psycopg.connect(env["DATABASE_URL"]) as conn:
-        after = conn.execute("select count(*), md5(string_agg(sha, ',' order by sha)) from raw.github_commits").fetchone()
+        after = conn.execute(FINGERPRINT).fetchone()
         failed = conn.execute("select count(*) from ops.pipeline_runs where status = 'failed'").fetchone()
     assert before == after and before is not None and before[0] == 396
     assert failed is not None and failed[0] == 2  # the ingest stage and the run

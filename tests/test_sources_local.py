@@ -40,7 +40,8 @@ def test_jsonl_unchanged_file_costs_nothing(shared_commits: Path) -> None:
 
 
 def test_jsonl_keeps_unparseable_lines_for_quarantine(tmp_path: Path, shared_commits: Path) -> None:
-    good = gzip.open(shared_commits / "commitizen__cz-cli.jsonl.gz", "rb").readline()
+    with gzip.open(shared_commits / "commitizen__cz-cli.jsonl.gz", "rb") as handle:
+        good = handle.readline()
     path = tmp_path / "octo__broken.jsonl"
     path.write_bytes(good + b'{"sha": "truncated\n' + good)
     records = [r for b in JsonlSource(f"jsonl:{path}", path).batches(None) for r in b.records]

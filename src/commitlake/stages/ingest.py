@@ -146,10 +146,10 @@ def ingest_source(
 def run(ctx: StageContext) -> StageResult:
     settings = ctx.settings
     uris = plan_uris(settings)
-    client = github_client(settings) if any(scheme_of(u) == "github" for u in uris) else None
+    progress = Progress("ingest", unit="commits", enabled=ctx.progress)
+    client = github_client(settings, progress.note) if any(scheme_of(u) == "github" for u in uris) else None
     cursors = {} if settings.full_refresh else _read_cursors(ctx.warehouse)
     lake = ctx.lake
-    progress = Progress("ingest", unit="commits", enabled=ctx.progress)
     lock = threading.Lock()
     run_id, stage = current_run_id(), current_stage()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from commitlake.config import Settings
 from commitlake.errors import ConfigError
 from commitlake.sources import scheme_of
@@ -19,7 +21,8 @@ def default_repos(settings: Settings) -> tuple[str, ...]:
     )
 
 
-def github_client(settings: Settings) -> object:
+def github_client(settings: Settings, show: Callable[[str], None] | None = None) -> object:
+    """One client for the whole run; every wait is logged and, with `show`, put on the progress bar."""
     from commitlake.logs import get_logger
     from commitlake.sources.github import GitHubClient
 
@@ -27,6 +30,8 @@ def github_client(settings: Settings) -> object:
 
     def on_wait(seconds: float, reason: str) -> None:
         log.warning("github.rate_limit_wait", wait_seconds=round(seconds, 3), reason=reason)
+        if show is not None:
+            show(f"waiting {seconds:.0f}s: {reason}")
 
     return GitHubClient(
         settings.github_api_url, settings.github_token, max_requests=settings.max_requests, on_wait=on_wait
