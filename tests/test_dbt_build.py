@@ -143,8 +143,10 @@ def test_conventional_commits_match_an_independent_parse(warehouse: dict) -> Non
         warehouse["url"], "select commit_id, commit_type, is_merge from analytics.fct_commits")}
     assert got == expected
     # The published share for cz-cli (README: 95.8 % of non-merge commits) within a rounding of the rule.
-    share = _query(warehouse["url"],
-                   "select conventional_share from analytics.dim_repositories where repo_full_name = 'commitizen/cz-cli'")
+    share = _query(
+        warehouse["url"],
+        "select conventional_share from analytics.dim_repositories where repo_full_name = 'commitizen/cz-cli'",
+    )
     assert 0.95 <= float(share[0][0]) <= 0.965
 
 

@@ -7,6 +7,7 @@ the Grafana dashboards. Progress bars go to stderr and only when it is a termina
 from __future__ import annotations
 
 import contextvars
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,10 +27,17 @@ _lock = threading.Lock()
 _SECRET_KEYS = ("token", "password", "secret", "authorization")
 
 
+#: Libraries that print INFO chatter of their own; commitlake reports what matters as JSON lines instead.
+_NOISY_LIBRARIES = ("great_expectations", "mlflow", "alembic", "urllib3", "botocore", "httpx", "dbt", "skops")
+
+
 def configure(level: str = "INFO", stream: IO[str] | None = None, fmt: str = "json") -> None:
     _config["level"] = _LEVELS.get(level.upper(), 20)
     _config["stream"] = stream
     _config["format"] = fmt
+    library_level = logging.DEBUG if _config["level"] <= 10 else logging.WARNING
+    for name in _NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(library_level)
 
 
 def current_run_id() -> str | None:

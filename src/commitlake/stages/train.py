@@ -13,6 +13,8 @@ def mlflow_environment(ctx: StageContext) -> tuple[str, object]:
     """Tracking URI and (embedded only) artifact root, with telemetry off."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     settings = ctx.settings
     if settings.mlflow_tracking_uri is None:
         (settings.home / "mlflow").mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ How exactly-once works:
   shas already loaded per repository is read once, when the repository is first touched, and kept current in
   memory, so rows that would violate the primary key (duplicates inside an object, between objects, or
   against earlier loads) are dropped and counted as `duplicates` instead of needing a staging table and
-  INSERT ... ON CONFLICT (measured: 1.5x slower). If a row written by something else than this loader still
+  INSERT ... ON CONFLICT (bench/bench_load.py measures both). If a row written by something else than this loader still
   collides, the object is retried once with that repository's shas re-read.
 - The first object that holds a commit wins: raw is append-only, later copies are duplicates.
 
