@@ -15,6 +15,8 @@ __all__ = ["DEFAULT_GITHUB_API_URL", "Settings"]
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_INGEST_CONCURRENCY = 4
 DEFAULT_MODEL_NAME = "commitlake-commit-type"
+#: Fewer labelled (Conventional Commits) commits than this and `train` skips instead of fitting noise.
+DEFAULT_MIN_LABELLED = 30
 
 
 def _split_list(value: str | None) -> tuple[str, ...]:
@@ -55,6 +57,7 @@ class Settings:
     with_files: bool = False
     full_refresh: bool = False
     model_name: str = DEFAULT_MODEL_NAME
+    min_labelled: int = DEFAULT_MIN_LABELLED
     log_level: str = "INFO"
     log_format: str = "json"
     project_dir: Path = field(default_factory=Path.cwd)
@@ -82,6 +85,7 @@ class Settings:
             with_files=_flag(env.get("COMMITLAKE_WITH_FILES")),
             full_refresh=_flag(env.get("COMMITLAKE_FULL_REFRESH")),
             model_name=env.get("COMMITLAKE_MODEL_NAME") or DEFAULT_MODEL_NAME,
+            min_labelled=_int(env, "COMMITLAKE_MIN_LABELLED", DEFAULT_MIN_LABELLED) or DEFAULT_MIN_LABELLED,
             log_level=(env.get("COMMITLAKE_LOG_LEVEL") or "INFO").upper(),
             log_format=env.get("COMMITLAKE_LOG_FORMAT") or "json",
             project_dir=Path(env.get("COMMITLAKE_PROJECT_DIR") or Path.cwd()).absolute(),

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -26,10 +26,11 @@ CHUNK_RECORDS = 10_000
 _NAME = re.compile(r"^(?P<owner>[^_/][^/]*?)__(?P<name>[^/]+?)\.jsonl(?:\.gz)?$")
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> BinaryIO:
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+    handle: Any = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
+    return handle
 
 
 def _file_digest(path: Path) -> str:

@@ -46,6 +46,8 @@ class StageResult:
     summary: str
     row_counts: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    #: The stage ran and found nothing sound to do (e.g. too few labelled commits to train on).
+    skipped: bool = False
 
 
 StageFunction = Callable[[StageContext], StageResult]
@@ -118,11 +120,12 @@ def execute_stage(name: str, ctx: StageContext) -> StageResult:
                 record_stage(ctx.warehouse, ctx.run_id, name, "failed", duration_s=duration, error=message)
             raise StageFailed(name, exc) from exc
         duration = round(time.monotonic() - started, 3)
+        status = "skipped" if result.skipped else "succeeded"
         record_stage(
-            ctx.warehouse, ctx.run_id, name, "succeeded",
+            ctx.warehouse, ctx.run_id, name, status,
             duration_s=duration, row_counts=result.row_counts, details=result.details,
         )
         _log.info(
-            "stage.finished", status="succeeded", duration_s=duration, rows=result.row_counts, summary=result.summary
+            "stage.finished", status=status, duration_s=duration, rows=result.row_counts, summary=result.summary
         )
         return result

@@ -8,10 +8,25 @@ from commitlake.stages.train import mlflow_environment
 __all__ = ["run"]
 
 
+def _has_champion(tracking_uri: str, model_name: str) -> bool:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(model_name, "champion")
+    except MlflowException:
+        return False
+    return True
+
+
 def run(ctx: StageContext) -> StageResult:
+    tracking_uri, _ = mlflow_environment(ctx)
+    if not _has_champion(tracking_uri, ctx.settings.model_name):
+        reason = f"skipped: no model {ctx.settings.model_name!r} with alias 'champion' yet (train has not promoted one)"
+        return StageResult(reason, {"predictions": 0}, {"reason": reason}, skipped=True)
+
     from commitlake.ml import predict
 
-    tracking_uri, _ = mlflow_environment(ctx)
     report = predict(ctx.warehouse.url, ctx.run_id, tracking_uri=tracking_uri, model_name=ctx.settings.model_name)
     return StageResult(
         f"{report.rows} commits scored with model v{report.model_version}",

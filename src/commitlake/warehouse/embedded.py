@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import importlib
 import os
 import secrets
 import shutil
@@ -46,10 +47,10 @@ def _candidate_bin_dirs() -> Iterator[Path]:
     if initdb:
         yield Path(os.path.realpath(initdb)).parent
     try:
-        import pgserver  # type: ignore[import-not-found]
+        pgserver = importlib.import_module("pgserver")  # the `embedded` extra: binaries for pip-only machines
     except ImportError:
         return
-    yield Path(pgserver.__file__).parent / "pginstall" / "bin"
+    yield Path(str(pgserver.__file__)).parent / "pginstall" / "bin"
 
 
 def find_postgres_bin() -> Path:

@@ -226,7 +226,9 @@ class _Loader:
             return results
         try:
             loaded = self._load_retrying(ready)
-        except (LakeError, zlib.error) as exc:
+        except (LakeError, zlib.error, psycopg.errors.DataError) as exc:
+            # an unreadable object, or a value Postgres refuses that the checks let through: load the group's
+            # objects one by one so only the culprit is left out (and retried by the next run)
             if len(ready) == 1:
                 return [*results, ObjectResult(ready[0][0].key, "failed", error=str(exc))]
             loaded = []
