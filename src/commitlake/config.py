@@ -61,6 +61,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     project_dir: Path = field(default_factory=Path.cwd)
+    #: The dbt project (default: dbt/ in the project directory; images set it to where they ship it).
+    dbt_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +91,7 @@ class Settings:
             log_level=(env.get("COMMITLAKE_LOG_LEVEL") or "INFO").upper(),
             log_format=env.get("COMMITLAKE_LOG_FORMAT") or "json",
             project_dir=Path(env.get("COMMITLAKE_PROJECT_DIR") or Path.cwd()).absolute(),
+            dbt_dir=Path(env["COMMITLAKE_DBT_PROJECT_DIR"]).absolute() if env.get("COMMITLAKE_DBT_PROJECT_DIR") else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -115,4 +118,4 @@ class Settings:
 
     @property
     def dbt_project_dir(self) -> Path:
-        return self.project_dir / "dbt"
+        return self.dbt_dir or self.project_dir / "dbt"

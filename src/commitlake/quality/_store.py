@@ -60,6 +60,8 @@ def replace_results(conn: psycopg.Connection[Any], run_id: str, results: Sequenc
     """Make the run's rows in ops.data_quality_results exactly `results`, atomically."""
     try:
         with conn.transaction(), conn.cursor() as cur:
+            # Two validations of one run (a retry racing a straggler) must not interleave their rows.
+            cur.execute("select pg_advisory_xact_lock(hashtext('commitlake.quality:' || %s))", [run_id])
             cur.execute("delete from ops.data_quality_results where run_id = %s", [run_id])
             cur.executemany(
                 "insert into ops.data_quality_results"

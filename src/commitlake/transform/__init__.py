@@ -34,7 +34,7 @@ def run_dbt(settings: Settings, database_url: str, args: list[str]) -> Any:
     """
     project = settings.dbt_project_dir
     if not (project / "dbt_project.yml").is_file():
-        raise CommitlakeError(f"no dbt project at {project} (set COMMITLAKE_PROJECT_DIR to the commitlake checkout)")
+        raise CommitlakeError(f"no dbt project at {project} (set COMMITLAKE_DBT_PROJECT_DIR)")
     state = settings.home / "dbt"
     profiles = state / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
