@@ -121,13 +121,18 @@ def built_images(docker: str) -> dict[str, dict[str, Any]]:
 
 
 def _run(docker: str, image: str, args: list[str], *, env: dict[str, str] | None = None,
-         extra: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+         extra: list[str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     cmd = [docker, "run", "--rm", "--read-only", "--user", "10001:10001", "--cap-drop", "ALL",
            "--security-opt", "no-new-privileges", "--network", "host",
            "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/lib/commitlake:rw,mode=1777", *(extra or [])]
     for key, value in (env or {}).items():
         cmd += ["--env", f"{key}={value}"]
-    return subprocess.run([*cmd, image, *args], capture_output=True, text=True)
+    name = f"commitlake-test-{uuid.uuid4().hex[:8]}"
+    try:
+        return subprocess.run([*cmd, "--name", name, image, *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:  # Argo's activeDeadlineSeconds: the pod is killed
+        subprocess.run([docker, "kill", name], capture_output=True)
+        raise
 
 
 @pytest.mark.docker
@@ -294,7 +299,8 @@ class ArgoLikeRunner:
         args = [_argo(a, {**self.variables, **variables}) for a in container["command"][1:]]
         assert set(mounts) == {"/tmp", "/var/lib/commitlake"}, mounts
         started = time.monotonic()
-        result = _run(self.docker, container["image"], args, env=env, extra=extra)
+        result = _run(self.docker, container["image"], args, env=env, extra=extra,
+                      timeout=float(template["activeDeadlineSeconds"]))
         self.log.append(f"{name} {variables.get('inputs.parameters.repo', '')} rc={result.returncode} "
                         f"{time.monotonic() - started:.1f}s")
         if result.returncode != 0:

@@ -298,3 +298,27 @@ def test_one_loader_at_a_time(db: str, tmp_path: Path, flask: list[bytes]) -> No
         holder.execute("select pg_advisory_unlock(%s)", [LOADER_LOCK])
         assert child.wait(timeout=60) == 0
     assert query(db, "select count(*) from raw.github_commits") == [(10,)]
+
+
+def test_a_value_postgres_refuses_fails_only_its_object(
+    db: str, tmp_path: Path, flask: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defence in depth: if a check ever lets through what jsonb refuses, that object fails alone."""
+    from commitlake.warehouse import load as load_module
+    from commitlake.warehouse.quarantine import check_line
+
+    def check_without_nul_rule(line: bytes, window: Any) -> Any:  # simulates a gap in the checks
+        return check_line(line.replace(b"\\u0000", b"\\u0041"), window)
+
+    monkeypatch.setattr(load_module, "check_line", check_without_nul_rule)
+    record = orjson.loads(flask[5])
+    record["commit"]["message"] += "\x00"
+    lake = LocalLake(tmp_path)
+    first, poisoned, last = put_run(
+        lake, "pallets/flask", "ing-1", [flask[:5], [*flask[6:10], orjson.dumps(record)], flask[10:20]]
+    )
+    report = load(db, lake)
+    assert list(report.objects_failed) == [poisoned]
+    assert "\\u0000" in report.objects_failed[poisoned]
+    assert {row[0] for row in query(db, "select lake_key from ops.loaded_objects")} == {first, last}
+    assert query(db, "select count(*) from raw.github_commits") == [(15,)]

@@ -34,6 +34,12 @@ COMMITS_DIR = ROOT.parent / "shared" / "data" / "commits"
 SCHEMA_SQL = ROOT / "src" / "commitlake" / "warehouse" / "sql" / "schema.sql"
 SCRATCH_URL = "postgresql://postgres@127.0.0.1:5433/postgres"
 SMALL_REPO = "commitizen__cz-cli"
+RAW = "raw.github_commits"
+REJECTED = "raw.rejected_records"
+STG = "staging.stg_github__commits"
+FCT = "analytics.fct_commits"
+DIM = "analytics.dim_repositories"
+ML = "analytics.ml_commit_features"
 
 RAW_COLUMNS = "repo_full_name, sha, authored_at, committed_at, payload, source_kind, lake_key, line_no, run_id"
 
@@ -230,37 +236,29 @@ def test_good_data_passes_every_check_and_records_each_result(warehouse: str) ->
 
     stored = _stored(warehouse, "run-good")
     expected = sorted(
-        (r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success, r.observed) for r in report.results
+        ((r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success, r.observed) for r in report.results),
+        key=lambda row: (row[0], row[1], row[2] is None, row[2] or ""),  # the SQL order: nulls last
     )
-    assert [row[:6] for row in stored] == [row[:6] for row in expected]
+    assert stored == expected
     with psycopg.connect(warehouse) as conn:
         raw_rows = conn.execute("select count(*) from raw.github_commits").fetchone()[0]
-        features = conn.execute("select count(*) from analytics.ml_commit_features").fetchone()[0]
         labelled = conn.execute(
             "select count(commit_type)::float / count(*) from analytics.ml_commit_features"
         ).fetchone()[0]
     observed = {(row[0], row[1], row[2]): row[6] for row in stored}
     # The observed values are what GX measured on the real tables, not echoes of the spec.
-    assert observed[("raw.github_commits", "expect_column_values_to_match_regex", "sha")]["element_count"] == raw_rows
-    assert observed[("staging.stg_github__commits", "row_count_equals_raw", None)] == {
+    assert observed[(RAW, "expect_column_values_to_match_regex", "sha")] == {"unexpected_count": 0}
+    in_range = observed[(RAW, "expect_column_values_to_be_between", "committed_at")]
+    assert (in_range["element_count"], in_range["unexpected_count"]) == (raw_rows, 0)
+    assert observed[(STG, "row_count_equals_raw", None)] == {
         "observed_value": raw_rows,
         "parameters": {"raw_commit_rows": raw_rows},
     }
-    assert (
-        observed[("analytics.ml_commit_features", "expect_column_values_to_not_be_null", "text")]["element_count"]
-        == features
-    )
-    share = observed[("analytics.ml_commit_features", "labelled_share_above_zero", "commit_type")]["observed_value"]
+    share = observed[(ML, "labelled_share_above_zero", "commit_type")]["observed_value"]
     assert share == pytest.approx(labelled)
     assert 0.5 < share < 1  # cz-cli is mostly Conventional Commits, and not entirely
 
 
-RAW = "raw.github_commits"
-REJECTED = "raw.rejected_records"
-STG = "staging.stg_github__commits"
-FCT = "analytics.fct_commits"
-DIM = "analytics.dim_repositories"
-ML = "analytics.ml_commit_features"
 _ONE_FCT_ROW = "(select commit_id from analytics.fct_commits where commit_type is not null order by commit_id limit 1)"
 _ONE_ML_ROW = "(select commit_id from analytics.ml_commit_features order by commit_id limit 1)"
 _ONE_RAW_SHA = "(select sha from raw.github_commits order by sha limit 1)"

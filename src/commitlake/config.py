@@ -29,6 +29,10 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser().absolute() if value else None
+
+
 def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -91,7 +95,7 @@ class Settings:
             log_level=(env.get("COMMITLAKE_LOG_LEVEL") or "INFO").upper(),
             log_format=env.get("COMMITLAKE_LOG_FORMAT") or "json",
             project_dir=Path(env.get("COMMITLAKE_PROJECT_DIR") or Path.cwd()).absolute(),
-            dbt_dir=Path(env["COMMITLAKE_DBT_PROJECT_DIR"]).absolute() if env.get("COMMITLAKE_DBT_PROJECT_DIR") else None,
+            dbt_dir=_path(env.get("COMMITLAKE_DBT_PROJECT_DIR")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -22,6 +22,20 @@ messages as (
 files as (
 
     select commit_id, filename from {{ ref('stg_github__commit_files') }}
+    {% if is_incremental() %}
+    where commit_id in (select commit_id from commits)
+    {% endif %}
+
+),
+
+lowered as (
+
+    select
+        commit_id,
+        lower(filename) as path,
+        reverse(split_part(reverse(lower(filename)), '/', 1)) as basename
+    from files
+    offset 0  -- evaluate the string functions once per file, not once per pattern
 
 ),
 
@@ -32,19 +46,9 @@ categorized as (
         {{ file_category('path', 'basename', 'ext') }} as category
     from (
         select
-            commit_id,
-            path,
-            basename,
+            lowered.*,
             case when strpos(basename, '.') > 0 then reverse(split_part(reverse(basename), '.', 1)) end as ext
-        from (
-            select
-                files.commit_id,
-                lower(files.filename) as path,
-                reverse(split_part(reverse(lower(files.filename)), '/', 1)) as basename
-            from files
-            inner join commits on commits.commit_id = files.commit_id
-            offset 0  -- evaluate the string functions once per file, not once per pattern
-        ) as lowered
+        from lowered
         offset 0
     ) as split
 
