@@ -1,4 +1,4 @@
-"""Run the checks through Great Expectations: one ephemeral context, one suite per table, one checkpoint.
+"""Run the checks through Great Expectations: one ephemeral context, a suite per table and pass, a checkpoint per pass.
 
 Nothing persists on the GX side (no context directory, no data docs): the record of a run is the rows in
 ops.data_quality_results, written by `_store`. GX is imported inside `run_checks` only, so importing
