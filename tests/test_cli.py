@@ -43,7 +43,9 @@ def test_help_lists_every_stage(env: dict[str, str]) -> None:
 
 
 def test_bad_source_uri(env: dict[str, str]) -> None:
-    line = _one_line_error(commitlake("run", "--repos", "svn:whatever", env=env))
+    result = commitlake("run", "--repos", "svn:whatever", env=env)
+    assert result.returncode == 1  # a bad input is not worth retrying
+    line = _one_line_error(result)
     assert "stage 'plan' failed" in line and "svn:whatever" in line
 
 
@@ -61,7 +63,9 @@ def test_missing_file(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_stopped_database(env: dict[str, str]) -> None:
     env = {**env, "DATABASE_URL": "postgresql://pipeline:s3cret@127.0.0.1:1/commitlake"}
-    line = _one_line_error(commitlake("run", env=env))
+    result = commitlake("run", env=env)
+    assert result.returncode == 75  # EX_TEMPFAIL: Argo's retryStrategy retries it
+    line = _one_line_error(result)
     assert "cannot connect to the warehouse at postgresql://pipeline:***@127.0.0.1:1/commitlake" in line
     assert "s3cret" not in line
 

@@ -124,7 +124,7 @@ def _run(docker: str, image: str, args: list[str], *, env: dict[str, str] | None
          extra: list[str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     cmd = [docker, "run", "--rm", "--read-only", "--user", "10001:10001", "--cap-drop", "ALL",
            "--security-opt", "no-new-privileges", "--network", "host",
-           "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/lib/commitlake:rw,mode=1777", *(extra or [])]
+           "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/lib/commitlake:rw,uid=10001,gid=10001", *(extra or [])]
     for key, value in (env or {}).items():
         cmd += ["--env", f"{key}={value}"]
     name = f"commitlake-test-{uuid.uuid4().hex[:8]}"

@@ -17,7 +17,10 @@ from commitlake.errors import CommitlakeError
 from commitlake.logs import configure
 from commitlake.pipeline import STAGES
 
-__all__ = ["main"]
+__all__ = ["EXIT_TRANSIENT", "main"]
+
+#: EX_TEMPFAIL: a retry may succeed. Argo's retryStrategy retries this code (and pod errors) only.
+EXIT_TRANSIENT = 75
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--argo-server", default=None, help="Argo Server URL (default: ARGO_SERVER or https://localhost:2746)")
     submit.add_argument("--namespace", default=None, help="namespace (default: ARGO_NAMESPACE or commitlake)")
     submit.add_argument("--repos", nargs="+", metavar="URI", help="sources for this run")
+    submit.add_argument("--insecure", action="store_true",
+                        help="skip TLS verification (a port-forwarded Argo Server with its self-signed certificate)")
     return parser
 
 
@@ -127,7 +132,8 @@ def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
     server = args.argo_server or os.environ.get("ARGO_SERVER") or "https://localhost:2746"
     namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or "commitlake"
-    name = submit(server, namespace, os.environ.get("ARGO_TOKEN"), list(args.repos or settings.repos))
+    name = submit(server, namespace, os.environ.get("ARGO_TOKEN"), list(args.repos or settings.repos),
+                  verify_ssl=not args.insecure)
     print(name)
     return 0
 
@@ -173,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except CommitlakeError as exc:
         print(f"commitlake: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_TRANSIENT if exc.transient else 1
     except KeyboardInterrupt:
         print("commitlake: interrupted", file=sys.stderr)
         return 130

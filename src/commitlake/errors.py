@@ -25,11 +25,16 @@ __all__ = [
     "SourceError",
     "StageFailed",
     "WarehouseError",
+    "is_transient",
 ]
 
 
 class CommitlakeError(Exception):
     """Base of every error commitlake reports to the user."""
+
+    #: A retry may succeed (a service was unreachable or overloaded). The CLI then exits with 75
+    #: (EX_TEMPFAIL), the only code Argo's retryStrategy retries on besides pod errors.
+    transient: bool = False
 
 
 class ConfigError(CommitlakeError):
@@ -56,11 +61,11 @@ class BudgetExhausted(SourceError):
 
 
 class LakeError(CommitlakeError):
-    pass
+    transient = True
 
 
 class WarehouseError(CommitlakeError):
-    pass
+    transient = True
 
 
 class QualityGateFailed(CommitlakeError):
@@ -72,3 +77,12 @@ class StageFailed(CommitlakeError):
         super().__init__(f"stage {stage!r} failed: {cause}")
         self.stage = stage
         self.cause = cause
+        self.transient = is_transient(cause)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: commitlake says so, or the database/network dropped under us."""
+    if isinstance(exc, CommitlakeError):
+        return exc.transient
+    return type(exc).__name__ in {"OperationalError", "ConnectionError", "ConnectTimeout", "ReadTimeout",
+                                  "EndpointConnectionError", "TimeoutError", "ConnectionResetError"}

@@ -1,8 +1,9 @@
 """The classifier: one scikit-learn Pipeline from a feature row to a commit type, and its safe (de)serialization.
 
 Why a linear model over TF-IDF: commit subjects are short and their vocabulary is the signal ("bump",
-"typo", "readme", "flaky"); word and character n-grams with a linear classifier train in seconds on 2 cores for
-~300k rows, score in batches with flat memory, and serialize to skops with sklearn types only. Character
+"typo", "readme", "flaky"); word and character n-grams with a linear classifier train on one core in about a
+minute for ~30k rows (linear in rows), score in batches with flat memory, and serialize to skops with sklearn
+types only. Character
 n-grams catch word pieces and identifiers ("deps", "eslint-plugin", "tsconfig"); the numeric part adds what the
 subject cannot say: which kinds of files changed and how much.
 """
@@ -30,7 +31,10 @@ __all__ = [
     "single_threaded",
 ]
 
-#: Hyper-parameters, logged to MLflow as params. Chosen on a time split of the CC repositories (see the report).
+#: Hyper-parameters, logged to MLflow as params. Chosen on the time split of all shared repositories (38.5k
+#: labelled commits, newest 20 % held out): averaged SGD with log loss reached macro-F1 0.51 in ~50 s where lbfgs
+#: LogisticRegression took ~440 s for 0.47; class_weight="balanced" lifts the rare types (perf, ci, refactor) that
+#: macro-F1 weighs like the frequent ones. Timings on a shared, overloaded 2-core machine.
 MODEL_PARAMS: dict[str, Any] = {
     "word_ngram_range": (1, 2),
     "word_min_df": 2,
@@ -38,10 +42,13 @@ MODEL_PARAMS: dict[str, Any] = {
     "char_ngram_range": (2, 5),
     "char_min_df": 3,
     "char_max_features": 150_000,
-    "classifier": "LogisticRegression",
-    "C": 4.0,
-    "class_weight": None,
-    "max_iter": 1000,
+    "classifier": "SGDClassifier",
+    "loss": "log_loss",
+    "alpha": 1e-5,
+    "class_weight": "balanced",
+    "average": True,
+    "max_iter": 20,
+    "tol": 1e-4,
 }
 
 #: Everything in the pipeline that skops does not trust by default. Loading uses this list from *our* code,
@@ -87,7 +94,7 @@ def build_pipeline(random_state: int) -> Pipeline:
     import numpy as np
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import SGDClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
@@ -125,8 +132,14 @@ def build_pipeline(random_state: int) -> Pipeline:
         ],
         sparse_threshold=1.0,
     )
-    classifier = LogisticRegression(
-        C=p["C"], class_weight=p["class_weight"], max_iter=p["max_iter"], random_state=random_state
+    classifier = SGDClassifier(
+        loss=p["loss"],
+        alpha=p["alpha"],
+        class_weight=p["class_weight"],
+        average=p["average"],
+        max_iter=p["max_iter"],
+        tol=p["tol"],
+        random_state=random_state,
     )
     return Pipeline([("features", features), ("classifier", classifier)])
 

@@ -102,12 +102,22 @@ def record_stage(
         )
 
 
+def _record_name(name: str, ctx: StageContext) -> str:
+    """Fan-out pods of one run share the run id: each records its own row, `ingest[<source uri>]`."""
+    from commitlake.pipeline import stage_by_name
+
+    if stage_by_name(name).fan_out_over and len(ctx.settings.repos) == 1:
+        return f"{name}[{ctx.settings.repos[0]}]"
+    return name
+
+
 def execute_stage(name: str, ctx: StageContext) -> StageResult:
     """Run one stage with logging and bookkeeping; any failure becomes StageFailed naming the stage."""
     function = _function_for(name)
+    record_as = _record_name(name, ctx)
     with bind(run_id=ctx.run_id, stage=name):
         _log.info("stage.started")
-        record_stage(ctx.warehouse, ctx.run_id, name, "running")
+        record_stage(ctx.warehouse, ctx.run_id, record_as, "running")
         started = time.monotonic()
         try:
             result = function(ctx)
@@ -117,12 +127,12 @@ def execute_stage(name: str, ctx: StageContext) -> StageResult:
             _log.error("stage.finished", status="failed", duration_s=duration, error=message)
             # The warehouse itself may be what failed; the original error matters more.
             with contextlib.suppress(CommitlakeError):
-                record_stage(ctx.warehouse, ctx.run_id, name, "failed", duration_s=duration, error=message)
+                record_stage(ctx.warehouse, ctx.run_id, record_as, "failed", duration_s=duration, error=message)
             raise StageFailed(name, exc) from exc
         duration = round(time.monotonic() - started, 3)
         status = "skipped" if result.skipped else "succeeded"
         record_stage(
-            ctx.warehouse, ctx.run_id, name, status,
+            ctx.warehouse, ctx.run_id, record_as, status,
             duration_s=duration, row_counts=result.row_counts, details=result.details,
         )
         _log.info(
