@@ -45,7 +45,7 @@ bench: $(VENV)/.installed-dev ## benchmarks: JSON and PNG under bench/results/
 
 docs: $(VENV)/.installed-run ## build and serve the dbt docs for the warehouse in use
 	$(BIN)/commitlake dbt -- docs generate
-	$(BIN)/commitlake dbt -- docs serve --port 8080
+	$(BIN)/commitlake dbt -- docs serve --host 127.0.0.1 --port 8081 --no-browser
 
 clean: ## stop the embedded server and remove local state
 	-$(BIN)/commitlake db stop

@@ -21,6 +21,9 @@ create table if not exists raw.github_commits (
     primary key (repo_full_name, sha)
 );
 
+-- dbt's incremental staging models read only rows newer than their own watermark.
+create index if not exists github_commits_loaded_at on raw.github_commits (loaded_at);
+
 create table if not exists raw.rejected_records (
     id            bigserial primary key,
     lake_key      text        not null,
