@@ -37,7 +37,11 @@ NAMESPACE = "commitlake"
 SUBCHARTS = ("postgres", "objectstore", "mlflow", "observability")
 ARGO_KINDS = {"WorkflowTemplate", "CronWorkflow"}
 
-pytestmark = pytest.mark.skipif(not HELM.exists(), reason="helm not installed: run .ci/tools.sh (make tools)")
+# CI installs helm (.ci/tools.sh) and sets COMMITLAKE_REQUIRE_HELM, so there the tests run or fail, never skip.
+pytestmark = pytest.mark.skipif(
+    not HELM.exists() and not os.environ.get("COMMITLAKE_REQUIRE_HELM"),
+    reason="helm not installed: run .ci/tools.sh (make tools)",
+)
 
 Doc = dict[str, Any]
 
