@@ -94,7 +94,7 @@ def test_make_run_twice_on_real_data(tmp_path: Path, shared_commits: Path) -> No
         _run(["db", "stop"], env)
 
     second = _run(["run", "--repos", *repos], env)
-    assert "0 commits from 2 repositories" in second.stderr  # the files did not change: nothing re-ingested
+    assert "0 commits from 2 repositories (2 unchanged)" in second.stderr  # unchanged files: nothing re-read
     url = _run(["db", "url"], env).stdout.strip()
     try:
         assert _snapshot(url) == once

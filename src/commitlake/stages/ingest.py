@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from commitlake.errors import AuthError, BudgetExhausted, RepoUnavailable
+from commitlake.errors import BudgetExhausted, RepoUnavailable
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
 from commitlake.progress import Progress
@@ -185,11 +185,9 @@ def run(ctx: StageContext) -> StageResult:
                       objects=outcome.objects, requests=outcome.requests, not_modified=outcome.not_modified)
             return outcome
 
-    try:
+    try:  # an AuthError (bad token) propagates: every other repository would fail the same way
         with ThreadPoolExecutor(max_workers=settings.ingest_concurrency, thread_name_prefix="ingest") as pool:
             outcomes = list(pool.map(one, uris))
-    except AuthError:
-        raise
     finally:
         progress.close()
     records = sum(o.records for o in outcomes)
@@ -201,7 +199,10 @@ def run(ctx: StageContext) -> StageResult:
         "not_modified": sum(o.not_modified for o in outcomes),
         "retries": sum(o.retries for o in outcomes),
     }
+    unchanged = sum(1 for o in outcomes if o.status == "unchanged")
     summary = f"{records} commits from {len(outcomes) - len(skipped)} repositories"
+    if unchanged:
+        summary += f" ({unchanged} unchanged)"
     if skipped:
         summary += f", {len(skipped)} skipped"
     return StageResult(summary, {"commits_ingested": records, "objects": sum(o.objects for o in outcomes)}, details)
