@@ -71,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
+def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The environment's settings with this command's flags on top."""
     repos = tuple(getattr(args, "repos", None) or ()) or None
     return settings.with_overrides(
         repos=repos,
@@ -138,8 +138,8 @@ def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+def _dispatch(args: argparse.Namespace, base: Settings) -> int:
+    settings = _settings(args, base)
     if args.command == "run":
         from commitlake.runner import run_pipeline
 
@@ -171,12 +171,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings_env = Settings.from_env
     try:
-        base = settings_env()
-        # `plan` prints its JSON list on stdout (Argo reads it), so its logs go to stderr.
+        base = Settings.from_env()
+        # `plan` and `db url` print results on stdout (Argo and shells read them), so their logs go to stderr.
         configure(base.log_level, sys.stderr if args.command in ("plan", "db") else None, base.log_format)
-        return _dispatch(args)
+        return _dispatch(args, base)
     except CommitlakeError as exc:
         print(f"commitlake: error: {exc}", file=sys.stderr)
         return EXIT_TRANSIENT if exc.transient else 1
