@@ -1,6 +1,7 @@
 {#- The classifier's training and scoring table: one row per non-merge commit. The label is fct_commits'
     commit_type; `text` is the subject with a conventional prefix removed, so the label never leaks into the input.
-    Incremental on fct_commits.transformed_at: new and re-keyed commits only. -#}
+    Incremental on fct_commits.transformed_at: new and re-keyed commits only. File counts come precomputed per
+    commit from int_commit_file_counts, so no file is classified here. -#}
 with
 
 commits as (
@@ -16,55 +17,18 @@ commits as (
 messages as (
 
     select commit_id, message from {{ ref('stg_github__commits') }}
-
-),
-
-files as (
-
-    select commit_id, filename from {{ ref('stg_github__commit_files') }}
     {% if is_incremental() %}
     where commit_id in (select commit_id from commits)
     {% endif %}
 
 ),
 
-lowered as (
-
-    select
-        commit_id,
-        lower(filename) as path,
-        reverse(split_part(reverse(lower(filename)), '/', 1)) as basename
-    from files
-    offset 0  -- evaluate the string functions once per file, not once per pattern
-
-),
-
-categorized as (
-
-    select
-        commit_id,
-        {{ file_category('path', 'basename', 'ext') }} as category
-    from (
-        select
-            lowered.*,
-            case when strpos(basename, '.') > 0 then reverse(split_part(reverse(basename), '.', 1)) end as ext
-        from lowered
-        offset 0
-    ) as split
-
-),
-
 file_counts as (
 
-    select
-        commit_id,
-        count(*) filter (where category = 'test') as n_test_files,
-        count(*) filter (where category = 'doc') as n_doc_files,
-        count(*) filter (where category = 'ci') as n_ci_files,
-        count(*) filter (where category = 'build') as n_build_files,
-        count(*) filter (where category = 'src') as n_src_files
-    from categorized
-    group by commit_id
+    select * from {{ ref('int_commit_file_counts') }}
+    {% if is_incremental() %}
+    where commit_id in (select commit_id from commits)
+    {% endif %}
 
 ),
 
