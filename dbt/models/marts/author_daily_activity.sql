@@ -32,7 +32,7 @@ daily as (
         count(distinct commits.repo_full_name) as repo_count,
         coalesce(sum(commits.additions), 0)::bigint as additions,
         coalesce(sum(commits.deletions), 0)::bigint as deletions,
-        max(commits.transformed_at) as transformed_at
+        now() as transformed_at
     from commits
     {% if is_incremental() %}
     inner join changed_days

@@ -35,7 +35,7 @@ daily as (
         coalesce(sum(commits.deletions), 0)::bigint as deletions,
         min(commits.committed_at) as first_commit_at,
         max(commits.committed_at) as last_commit_at,
-        max(commits.transformed_at) as transformed_at
+        now() as transformed_at
     from commits
     {% if is_incremental() %}
     inner join changed_days

@@ -44,7 +44,8 @@ renamed as (
         (file ->> 'changes')::integer as changes,
 
         ---------- timestamps
-        loaded_at
+        loaded_at,
+        now() as transformed_at
 
     from files
 

@@ -35,7 +35,8 @@ renamed as (
         parent ->> 'sha' as parent_sha,
 
         ---------- timestamps
-        loaded_at
+        loaded_at,
+        now() as transformed_at
 
     from parents
 

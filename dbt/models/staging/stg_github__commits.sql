@@ -42,6 +42,7 @@ renamed as (
         authored_at,
         committed_at,
         loaded_at,
+        now() as transformed_at,
 
         ---------- lineage
         source_kind,
