@@ -1,9 +1,10 @@
 """dbt/: a real `dbt build` on real histories, checked against an independent reading of the same files.
 
 Three small repositories from ../shared/data/commits go into raw.github_commits in two loads (the older 90 %,
-then the newest 10 %), as `commitlake load` would leave them: one row per (repository, sha), a later loaded_at
-for the later load. After each `dbt build` the warehouse is compared with what Python reads from the files; the
-second build must touch only the new rows, and must leave the same tables a from-scratch build leaves.
+then the newest 10 %) through the real ingest and load code (lake objects + manifest, then `load_lake`): one row
+per (repository, sha), a later loaded_at for the later load. After each `dbt build` the warehouse is compared
+with what Python reads from the files; the second build must touch only the new rows, and must leave the same
+tables a from-scratch build leaves.
 """
 
 from __future__ import annotations
@@ -41,23 +42,25 @@ def _items(shared: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _copy(url: str, rows: Iterator[tuple[Any, ...]]) -> None:
-    """One COPY in one transaction, so the batch shares one loaded_at, as one `commitlake load` object does."""
-    sql = (
-        "copy raw.github_commits (repo_full_name, sha, authored_at, committed_at, payload, source_kind, lake_key,"
-        " line_no, run_id) from stdin"
-    )
-    with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(row)
+def _load(url: str, batch: dict[str, list[dict[str, Any]]], run_id: str, work: Path) -> None:
+    """The real path into raw: one JSON-lines file per repository → `ingest_source` writes lake objects and a
+    manifest → `load_lake` COPYs them, as `commitlake ingest` + `commitlake load` do. Every record must load."""
+    from commitlake.lake import LocalLake
+    from commitlake.sources.jsonl import JsonlSource
+    from commitlake.stages.ingest import ingest_source
+    from commitlake.warehouse.load import load_lake
 
-
-def _rows(batch: dict[str, list[dict[str, Any]]], run_id: str) -> Iterator[tuple[Any, ...]]:
+    lake = LocalLake(work / "lake")
+    files = work / run_id
+    files.mkdir()
     for repo, items in batch.items():
-        for i, item in enumerate(items):
-            c = item["commit"]
-            yield (repo, item["sha"], c["author"]["date"], c["committer"]["date"], orjson.dumps(item).decode(),
-                   "jsonl", f"test/{repo}/{run_id}", i + 1, run_id)
+        path = files / f"{repo.replace('/', '__')}.jsonl"
+        path.write_bytes(b"".join(orjson.dumps(item) + b"\n" for item in items))
+        _manifest, status = ingest_source(JsonlSource(f"jsonl:{path}", path), None, lake, run_id)
+        assert status == "ingested", status
+    report = load_lake(url, lake, run_id)
+    assert report.rows_inserted == sum(len(v) for v in batch.values()), report.as_dict()
+    assert report.rejected_total == 0 and not report.objects_failed, report.as_dict()
 
 
 def _build(state: Path, *extra: str) -> dict[str, dict[str, Any]]:
@@ -76,7 +79,7 @@ def _build(state: Path, *extra: str) -> dict[str, dict[str, Any]]:
 
 def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
-        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def warehouse(admin_url: str, shared_commits: Path, tmp_path_factory: pytest.Tem
     os.environ.update(dbt_env(url))
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(SCHEMA_SQL.read_text())  # type: ignore[arg-type]
+            conn.execute(SCHEMA_SQL.read_text())
         items = _items(shared_commits)
         # Histories are newest first: the first 10 % of each file is the "new" load.
         split = {repo: max(1, int(len(v) * NEW_SHARE)) for repo, v in items.items()}
@@ -100,10 +103,10 @@ def warehouse(admin_url: str, shared_commits: Path, tmp_path_factory: pytest.Tem
         new = {repo: v[: split[repo]] for repo, v in items.items()}
         state = tmp_path_factory.mktemp("dbt-state")
 
-        _copy(url, _rows(old, "run-1"))
+        _load(url, old, "run-1", state)
         first = _build(state)
         fct_before = dict(_query(url, "select commit_id, transformed_at from analytics.fct_commits"))
-        _copy(url, _rows(new, "run-2"))
+        _load(url, new, "run-2", state)
         second = _build(state)
         yield {"url": url, "items": items, "old": old, "new": new, "first": first, "second": second,
                "fct_before": fct_before, "state": state}
@@ -187,6 +190,9 @@ def test_second_build_processes_only_the_new_rows(warehouse: dict) -> None:
     assert _rows_affected(second, "fct_commits") == new
     new_non_merge = sum(len(i["parents"]) <= 1 for v in warehouse["new"].values() for i in v)
     assert _rows_affected(second, "ml_commit_features") == new_non_merge
+    # Files are classified once, when their commit arrives.
+    with_files = sum(bool(i.get("files")) for v in warehouse["new"].values() for i in v)
+    assert _rows_affected(second, "int_commit_file_counts") == with_files
     # Old fct rows were not rewritten.
     after = dict(_query(warehouse["url"], "select commit_id, transformed_at from analytics.fct_commits"))
     assert all(after[k] == v for k, v in warehouse["fct_before"].items())
