@@ -13,6 +13,7 @@ from commitlake.warehouse.quarantine import (
     REASONS,
     Rejected,
     check_line,
+    check_line_fast,
     date_window,
     has_nul_escape,
     original_text,
@@ -194,3 +195,40 @@ def test_ingest_wrapper_of_unparsed_line_keeps_the_source_text() -> None:
 def test_original_text_is_storable() -> None:
     assert original_text(b'{"a":"\x00"}') == '{"a":"\\x00"}'
     assert original_text(b"caf\xc3\xa9") == "café"
+
+
+def test_fast_check_agrees_with_the_strict_one_on_every_shared_record(shared_commits: Path) -> None:
+    for path in sorted(shared_commits.glob("*.jsonl.gz")):
+        for line in _lines(shared_commits, path.name.removesuffix(".jsonl.gz")):
+            assert check_line_fast(line, WINDOW) == check_line(line, WINDOW)
+
+
+def test_fast_check_gives_the_strict_reasons_for_what_it_reads(flask_line: bytes, vite_line: bytes) -> None:
+    """Defects in sha, dates or the JSON shape are caught by the fast path with the strict path's reason."""
+    defects = [
+        vite_line[: len(vite_line) // 2],
+        b"[" + vite_line + b"]",
+        _with(vite_line, lambda r: r.pop("sha")),
+        _with(vite_line, lambda r: r.update(sha=r["sha"].upper())),
+        _with(vite_line, lambda r: r.update(sha=12)),
+        _with(vite_line, lambda r: r["commit"]["committer"].pop("date")),
+        _with(vite_line, lambda r: r["commit"].update(author="someone")),
+        _with(vite_line, lambda r: r.pop("commit")),
+        _with(flask_line, lambda r: r["commit"]["author"].update(date="2011-09-08T02:38:50+518:00")),
+        _with(flask_line, lambda r: r["commit"]["committer"].update(date=1234567890)),
+        _with(flask_line, lambda r: r["commit"]["committer"].update(date="2999-01-01T00:00:00Z")),
+        orjson.dumps({"_unparsed": '{"sha": "abc", broken', "_line": 7}),
+        vite_line.replace(b'"message":"', b'"message":"\\ud83d broken emoji ', 1),
+    ]
+    for line in defects:
+        strict = _reject(line)
+        assert check_line_fast(line, WINDOW) == strict, strict.reason
+
+
+def test_fast_check_leaves_what_it_skips_to_postgres(vite_line: bytes) -> None:
+    """Documents the contract the loader's strict retry exists for (tests/test_load.py covers the retry)."""
+    nul = _with(vite_line, lambda r: r["commit"].update(message="a\x00b"))
+    bad_utf8 = vite_line.replace(b'"message":"', b'"message":"\xff', 1)
+    for line in (nul, bad_utf8):
+        assert _reject(line).reason in ("nul_character", "invalid_utf8")
+        assert not isinstance(check_line_fast(line, WINDOW), Rejected)
