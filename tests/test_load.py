@@ -322,3 +322,55 @@ def test_a_value_postgres_refuses_fails_only_its_object(
     assert "\\u0000" in report.objects_failed[poisoned]
     assert {row[0] for row in query(db, "select lake_key from ops.loaded_objects")} == {first, last}
     assert query(db, "select count(*) from raw.github_commits") == [(15,)]
+
+
+def test_records_only_postgres_refuses_are_quarantined_and_their_group_still_loads(
+    db: str, tmp_path: Path, flask: list[bytes], czcli: list[bytes]
+) -> None:
+    """The fast path skips fields it does not need, so a NUL escape or invalid UTF-8 in a commit message gets
+    past it; Postgres refuses the group, which is reloaded strictly: each culprit is quarantined with its reason
+    and every good record of every object in the group is loaded."""
+    from commitlake.warehouse.quarantine import check_line_fast, date_window
+
+    def alter(line: bytes, change: Any) -> bytes:
+        record = orjson.loads(line)
+        change(record)
+        return orjson.dumps(record)
+
+    nul = alter(flask[40], lambda r: r["commit"].update(message="fix\x00it"))
+    nul_in_author = alter(flask[41], lambda r: r["commit"]["author"].update(name="x\x00y"))  # beside a date
+    bad_utf8 = flask[42].replace(b'"message":"', b'"message":"caf\xc3(', 1)
+    surrogate = flask[43].replace(b'"message":"', b'"message":"\\ud800 ', 1)
+    window = date_window(NOW)
+    let_through = [nul, nul_in_author, bad_utf8]
+    for line in let_through:  # what makes this test mean something: only Postgres can catch these
+        assert check_line_fast(line, window)[0] == orjson.loads(line.decode(errors="replace"))["sha"]
+    assert getattr(check_line_fast(surrogate, window), "reason", None) == "lone_surrogate"  # msgspec sees these
+
+    lake = LocalLake(tmp_path)
+    middle = [*flask[:20], nul, *flask[20:30], bad_utf8, surrogate, nul_in_author, *flask[30:40]]
+    keys = put_run(lake, "pallets/flask", "ing-1", [flask[100:150], middle, flask[150:200]])
+    keys += put_run(lake, "commitizen/cz-cli", "ing-1", [czcli[:60]])
+    report = load(db, lake, group_records=10_000)  # one group, one transaction for all four objects
+    assert report.objects_failed == {} and report.objects_loaded == 4
+    assert report.rejected == {"invalid_utf8": 1, "lone_surrogate": 1, "nul_character": 2}
+    assert report.rows_inserted == 50 + 40 + 50 + 60 and report.duplicates == 0
+    rejected = query(db, "select lake_key, line_no, reason from raw.rejected_records order by line_no")
+    assert rejected == [
+        (keys[1], 21, "nul_character"),
+        (keys[1], 32, "invalid_utf8"),
+        (keys[1], 33, "lone_surrogate"),
+        (keys[1], 34, "nul_character"),
+    ]
+    loaded = {row[0] for row in query(db, "select sha from raw.github_commits where repo_full_name = 'pallets/flask'")}
+    assert loaded == {orjson.loads(line)["sha"] for line in [*flask[100:200], *flask[:40]]}
+    ledger = query(db, "select lake_key, records, inserted, rejected from ops.loaded_objects order by lake_key")
+    assert sorted(ledger) == sorted(
+        [(keys[0], 50, 50, 0), (keys[1], 44, 40, 4), (keys[2], 50, 50, 0), (keys[3], 60, 60, 0)]
+    )
+    # the refused first attempt left nothing behind: not in the tables, not in the loader's memory of shas
+    assert query(db, "select count(*) from raw.github_commits") == [(200,)]
+    put_run(lake, "pallets/flask", "ing-2", [middle])  # the same lines again: duplicates, same rejects
+    again = load(db, lake, "load-2")
+    assert (again.objects_loaded, again.rows_inserted, again.duplicates) == (1, 0, 40)
+    assert again.rejected == {"invalid_utf8": 1, "lone_surrogate": 1, "nul_character": 2}
