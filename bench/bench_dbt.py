@@ -7,9 +7,11 @@ JSON-lines lake objects (`encode_batch`) and a manifest per repository, as `comm
 `load_lake`, as `commitlake load` runs (so the new batch gets later loaded_at values); `load_seconds` covers both.
 dbt runs in-process through dbtRunner, as the transform stage runs it.
 
-    PGHOST=127.0.0.1 PGPORT=5433 PGUSER=postgres python bench/bench_dbt.py [--rows 1000000] [--db bench_dbt]
+    python bench/bench_dbt.py [--rows 1000000] [--db bench_dbt]
+    PGHOST=127.0.0.1 PGPORT=5433 PGUSER=postgres python bench/bench_dbt.py   # an existing server instead
 
-Writes bench/results/dbt.json and bench/results/dbt.png. Needs a Postgres server it may create a database on.
+Writes bench/results/dbt.json and bench/results/dbt.png. Without PGHOST it starts commitlake's embedded
+PostgreSQL in a temporary directory and removes it at the end.
 """
 
 from __future__ import annotations
@@ -178,7 +180,27 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.01)
     parser.add_argument("--db", default="bench_dbt")
     args = parser.parse_args()
+    if os.environ.get("PGHOST"):
+        run(args)
+        return
+    import shutil
 
+    from commitlake.transform import dbt_env
+    from commitlake.warehouse.embedded import EmbeddedPostgres
+
+    home = Path(tempfile.mkdtemp(prefix="bench-dbt-pg-"))
+    server = EmbeddedPostgres(home / "postgres")
+    server.ensure_running()
+    try:
+        env = dbt_env(server.url("postgres", "postgres"))
+        os.environ.update({k: v for k, v in env.items() if k.startswith("PG")})
+        run(args)
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> None:
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     os.environ["PGDATABASE"] = args.db
     subprocess.run(["dropdb", "--if-exists", args.db], check=True)
