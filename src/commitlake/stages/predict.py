@@ -13,7 +13,8 @@ def _has_champion(tracking_uri: str, model_name: str) -> bool:
     from mlflow.exceptions import MlflowException
 
     try:
-        MlflowClient(tracking_uri=tracking_uri).get_model_version_by_alias(model_name, "champion")
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        client.get_model_version_by_alias(model_name, "champion")
     except MlflowException:
         return False
     return True
