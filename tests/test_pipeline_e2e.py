@@ -106,7 +106,8 @@ def test_make_run_twice_on_real_data(tmp_path: Path, shared_commits: Path) -> No
         _run(["db", "stop"], env)
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    store = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)  # not the process-wide registry earlier tests set
     champion = client.get_model_version_by_alias("commitlake-commit-type", "champion")
     assert int(champion.version) >= 1
 
