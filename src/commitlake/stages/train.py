@@ -8,11 +8,15 @@ registering noise, and predict keeps using the current champion, if any.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
+from commitlake.logs import get_logger
 from commitlake.stages import StageContext, StageResult
 
 __all__ = ["labelled_counts", "mlflow_environment", "run"]
+
+_log = get_logger("train")
 
 
 def mlflow_environment(ctx: StageContext) -> tuple[str, Path | None]:
@@ -50,14 +54,19 @@ def run(ctx: StageContext) -> StageResult:
     from commitlake.ml import train
 
     tracking_uri, artifact_root = mlflow_environment(ctx)
-    report = train(
-        ctx.warehouse.url,
-        ctx.run_id,
-        tracking_uri=tracking_uri,
-        artifact_root=artifact_root,
-        model_name=ctx.settings.model_name,
-        min_labelled=needed,
-    )
+    # Library warnings (e.g. sklearn's ConvergenceWarning) become JSON log lines, once each, not stderr noise.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = train(
+            ctx.warehouse.url,
+            ctx.run_id,
+            tracking_uri=tracking_uri,
+            artifact_root=artifact_root,
+            model_name=ctx.settings.model_name,
+            min_labelled=needed,
+        )
+    for category, message in dict.fromkeys((w.category.__name__, str(w.message)) for w in caught):
+        _log.warning("train.library_warning", category=category, message=message[:500])
     metrics = {k: round(float(v), 4) for k, v in report.metrics.items() if isinstance(v, int | float)}
     summary = (
         f"model v{report.model_version} macro-F1 {metrics.get('macro_f1', float('nan')):.3f} "
