@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from commitlake import __version__
 
-__all__ = ["IMAGE_REPOSITORY", "STAGES", "Resources", "Stage", "image_for", "stage_by_name"]
+__all__ = ["IMAGES", "IMAGE_REPOSITORY", "STAGES", "Resources", "Stage", "image_for", "stage_by_name"]
 
 #: Image names are `<IMAGE_REPOSITORY>/<component>:<version>`; CI overrides the prefix with COMMITLAKE_IMAGE_PREFIX.
 IMAGE_REPOSITORY = "commitlake"
