@@ -77,5 +77,5 @@ def run(ctx: StageContext) -> StageResult:
         summary,
         {"train_rows": report.n_train, "test_rows": report.n_test},
         {"metrics": metrics, "mlflow_run_id": report.mlflow_run_id, "model_version": report.model_version,
-         "promoted": report.promoted, "labels": list(report.labels), "decision": getattr(report, "decision", None)},
+         "promoted": report.promoted, "labels": list(report.labels), "decision": report.decision},
     )
