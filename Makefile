@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 REPOS ?=
+comma := ,
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
@@ -13,22 +14,39 @@ export DO_NOT_TRACK := 1
 RUN_EXTRAS := transform,quality,ml,embedded
 DEV_EXTRAS := $(RUN_EXTRAS),workflows,dev
 
-.PHONY: help run test lint bench docs clean
+.PHONY: help run test lint lock lock-check bench docs clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# uv installs exactly what uv.lock says (--frozen: nothing resolves at install time). The uv version is pinned
+# once, in pyproject.toml ([tool.uv] required-version); a machine without uv gets that release from PyPI.
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
+UV := .tools/uv/bin/uv
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_LINK_MODE := copy
+UV_SYNC := $(UV) sync --frozen --no-progress --quiet
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[$(RUN_EXTRAS)]"
+$(UV):
+	@test -n "$(UV_VERSION)" || { echo "no [tool.uv] required-version in pyproject.toml" >&2; exit 1; }
+	$(PYTHON) -m venv .tools/uv
+	.tools/uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed-run: pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) $(addprefix --extra ,$(subst $(comma), ,$(RUN_EXTRAS)))
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[$(DEV_EXTRAS)]"
+$(VENV)/.installed-dev: pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) $(addprefix --extra ,$(subst $(comma), ,$(DEV_EXTRAS)))
 	@touch $@ $(VENV)/.installed-run
+
+lock: $(UV) ## re-resolve every dependency to today's newest allowed release and rewrite uv.lock (commit it)
+	$(UV) lock --upgrade
+
+lock-check: $(UV) ## fail if uv.lock does not match pyproject.toml
+	$(UV) lock --check --offline
 
 run: $(VENV)/.installed-run ## the whole pipeline on embedded defaults (REPOS="jsonl:... github:..." to choose sources)
 	$(BIN)/commitlake run $(if $(REPOS),--repos $(REPOS))

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build, list or kind-load the commitlake images.
 #
-#   images/build.sh build [IMAGE...]   base first, then every images/<name>/Dockerfile (or only those named)
+#   images/build.sh build [IMAGE...]   every stage image (or only those named) from images/Dockerfile
 #   images/build.sh list               the image references, one a line
 #   images/build.sh kind-load          load them into the kind cluster ${KIND_CLUSTER:-commitlake}
 #
 # Tags: ${COMMITLAKE_IMAGE_PREFIX:-commitlake}/<name>:<package version>, the same string the rendered
-# WorkflowTemplate uses. Environment:
+# WorkflowTemplate uses. The image names and the extra each installs come from commitlake.pipeline
+# (IMAGE_EXTRAS), the version from src/commitlake/__init__.py, the uv release from pyproject.toml. Environment:
 #   BASE_IMAGE      Python base for every image (default: the Dockerfiles' public python:3.11 slim image)
 #   PIP_CERT        a CA bundle for pip, handed to the build as the BuildKit secret `pipcert` (never stored)
 #   DOCKER          the docker client (default: one that can drive BuildKit, see pick_docker)
@@ -16,6 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${COMMITLAKE_IMAGE_PREFIX:-commitlake}"
 VERSION="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "${ROOT}/src/commitlake/__init__.py")"
+UV_VERSION="$(sed -n 's/^required-version = "==\(.*\)"$/\1/p' "${ROOT}/pyproject.toml")"
 BUILD_NETWORK="${BUILD_NETWORK:-host}"
 
 log() { printf '[images] %s\n' "$*" >&2; }
@@ -38,16 +40,19 @@ pick_docker() {
 DOCKER="$(pick_docker)"
 export DOCKER_BUILDKIT=1
 
-stage_images() {
-    # Every directory with a Dockerfile except the shared base; tests/test_images.py checks that this set is
-    # the set of image components in commitlake.pipeline.STAGES.
-    local dir
-    for dir in "${ROOT}"/images/*/; do
-        dir="${dir%/}"
-        [[ -f "${dir}/Dockerfile" && "$(basename "${dir}")" != base ]] && basename "${dir}"
-    done
-    return 0
+image_extras() {
+    # "<image> <extra>" lines from the one pipeline definition (read from source: no venv needed).
+    python3 - "${ROOT}/src/commitlake/pipeline.py" <<'PY'
+import ast, sys
+tree = ast.parse(open(sys.argv[1]).read())
+for node in tree.body:
+    if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "IMAGE_EXTRAS":
+        for image, extra in ast.literal_eval(node.value).items():
+            print(image, extra)
+PY
 }
+stage_images() { image_extras | cut -d' ' -f1; }
+extra_of() { image_extras | awk -v image="$1" '$1 == image {print $2}'; }
 
 ref() { printf '%s/%s:%s' "${PREFIX}" "$1" "${VERSION}"; }
 
@@ -62,13 +67,16 @@ pip_cert() {
 }
 
 build_one() {
-    local name="$1" started size
-    local args=(build --network "${BUILD_NETWORK}" --file "${ROOT}/images/${name}/Dockerfile"
-        --tag "$(ref "${name}")" --build-arg "COMMITLAKE_BASE=$(ref base)" --build-arg "VERSION=${VERSION}")
+    local name="$1" extra started size
+    extra="$(extra_of "${name}")"
+    [[ -n "${extra}" ]] || { log "no image named ${name} in commitlake.pipeline.IMAGE_EXTRAS"; exit 2; }
+    local args=(build --network "${BUILD_NETWORK}" --file "${ROOT}/images/Dockerfile" --tag "$(ref "${name}")"
+        --build-arg "EXTRA=${extra}" --build-arg "VERSION=${VERSION}" --build-arg "UV_VERSION=${UV_VERSION}"
+        --label "org.opencontainers.image.title=commitlake-${name}")
     [[ -n "${BASE_IMAGE:-}" ]] && args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE}")
     [[ -n "${CERT}" ]] && args+=(--secret "id=pipcert,src=${CERT}")
     [[ -n "${BUILD_PROGRESS:-}" ]] && args+=(--progress "${BUILD_PROGRESS}")
-    log "building $(ref "${name}")"
+    log "building $(ref "${name}") (extra ${extra})"
     started=$(date +%s)
     "${DOCKER}" "${args[@]}" "${ROOT}"
     size="$("${DOCKER}" image inspect --format '{{.Size}}' "$(ref "${name}")")"
@@ -79,7 +87,6 @@ cmd="${1:-build}"
 shift || true
 case "${cmd}" in
     list)
-        ref base; echo
         for name in $(stage_images); do ref "${name}"; echo; done
         ;;
     build)
@@ -89,9 +96,8 @@ case "${cmd}" in
         trap 'rm -f "${SUMMARY}"' EXIT
         targets=("$@")
         [[ ${#targets[@]} -gt 0 ]] || mapfile -t targets < <(stage_images)
-        build_one base
         for name in "${targets[@]}"; do
-            [[ "${name}" == base ]] || build_one "${name}"
+            build_one "${name}"
         done
         log "image                            size       build time"
         cat "${SUMMARY}" >&2

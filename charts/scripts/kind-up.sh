@@ -57,7 +57,7 @@ log "stage images"
 if [[ -x images/build.sh ]]; then
     KIND_CLUSTER="${CLUSTER}" make --no-print-directory kind-load
 else
-    log "images/build.sh not found: load commitlake/{ingest,transform,quality,train}:0.1.0 yourself (kind load docker-image)"
+    log "images/build.sh not found: load commitlake/{ingest,transform,quality,train}:<version> yourself (kind load docker-image)"
 fi
 
 log "charts"

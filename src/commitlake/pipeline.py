@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from commitlake import __version__
 
-__all__ = ["IMAGES", "IMAGE_REPOSITORY", "STAGES", "Resources", "Stage", "image_for", "stage_by_name"]
+__all__ = ["IMAGES", "IMAGE_EXTRAS", "IMAGE_REPOSITORY", "STAGES", "Resources", "Stage", "image_for", "stage_by_name"]
 
 #: Image names are `<IMAGE_REPOSITORY>/<component>:<version>`; CI overrides the prefix with COMMITLAKE_IMAGE_PREFIX.
 IMAGE_REPOSITORY = "commitlake"
@@ -128,6 +128,9 @@ STAGES: tuple[Stage, ...] = (
 )
 
 IMAGES: tuple[str, ...] = tuple(dict.fromkeys(stage.image for stage in STAGES))
+
+#: Image → the pyproject extra it installs (images/Dockerfile's EXTRA): each image carries only its own group.
+IMAGE_EXTRAS: dict[str, str] = {"ingest": "ingest", "transform": "transform", "quality": "quality", "train": "ml"}
 
 
 def stage_by_name(name: str) -> Stage:

@@ -1,4 +1,5 @@
-"""Write the rendered YAML: workflows/rendered/*.yaml and the two copies the Helm chart embeds.
+"""Write the rendered YAML: workflows/rendered/*.yaml, the two copies the Helm chart embeds, and the chart's
+appVersion (the package version is written once, in commitlake/__init__.py, and flows from there).
 
     PYTHONPATH=workflows python -m commitlake_workflows.render            # write
     PYTHONPATH=workflows python -m commitlake_workflows.render --check    # exit 1 if any file is stale
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from hera.workflows import Workflow
 
+from commitlake import __version__
 from commitlake.pipeline import IMAGE_REPOSITORY
 from commitlake_workflows.build import cron_workflow, example_workflow, workflow_template
 
@@ -38,6 +41,15 @@ CHART_COPIES = {
     "workflow-template.yaml": ROOT / "charts" / "commitlake" / "files" / "workflow-template.yaml",
     "cron-workflow.yaml": ROOT / "charts" / "commitlake" / "files" / "cron-workflow.yaml",
 }
+CHART = ROOT / "charts" / "commitlake" / "Chart.yaml"
+
+
+def chart_with_app_version(text: str, version: str = __version__) -> str:
+    """Chart.yaml with `appVersion` set to the package version (every other line kept as written)."""
+    new, count = re.subn(r"(?m)^appVersion:.*$", f'appVersion: "{version}"', text)
+    if count != 1:
+        raise ValueError(f"{CHART}: expected exactly one appVersion line, found {count}")
+    return new
 
 
 def render_all(image_prefix: str = IMAGE_REPOSITORY) -> dict[Path, str]:
@@ -48,6 +60,7 @@ def render_all(image_prefix: str = IMAGE_REPOSITORY) -> dict[Path, str]:
         out[ROOT / "workflows" / "rendered" / name] = text
         if name in CHART_COPIES:
             out[CHART_COPIES[name]] = text
+    out[CHART] = chart_with_app_version(CHART.read_text())
     return out
 
 
