@@ -43,9 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _session_server is not None:
-        _session_server.stop()
-        if _session_server.server_dir != _session_server.root:  # as root: kept where its user reaches it
-            shutil.rmtree(_session_server.server_dir, ignore_errors=True)
+        _session_server.destroy()
     if _session_dir is not None:
         shutil.rmtree(_session_dir, ignore_errors=True)
 

@@ -29,6 +29,7 @@ from charts_policy import (
     security_violations,
     workload_endpoints,
 )
+from commitlake.warehouse.roles import PERSONAS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARTS = ROOT / "charts"
@@ -438,7 +439,7 @@ def fresh_cluster() -> Iterator[Any]:
     server = EmbeddedPostgres(root / "pg")
     server.ensure_running()
     yield server
-    server.stop()
+    server.destroy()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -449,9 +450,10 @@ def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluste
 
     sql = by_kind(platform, "ConfigMap")["commitlake-postgres-initdb"]["data"]["10-commitlake-roles.sql"]
     admin = fresh_cluster.url("postgres", "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:  # the embedded bootstrap pre-creates these two
+    with psycopg.connect(admin, autocommit=True) as conn:  # the embedded bootstrap pre-creates these
         conn.execute("drop database if exists commitlake")
-        conn.execute("drop role if exists pipeline")
+        for role in ("pipeline", *PERSONAS):
+            conn.execute(f"drop role if exists {role}")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
         "PIPELINE_PASSWORD": "pipeline-pw-0123456789",

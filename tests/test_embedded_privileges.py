@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import uuid
 from collections.abc import Iterator
@@ -32,9 +31,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgre
     modes_before.update({d: stat.S_IMODE(d.stat().st_mode) for d in [private, *private.parents]})
     pg.ensure_running()
     yield pg
-    pg.stop()
-    if pg.server_dir != pg.root:
-        shutil.rmtree(pg.server_dir, ignore_errors=True)
+    server_dir = pg.server_dir
+    pg.destroy()
+    assert not server_dir.exists()
 
 
 def _pipeline(pg: EmbeddedPostgres) -> psycopg.Connection[tuple[object, ...]]:

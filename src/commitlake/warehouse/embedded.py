@@ -393,3 +393,11 @@ class EmbeddedPostgres:
                 raise WarehouseError(f"could not stop embedded PostgreSQL: {result.stderr.strip()}")
         _log.info("postgres.stopped", data_dir=str(self.data))
         return True
+
+    def destroy(self) -> None:
+        """Stop the server and delete all its files, including a server directory outside `root`."""
+        self.stop()
+        server_dir = self.server_dir
+        shutil.rmtree(self.root, ignore_errors=True)
+        if server_dir != self.root:
+            shutil.rmtree(server_dir, ignore_errors=True)
