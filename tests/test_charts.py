@@ -495,3 +495,47 @@ def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluste
                 ).fetchone()
                 assert got == (bool(read), bool(write)), f"{role} on {schema}: {got}"
         assert c.execute("select has_database_privilege('public', 'commitlake', 'CONNECT')").fetchone() == (False,)
+
+
+# -- kind-up.sh ----------------------------------------------------------------------------------------------
+
+_FAKE_TOOL = """#!/bin/sh
+# Records its argv (one line) and whatever it reads on stdin, as a real tool would see them.
+printf '%s %s\\n' "$(basename "$0")" "$*" >> "$CALLS"
+case "$(basename "$0") $1" in
+  "kind version") echo "kind v0.29.0 go1.24 linux/amd64" ;;
+  "kind get") echo commitlake ;;
+  "helm version") echo v4.0.0 ;;
+esac
+if [ ! -t 0 ]; then cat >> "$STDIN_LOG"; fi
+exit 0
+"""
+
+
+def test_kind_up_passes_the_github_token_on_stdin_never_in_argv(tmp_path: Path) -> None:
+    """`ps` shows every process's argv: the token must only travel on a pipe."""
+    root = tmp_path / "clone"
+    (root / "charts" / "scripts").mkdir(parents=True)
+    (root / "charts" / "commitlake").mkdir()
+    shutil.copy(CHARTS / "scripts" / "kind-up.sh", root / "charts" / "scripts" / "kind-up.sh")
+    bin_dir = root / ".tools" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("kind", "kubectl", "helm", "docker"):
+        (bin_dir / tool).write_text(_FAKE_TOOL)
+        (bin_dir / tool).chmod(0o755)
+    token = "ghp_" + "A1b2C3d4" * 4
+    calls, stdin_log = tmp_path / "calls", tmp_path / "stdin"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_TOKEN": token,
+           "CALLS": str(calls), "STDIN_LOG": str(stdin_log)}
+    result = subprocess.run(["bash", str(root / "charts" / "scripts" / "kind-up.sh")], env=env,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    argv = calls.read_text()
+    assert "patch secret commitlake-pipeline" in argv
+    assert token not in argv, "the token was on a command line"
+    assert f'{{"stringData":{{"GITHUB_TOKEN":"{token}"}}}}' in stdin_log.read_text()
+
+    env["GITHUB_TOKEN"] = 'ghp_x","other":"y'
+    bad = subprocess.run(["bash", str(root / "charts" / "scripts" / "kind-up.sh")], env=env,
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 1 and "GITHUB_TOKEN has characters" in bad.stderr

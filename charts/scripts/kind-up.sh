@@ -69,9 +69,12 @@ helm upgrade --install commitlake "${work}/charts/commitlake" -n "${NAMESPACE}" 
     -f charts/commitlake/ci/kind-values.yaml ${COMMITLAKE_VALUES:+-f "${COMMITLAKE_VALUES}"} \
     --wait --timeout 15m
 if [[ -n "${GITHUB_TOKEN:-}" ]]; then
+    # GitHub tokens are [A-Za-z0-9_]; anything else would need JSON escaping and is surely a paste error.
+    [[ "${GITHUB_TOKEN}" =~ ^[A-Za-z0-9_]+$ ]] || { log "GITHUB_TOKEN has characters a GitHub token never has"; exit 1; }
     log "storing GITHUB_TOKEN in Secret commitlake-pipeline (kept across upgrades)"
-    kubectl -n "${NAMESPACE}" patch secret commitlake-pipeline --type merge \
-        -p "{\"stringData\":{\"GITHUB_TOKEN\":\"${GITHUB_TOKEN}\"}}" >/dev/null
+    # The patch goes on stdin (printf is a shell builtin): a command-line argument would show in `ps`.
+    printf '{"stringData":{"GITHUB_TOKEN":"%s"}}' "${GITHUB_TOKEN}" \
+        | kubectl -n "${NAMESPACE}" patch secret commitlake-pipeline --type merge --patch-file /dev/stdin >/dev/null
 fi
 helm test commitlake -n "${NAMESPACE}" --timeout 10m
 log "done: make ui"
