@@ -228,14 +228,57 @@ def test_egress_outside_the_cluster(platform: list[Doc]) -> None:
     assert flow_allowed(platform, PIPELINE, GITHUB, 443)
     assert not flow_allowed(platform, PIPELINE, GITHUB, 80)
     assert not flow_allowed(platform, PIPELINE, PRIVATE_HOST, 443), "private ranges are excluded from the GitHub rule"
-    for name in ("mlflow", "grafana", "postgres", "objectstore", "loki"):
-        assert not flow_allowed(platform, endpoints[name], GITHUB, 443), f"{name} must not reach the internet"
-    # The UIs answer NodePort traffic from kind's Docker network; the databases do not.
-    assert flow_allowed(platform, KIND_HOST, endpoints["grafana"], 3000)
-    assert flow_allowed(platform, KIND_HOST, endpoints["mlflow"], 5000)
-    assert flow_allowed(platform, KIND_HOST, endpoints["objectstore"], 9001)
-    assert not flow_allowed(platform, KIND_HOST, endpoints["postgres"], 5432)
-    assert not flow_allowed(platform, KIND_HOST, endpoints["objectstore"], 9000)
+    for name in ("mlflow", "grafana", "postgres", "objectstore", "loki", "alloy"):
+        for port in (443, 6443):
+            assert not flow_allowed(platform, endpoints[name], GITHUB, port), f"{name} must not reach the internet"
+
+
+UIS = (("grafana", 3000), ("mlflow", 5000), ("objectstore", 9001))
+EKS_NODE = Endpoint(ip="172.31.7.9")  # an address of EKS's default VPC: any node, or any pod (VPC CNI)
+KIND_API = Endpoint(ip="172.18.0.2")  # kind's control-plane node, where the API server listens (6443)
+ELSEWHERE = Endpoint(ip="203.0.113.10")
+
+
+def test_unauthenticated_uis_admit_no_address_by_default(platform: list[Doc], charts_dir: Path) -> None:
+    """Default: no CIDR reaches MLflow, the MinIO console or Grafana (port-forward); an allow-list is explicit."""
+    endpoints = _endpoints(platform)
+    for name, port in UIS:
+        for outsider in (EKS_NODE, KIND_HOST, PRIVATE_HOST):
+            assert not flow_allowed(platform, outsider, endpoints[name], port), f"{outsider.ip} -> {name}"
+    assert flow_allowed(platform, PIPELINE, endpoints["mlflow"], 5000), "same-namespace callers still work"
+    kind = render(charts_dir / "commitlake", *SCENARIOS["kind"])
+    endpoints = _endpoints(kind)
+    for name, port in UIS:  # kind's values list its Docker network explicitly, for the NodePorts
+        assert flow_allowed(kind, KIND_HOST, endpoints[name], port), name
+        assert not flow_allowed(kind, EKS_NODE, endpoints[name], port), name
+    assert not flow_allowed(kind, KIND_HOST, endpoints["postgres"], 5432)
+    assert not flow_allowed(kind, KIND_HOST, endpoints["objectstore"], 9000)
+    console_rules = by_kind(platform, "NetworkPolicy")["commitlake-objectstore"]["spec"]["ingress"]
+    assert all(rule.get("from") for rule in console_rules), "a rule without `from` admits everyone"
+
+
+def test_api_server_egress_is_the_api_endpoint_only(platform: list[Doc], charts_dir: Path) -> None:
+    endpoints = _endpoints(platform)
+    for pod in (PIPELINE, endpoints["alloy"]):
+        assert flow_allowed(platform, pod, KIND_API, 6443)
+        assert not flow_allowed(platform, pod, ELSEWHERE, 6443), "port 6443 anywhere"
+        assert not flow_allowed(platform, pod, KIND_API, 443)
+    docs = render(charts_dir / "commitlake", "--set", "global.kubeAPI.cidrs={10.100.0.5/32}",
+                  "--set", "global.kubeAPI.ports={443}")
+    endpoints = _endpoints(docs)
+    for pod in (PIPELINE, endpoints["alloy"]):  # one value narrows both the pipeline and Alloy
+        assert flow_allowed(docs, pod, Endpoint(ip="10.100.0.5"), 443)
+        assert not flow_allowed(docs, pod, Endpoint(ip="10.100.0.6"), 443)
+        assert not flow_allowed(docs, pod, KIND_API, 6443)
+
+
+@pytest.mark.parametrize(
+    ("chart", "setting"),
+    [("commitlake", "global.kubeAPI.cidrs={0.0.0.0/0}"), ("observability", "networkPolicy.kubeAPI.cidrs={0.0.0.0/0}"),
+     ("commitlake", "global.kubeAPI.cidrs={}")],
+)
+def test_api_server_anywhere_is_refused(charts_dir: Path, chart: str, setting: str) -> None:
+    assert "kubeAPI.cidrs" in render_error(charts_dir / chart, "--set", setting)
 
 
 def test_workflow_pods_carry_the_labels_the_policies_select(platform: list[Doc]) -> None:
@@ -502,10 +545,14 @@ def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluste
 _FAKE_TOOL = """#!/bin/sh
 # Records its argv (one line) and whatever it reads on stdin, as a real tool would see them.
 printf '%s %s\\n' "$(basename "$0")" "$*" >> "$CALLS"
-case "$(basename "$0") $1" in
-  "kind version") echo "kind v0.29.0 go1.24 linux/amd64" ;;
-  "kind get") echo commitlake ;;
-  "helm version") echo v4.0.0 ;;
+case "$(basename "$0") $*" in
+  "kind version"*) echo "kind v0.29.0 go1.24 linux/amd64" ;;
+  "kind get"*) echo commitlake ;;
+  "helm version"*) echo v4.0.0 ;;
+  *"addresses[0].ip"*) echo 172.18.0.2 ;;
+  *"ports[0].port"*) echo 6443 ;;
+  "docker network inspect kind"*) echo "fc00:f853:ccd:e793::/64 172.18.0.0/16 " ;;
+  "helm upgrade"*) prev=; for a in "$@"; do [ "$prev" = -f ] && cat "$a" >> "$VALUES_LOG"; prev=$a; done ;;
 esac
 if [ ! -t 0 ]; then cat >> "$STDIN_LOG"; fi
 exit 0
@@ -524,9 +571,11 @@ def test_kind_up_passes_the_github_token_on_stdin_never_in_argv(tmp_path: Path) 
         (bin_dir / tool).write_text(_FAKE_TOOL)
         (bin_dir / tool).chmod(0o755)
     token = "ghp_" + "A1b2C3d4" * 4
-    calls, stdin_log = tmp_path / "calls", tmp_path / "stdin"
+    calls, stdin_log, values_log = tmp_path / "calls", tmp_path / "stdin", tmp_path / "values"
+    (root / "charts" / "commitlake" / "ci").mkdir()
+    (root / "charts" / "commitlake" / "ci" / "kind-values.yaml").write_text("# kind\n")
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_TOKEN": token,
-           "CALLS": str(calls), "STDIN_LOG": str(stdin_log)}
+           "CALLS": str(calls), "STDIN_LOG": str(stdin_log), "VALUES_LOG": str(values_log)}
     result = subprocess.run(["bash", str(root / "charts" / "scripts" / "kind-up.sh")], env=env,
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
@@ -534,6 +583,10 @@ def test_kind_up_passes_the_github_token_on_stdin_never_in_argv(tmp_path: Path) 
     assert "patch secret commitlake-pipeline" in argv
     assert token not in argv, "the token was on a command line"
     assert f'{{"stringData":{{"GITHUB_TOKEN":"{token}"}}}}' in stdin_log.read_text()
+    # The cluster's own addresses go into the NetworkPolicies: the API server's /32, kind's network for the UIs.
+    cluster = yaml.safe_load(values_log.read_text())
+    assert cluster["global"]["kubeAPI"] == {"cidrs": ["172.18.0.2/32"], "ports": [6443]}
+    assert cluster["mlflow"]["networkPolicy"]["uiFromCidrs"] == ["172.18.0.0/16"]
 
     env["GITHUB_TOKEN"] = 'ghp_x","other":"y'
     bad = subprocess.run(["bash", str(root / "charts" / "scripts" / "kind-up.sh")], env=env,

@@ -27,6 +27,17 @@ http://{{ include "commitlake.objectStoreHost" . }}:9000
 {{- if and .Values.secrets.create .Values.mlflow.enabled (ne .Values.mlflow.auth.existingSecret .Values.secrets.mlflow) }}
 {{- fail "mlflow.auth.existingSecret must equal secrets.mlflow when secrets.create=true" }}
 {{- end }}
+{{- if not .Values.global.kubeAPI.cidrs }}
+{{- fail "global.kubeAPI.cidrs is empty: set the API server's addresses (kubectl get endpoints kubernetes -n default)" }}
+{{- end }}
+{{- range .Values.global.kubeAPI.cidrs }}
+{{- if not (regexMatch "^[0-9a-fA-F:.]+/[0-9]+$" (toString .)) }}
+{{- fail (printf "%s: %q is not a CIDR" "global.kubeAPI.cidrs" (toString .)) }}
+{{- end }}
+{{- if has . (list "0.0.0.0/0" "::/0") }}
+{{- fail (printf "global.kubeAPI.cidrs contains %s: name the API server's addresses (kubectl get endpoints kubernetes -n default), not everywhere" .) }}
+{{- end }}
+{{- end }}
 {{- if ne .Values.secrets.pipeline "commitlake-pipeline" }}
 {{- fail "secrets.pipeline must stay commitlake-pipeline: the WorkflowTemplate references it by that name" }}
 {{- end }}
