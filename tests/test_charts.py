@@ -25,6 +25,7 @@ from charts_policy import (
     Endpoint,
     flow_allowed,
     network_policy_violations,
+    pod_specs,
     secret_leaks,
     security_violations,
     workload_endpoints,
@@ -351,10 +352,132 @@ def test_credentials_agree_across_secrets(platform: list[Doc]) -> None:
     assert db.hostname == "commitlake-postgres.commitlake.svc" and db.port == 5432
     ml = urlsplit(mlflow["MLFLOW_BACKEND_STORE_URI"])
     assert (ml.username, ml.password, ml.path) == ("mlflow", pg["mlflow-password"], "/mlflow")
-    assert pipeline["AWS_ACCESS_KEY_ID"] == store["root-user"] == mlflow["AWS_ACCESS_KEY_ID"]
-    assert pipeline["AWS_SECRET_ACCESS_KEY"] == store["root-password"] == mlflow["AWS_SECRET_ACCESS_KEY"]
+    argo = secrets["commitlake-argo-s3"]
+    access = [s["AWS_ACCESS_KEY_ID"] for s in (pipeline, mlflow, argo)]
+    secret = [s["AWS_SECRET_ACCESS_KEY"] for s in (pipeline, mlflow, argo)]
+    assert len({store["root-user"], *access}) == 4, "each consumer has its own S3 identity, none is root"
+    assert len({store["root-password"], *secret}) == 4 and min(map(len, secret)) >= 40
     assert len(pg["pipeline-password"]) >= 32 and pg["pipeline-password"] != pg["mlflow-password"]
     assert "GITHUB_TOKEN" not in pipeline, "no token unless one was provided"
+
+
+# -- object-store identities ---------------------------------------------------------------------------------
+
+ROOT_SECRET = "commitlake-objectstore-auth"
+
+
+def _secret_refs(spec: Doc) -> set[str]:
+    """Names of the Secrets a pod spec reads (env, envFrom, volumes)."""
+    names = set()
+    for container in (spec.get("initContainers") or []) + spec["containers"]:
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                names.add(source["secretRef"]["name"])
+    for volume in spec.get("volumes") or []:
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+    return names
+
+
+def _allows(policy: Doc, action: str, resource: str) -> bool:
+    """IAM evaluation for Allow-only policies (what the setup Job writes): any statement matching both."""
+    from fnmatch import fnmatchcase
+
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if statement["Effect"] == "Allow" and any(fnmatchcase(action, a) for a in actions) and any(
+            fnmatchcase(resource, r) for r in resources
+        ):
+            return True
+    return False
+
+
+def _identity_policies(docs: list[Doc]) -> dict[str, Doc]:
+    """Consumer Secret name -> the IAM policy the setup Job attaches to the user whose keys that Secret holds."""
+    import json
+    import re
+
+    job = by_kind(docs, "Job")["commitlake-objectstore-buckets"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    script = container["args"][0]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    policies: dict[str, Doc] = {}
+    for text, policy in re.findall(r"printf '%s' '(\{.*\})' > /tmp/policy-([a-z0-9-]+)\.json", script):
+        policies[policy] = json.loads(text)
+    by_secret = {}
+    for policy, index in re.findall(r'mc admin policy attach store commitlake-([a-z0-9-]+) --user "\$ID_(\d+)_ACCESS"',
+                                    script):
+        assert f'mc admin user add store "$ID_{index}_ACCESS" "$ID_{index}_SECRET"' in script
+        access, secret = env[f"ID_{index}_ACCESS"], env[f"ID_{index}_SECRET"]
+        assert access["name"] == secret["name"]
+        assert (access["key"], secret["key"]) == ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        by_secret[access["name"]] = policies[policy]
+    return by_secret
+
+
+@pytest.mark.parametrize("name", ["default", "kind"])
+def test_root_object_store_keys_reach_the_store_and_its_setup_job_only(charts_dir: Path, name: str) -> None:
+    docs = render(charts_dir / "commitlake", *SCENARIOS.get(name, ()))
+    readers = {f"{doc['kind']}/{doc['metadata']['name']}" for doc, _, spec in pod_specs(docs)
+               if ROOT_SECRET in _secret_refs(spec)}
+    assert readers == {"StatefulSet/commitlake-objectstore", "Job/commitlake-objectstore-buckets"}
+    secrets = {n: secret_data(d) for n, d in by_kind(docs, "Secret").items()}
+    root = secrets[ROOT_SECRET]
+    for secret_name, data in secrets.items():
+        if secret_name != ROOT_SECRET:
+            assert root["root-user"] not in data.values() and root["root-password"] not in data.values(), secret_name
+
+
+def test_each_consumer_identity_is_scoped_to_its_buckets(platform: list[Doc]) -> None:
+    expected = {
+        "commitlake-pipeline": {"commitlake-lake", "commitlake-argo"},
+        "commitlake-mlflow-env": {"commitlake-mlflow"},
+        "commitlake-argo-s3": {"commitlake-argo"},
+    }
+    policies = _identity_policies(platform)
+    assert set(policies) == set(expected)
+    all_buckets = {"commitlake-lake", "commitlake-mlflow", "commitlake-argo", "other"}
+    for secret_name, policy in policies.items():
+        for bucket in all_buckets:
+            mine = bucket in expected[secret_name]
+            for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+                assert _allows(policy, action, f"arn:aws:s3:::{bucket}/k/x.jsonl.gz") is mine, (secret_name, action)
+            assert _allows(policy, "s3:ListBucket", f"arn:aws:s3:::{bucket}") is mine, (secret_name, bucket)
+            for action in ("s3:DeleteBucket", "s3:CreateBucket", "s3:PutBucketPolicy"):
+                assert not _allows(policy, action, f"arn:aws:s3:::{bucket}"), (secret_name, action)
+        for action in ("admin:CreateUser", "s3:ListAllMyBuckets", "admin:*"):
+            assert not _allows(policy, action, "arn:aws:s3:::*"), (secret_name, action)
+
+
+def test_helm_test_checks_the_identities_without_root_keys(platform: list[Doc]) -> None:
+    pod = next(d for d in platform if d.get("kind") == "Pod" and d["metadata"]["name"] == "commitlake-objectstore-test")
+    assert ROOT_SECRET not in _secret_refs(pod["spec"])
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert "mc pipe id0/commitlake-lake/" in script
+    assert "if mc ls id0/commitlake-mlflow" in script, "the pipeline identity must be refused the MLflow bucket"
+
+
+def test_identities_must_cover_every_consumer_secret(charts_dir: Path) -> None:
+    err = render_error(charts_dir / "commitlake", "--set", "objectstore.identities[0].name=pipeline",
+                       "--set", "objectstore.identities[0].existingSecret=commitlake-pipeline",
+                       "--set", "objectstore.identities[0].accessKeyKey=AWS_ACCESS_KEY_ID",
+                       "--set", "objectstore.identities[0].secretKeyKey=AWS_SECRET_ACCESS_KEY",
+                       "--set", "objectstore.identities[0].buckets={commitlake-lake}")
+    assert 'no identity for Secret "commitlake-mlflow-env"' in err
+    err = render_error(charts_dir / "objectstore", "--set", "backend=seaweedfs",
+                       "--set", "identities[0].name=x", "--set", "identities[0].existingSecret=s",
+                       "--set", "identities[0].accessKeyKey=a", "--set", "identities[0].secretKeyKey=b",
+                       "--set", "identities[0].buckets={commitlake-lake}")
+    assert "identities need backend=minio" in err
+    err = render_error(charts_dir / "objectstore", "--set", "identities[0].name=x",
+                       "--set", "identities[0].existingSecret=s", "--set", "identities[0].accessKeyKey=a",
+                       "--set", "identities[0].secretKeyKey=b", "--set", "identities[0].buckets={nope}")
+    assert 'bucket "nope" is not in buckets' in err
 
 
 def test_byo_secrets_are_referenced_not_created(charts_dir: Path) -> None:

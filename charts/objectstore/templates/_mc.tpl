@@ -1,7 +1,13 @@
-{{/* A restricted-profile pod spec body running `mc` against this store; `.script` is the shell to run. */}}
+{{/*
+A restricted-profile pod spec body running `mc` against this store; `.script` is the shell to run. With
+`.asRoot` the alias `store` holds the root credentials (the setup Job, the only consumer of them) and every
+identity's keys are in ID_<n>_ACCESS / ID_<n>_SECRET; without it `store` is identity 0 and the root
+credentials are not mounted at all.
+*/}}
 {{- define "objectstore.mcContainer" -}}
 {{- $ := .root }}
 {{- $secret := include "objectstore.secretName" $ }}
+{{- $asRoot := .asRoot }}
 - name: mc
   image: "{{ $.Values.setup.image.repository }}:{{ $.Values.setup.image.tag }}"
   imagePullPolicy: {{ $.Values.setup.image.pullPolicy }}
@@ -19,6 +25,7 @@
   env:
     - name: MC_CONFIG_DIR
       value: /tmp/.mc
+    {{- if $asRoot }}
     - name: ACCESS_KEY
       valueFrom:
         secretKeyRef:
@@ -29,6 +36,32 @@
         secretKeyRef:
           name: {{ $secret }}
           key: {{ $.Values.auth.secretKeyKey }}
+    {{- else }}
+    {{- with index $.Values.identities 0 }}
+    - name: ACCESS_KEY
+      valueFrom:
+        secretKeyRef:
+          name: {{ .existingSecret }}
+          key: {{ .accessKeyKey }}
+    - name: SECRET_KEY
+      valueFrom:
+        secretKeyRef:
+          name: {{ .existingSecret }}
+          key: {{ .secretKeyKey }}
+    {{- end }}
+    {{- end }}
+    {{- range $i, $id := $.Values.identities }}
+    - name: ID_{{ $i }}_ACCESS
+      valueFrom:
+        secretKeyRef:
+          name: {{ $id.existingSecret }}
+          key: {{ $id.accessKeyKey }}
+    - name: ID_{{ $i }}_SECRET
+      valueFrom:
+        secretKeyRef:
+          name: {{ $id.existingSecret }}
+          key: {{ $id.secretKeyKey }}
+    {{- end }}
   resources:
     requests:
       cpu: 10m
@@ -64,4 +97,46 @@
       protocol: UDP
     - port: 53
       protocol: TCP
+{{- end }}
+
+{{/* The bucket-scoped IAM policy of one identity (`.buckets`): list and read/write objects, nothing else. */}}
+{{- define "objectstore.policy" -}}
+{{- $buckets := list }}
+{{- $objects := list }}
+{{- range .buckets }}
+{{- $buckets = append $buckets (printf "arn:aws:s3:::%s" .) }}
+{{- $objects = append $objects (printf "arn:aws:s3:::%s/*" .) }}
+{{- end }}
+{{- $bucketActions := list "s3:GetBucketLocation" "s3:ListBucket" "s3:ListBucketMultipartUploads" }}
+{{- $objectActions := list "s3:GetObject" "s3:PutObject" "s3:DeleteObject" "s3:AbortMultipartUpload" "s3:ListMultipartUploadParts" }}
+{{- dict "Version" "2012-10-17" "Statement" (list (dict "Effect" "Allow" "Action" $bucketActions "Resource" $buckets) (dict "Effect" "Allow" "Action" $objectActions "Resource" $objects)) | toJson }}
+{{- end }}
+
+{{/* Shell for the setup Job (alias `store` = root): one user and one policy per identity, idempotently. */}}
+{{- define "objectstore.identitiesScript" -}}
+{{- range $i, $id := .Values.identities }}
+# identity {{ $id.name }}: {{ join ", " $id.buckets }}
+printf '%s' '{{ include "objectstore.policy" $id }}' > /tmp/policy-{{ $id.name }}.json
+mc admin policy create store commitlake-{{ $id.name }} /tmp/policy-{{ $id.name }}.json
+mc admin user add store "$ID_{{ $i }}_ACCESS" "$ID_{{ $i }}_SECRET"
+mc admin policy attach store commitlake-{{ $id.name }} --user "$ID_{{ $i }}_ACCESS" 2>/dev/null \
+  || mc admin user info store "$ID_{{ $i }}_ACCESS" --json | grep -q '"commitlake-{{ $id.name }}"'
+echo "identity {{ $id.name }} may use {{ join " " $id.buckets }} only"
+{{- end }}
+{{- end }}
+
+{{/* Shell for `helm test` (no root credentials): each identity reaches its buckets and no other. */}}
+{{- define "objectstore.identitiesTestScript" -}}
+{{- range $i, $id := .Values.identities }}
+mc alias set id{{ $i }} "http://{{ include "objectstore.fullname" $ }}:{{ $.Values.service.port }}" "$ID_{{ $i }}_ACCESS" "$ID_{{ $i }}_SECRET" >/dev/null
+{{- range $id.buckets }}
+echo probe | mc pipe id{{ $i }}/{{ . }}/.helm-test-{{ $id.name }} >/dev/null && mc rm id{{ $i }}/{{ . }}/.helm-test-{{ $id.name }} >/dev/null
+echo "identity {{ $id.name }} writes {{ . }}"
+{{- end }}
+{{- range $.Values.buckets }}
+{{- if not (has . $id.buckets) }}
+if mc ls id{{ $i }}/{{ . }} >/dev/null 2>&1; then echo "identity {{ $id.name }} can list {{ . }}"; exit 1; fi
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}

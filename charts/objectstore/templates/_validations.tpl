@@ -5,6 +5,21 @@
 {{- if and (eq .Values.consoleService.type "NodePort") (ne .Values.backend "minio") }}
 {{- fail "consoleService.type=NodePort needs backend=minio: SeaweedFS has no MinIO console" }}
 {{- end }}
+{{- if and .Values.identities (eq .Values.backend "seaweedfs") }}
+{{- fail "identities need backend=minio: with seaweedfs set identities to [] (its consumers then share the root credentials)" }}
+{{- end }}
+{{- $names := list }}
+{{- range .Values.identities }}
+{{- if has .name $names }}
+{{- fail (printf "identities: %q is listed twice" .name) }}
+{{- end }}
+{{- $names = append $names .name }}
+{{- range .buckets }}
+{{- if not (has . $.Values.buckets) }}
+{{- fail (printf "identities: bucket %q is not in buckets" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range .Values.buckets }}
 {{- if not (regexMatch "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" .) }}
 {{- fail (printf "bucket name %q is not a valid S3 bucket name" .) }}
