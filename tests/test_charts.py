@@ -420,12 +420,13 @@ def _identity_policies(docs: list[Doc]) -> dict[str, Doc]:
     return by_secret
 
 
-@pytest.mark.parametrize("name", ["default", "kind"])
+@pytest.mark.parametrize("name", ["default", "kind", "seaweedfs"])
 def test_root_object_store_keys_reach_the_store_and_its_setup_job_only(charts_dir: Path, name: str) -> None:
     docs = render(charts_dir / "commitlake", *SCENARIOS.get(name, ()))
     readers = {f"{doc['kind']}/{doc['metadata']['name']}" for doc, _, spec in pod_specs(docs)
                if ROOT_SECRET in _secret_refs(spec)}
-    assert readers == {"StatefulSet/commitlake-objectstore", "Job/commitlake-objectstore-buckets"}
+    store_only = {"StatefulSet/commitlake-objectstore"}
+    assert readers == (store_only if name == "seaweedfs" else store_only | {"Job/commitlake-objectstore-buckets"})
     secrets = {n: secret_data(d) for n, d in by_kind(docs, "Secret").items()}
     root = secrets[ROOT_SECRET]
     for secret_name, data in secrets.items():
@@ -434,11 +435,7 @@ def test_root_object_store_keys_reach_the_store_and_its_setup_job_only(charts_di
 
 
 def test_each_consumer_identity_is_scoped_to_its_buckets(platform: list[Doc]) -> None:
-    expected = {
-        "commitlake-pipeline": {"commitlake-lake", "commitlake-argo"},
-        "commitlake-mlflow-env": {"commitlake-mlflow"},
-        "commitlake-argo-s3": {"commitlake-argo"},
-    }
+    expected = EXPECTED_SCOPES
     policies = _identity_policies(platform)
     assert set(policies) == set(expected)
     all_buckets = {"commitlake-lake", "commitlake-mlflow", "commitlake-argo", "other"}
@@ -452,6 +449,38 @@ def test_each_consumer_identity_is_scoped_to_its_buckets(platform: list[Doc]) ->
                 assert not _allows(policy, action, f"arn:aws:s3:::{bucket}"), (secret_name, action)
         for action in ("admin:CreateUser", "s3:ListAllMyBuckets", "admin:*"):
             assert not _allows(policy, action, "arn:aws:s3:::*"), (secret_name, action)
+
+
+EXPECTED_SCOPES = {
+    "commitlake-pipeline": {"commitlake-lake", "commitlake-argo"},
+    "commitlake-mlflow-env": {"commitlake-mlflow"},
+    "commitlake-argo-s3": {"commitlake-argo"},
+}
+
+
+def test_seaweedfs_identities_are_scoped_to_their_buckets(charts_dir: Path) -> None:
+    """SeaweedFS's -s3.config: identity actions are `<Action>:<bucket>`; keys come from the consumers' Secrets."""
+    import json
+    import re
+
+    docs = render(charts_dir / "commitlake", *SCENARIOS["seaweedfs"])
+    container = by_kind(docs, "StatefulSet")["commitlake-objectstore"]["spec"]["template"]["spec"]["containers"][0]
+    script = container["args"][0]
+    assert script.rstrip().endswith("exec /usr/bin/weed mini -dir=/data -s3 -s3.config=/tmp/s3-identities.json")
+    config = json.loads(re.search(r"<<JSON\n(.*?)\nJSON\n", script, re.S).group(1))  # type: ignore[union-attr]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    scopes = {}
+    for identity in config["identities"]:
+        (cred,) = identity["credentials"]
+        access = env[cred["accessKey"].lstrip("$")]
+        assert env[cred["secretKey"].lstrip("$")]["name"] == access["name"]
+        buckets = {action.split(":", 1)[1] for action in identity["actions"]}
+        assert all(":" in a and not a.startswith("Admin") for a in identity["actions"]), identity["actions"]
+        scopes[access["name"]] = buckets
+    assert scopes == EXPECTED_SCOPES
+    secrets = {n: secret_data(d) for n, d in by_kind(docs, "Secret").items()}
+    for name in EXPECTED_SCOPES:  # keys the shell refuses to splice into JSON never come out of the chart
+        assert re.fullmatch(r"[A-Za-z0-9_+/=.-]+", secrets[name]["AWS_SECRET_ACCESS_KEY"])
 
 
 def test_helm_test_checks_the_identities_without_root_keys(platform: list[Doc]) -> None:
@@ -469,11 +498,11 @@ def test_identities_must_cover_every_consumer_secret(charts_dir: Path) -> None:
                        "--set", "objectstore.identities[0].secretKeyKey=AWS_SECRET_ACCESS_KEY",
                        "--set", "objectstore.identities[0].buckets={commitlake-lake}")
     assert 'no identity for Secret "commitlake-mlflow-env"' in err
-    err = render_error(charts_dir / "objectstore", "--set", "backend=seaweedfs",
-                       "--set", "identities[0].name=x", "--set", "identities[0].existingSecret=s",
-                       "--set", "identities[0].accessKeyKey=a", "--set", "identities[0].secretKeyKey=b",
-                       "--set", "identities[0].buckets={commitlake-lake}")
-    assert "identities need backend=minio" in err
+    twice = [f"identities[{i}].{k}={v}" for i in (0, 1) for k, v in
+             (("name", "x"), ("existingSecret", "s"), ("accessKeyKey", "a"), ("secretKeyKey", "b"),
+              ("buckets", "{commitlake-lake}"))]
+    err = render_error(charts_dir / "objectstore", *[a for s in twice for a in ("--set", s)])
+    assert '"x" is listed twice' in err
     err = render_error(charts_dir / "objectstore", "--set", "identities[0].name=x",
                        "--set", "identities[0].existingSecret=s", "--set", "identities[0].accessKeyKey=a",
                        "--set", "identities[0].secretKeyKey=b", "--set", "identities[0].buckets={nope}")

@@ -17,7 +17,13 @@ credentials are not mounted at all.
       set -eu
       # Wait for the server (up to 5 minutes), then run the task.
       i=0
+      {{- if $asRoot }}
       until mc alias set store "http://{{ include "objectstore.fullname" $ }}:{{ $.Values.service.port }}" "$ACCESS_KEY" "$SECRET_KEY" >/dev/null 2>&1; do
+      {{- else }}
+      {{- /* A scoped identity may not list all buckets: no signature probe, wait on one of its own buckets. */}}
+      mc alias set store "http://{{ include "objectstore.fullname" $ }}:{{ $.Values.service.port }}" "$ACCESS_KEY" "$SECRET_KEY" --api S3v4 --path on >/dev/null
+      until mc ls store/{{ first (index $.Values.identities 0).buckets }} >/dev/null 2>&1; do
+      {{- end }}
         i=$((i + 1)); [ "$i" -lt 60 ] || { echo "object store not reachable"; exit 1; }
         sleep 5
       done
@@ -50,18 +56,7 @@ credentials are not mounted at all.
           key: {{ .secretKeyKey }}
     {{- end }}
     {{- end }}
-    {{- range $i, $id := $.Values.identities }}
-    - name: ID_{{ $i }}_ACCESS
-      valueFrom:
-        secretKeyRef:
-          name: {{ $id.existingSecret }}
-          key: {{ $id.accessKeyKey }}
-    - name: ID_{{ $i }}_SECRET
-      valueFrom:
-        secretKeyRef:
-          name: {{ $id.existingSecret }}
-          key: {{ $id.secretKeyKey }}
-    {{- end }}
+    {{- include "objectstore.identityEnv" $ | trim | nindent 4 }}
   resources:
     requests:
       cpu: 10m
@@ -128,7 +123,7 @@ echo "identity {{ $id.name }} may use {{ join " " $id.buckets }} only"
 {{/* Shell for `helm test` (no root credentials): each identity reaches its buckets and no other. */}}
 {{- define "objectstore.identitiesTestScript" -}}
 {{- range $i, $id := .Values.identities }}
-mc alias set id{{ $i }} "http://{{ include "objectstore.fullname" $ }}:{{ $.Values.service.port }}" "$ID_{{ $i }}_ACCESS" "$ID_{{ $i }}_SECRET" >/dev/null
+mc alias set id{{ $i }} "http://{{ include "objectstore.fullname" $ }}:{{ $.Values.service.port }}" "$ID_{{ $i }}_ACCESS" "$ID_{{ $i }}_SECRET" --api S3v4 --path on >/dev/null
 {{- range $id.buckets }}
 echo probe | mc pipe id{{ $i }}/{{ . }}/.helm-test-{{ $id.name }} >/dev/null && mc rm id{{ $i }}/{{ . }}/.helm-test-{{ $id.name }} >/dev/null
 echo "identity {{ $id.name }} writes {{ . }}"
@@ -139,4 +134,45 @@ if mc ls id{{ $i }}/{{ . }} >/dev/null 2>&1; then echo "identity {{ $id.name }} 
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* Env ID_<n>_ACCESS / ID_<n>_SECRET: every identity's keys, read from its own Secret. */}}
+{{- define "objectstore.identityEnv" -}}
+{{- range $i, $id := .Values.identities }}
+- name: ID_{{ $i }}_ACCESS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $id.existingSecret }}
+      key: {{ $id.accessKeyKey }}
+- name: ID_{{ $i }}_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $id.existingSecret }}
+      key: {{ $id.secretKeyKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+SeaweedFS's equivalent of the MinIO policies: an -s3.config file whose identities may Read/Write/List/Tagging
+their own buckets only (actions `<Action>:<bucket>`), written at start into the pod's /tmp (0600) from the
+ID_<n>_* env. Keys with characters outside the base64 alphabet are refused rather than JSON-escaped.
+*/}}
+{{- define "objectstore.seaweedfsIdentities" -}}
+umask 077
+{{- range $i, $id := .Values.identities }}
+case "$ID_{{ $i }}_ACCESS$ID_{{ $i }}_SECRET" in
+  *[!A-Za-z0-9_+/=.-]*) echo "identity {{ $id.name }}: keys must be [A-Za-z0-9_+/=.-]" >&2; exit 1 ;;
+esac
+{{- end }}
+cat > /tmp/s3-identities.json <<JSON
+{"identities": [
+{{- range $i, $id := .Values.identities }}
+{{- $actions := list }}
+{{- range $id.buckets }}
+{{- $actions = concat $actions (list (printf "Read:%s" .) (printf "Write:%s" .) (printf "List:%s" .) (printf "Tagging:%s" .)) }}
+{{- end }}
+  {"name": "{{ $id.name }}", "credentials": [{"accessKey": "$ID_{{ $i }}_ACCESS", "secretKey": "$ID_{{ $i }}_SECRET"}], "actions": {{ toJson $actions }}}{{ if lt (add1 $i) (len $.Values.identities) }},{{ end }}
+{{- end }}
+]}
+JSON
 {{- end }}

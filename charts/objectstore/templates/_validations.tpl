@@ -5,9 +5,6 @@
 {{- if and (eq .Values.consoleService.type "NodePort") (ne .Values.backend "minio") }}
 {{- fail "consoleService.type=NodePort needs backend=minio: SeaweedFS has no MinIO console" }}
 {{- end }}
-{{- if and .Values.identities (eq .Values.backend "seaweedfs") }}
-{{- fail "identities need backend=minio: with seaweedfs set identities to [] (its consumers then share the root credentials)" }}
-{{- end }}
 {{- $names := list }}
 {{- range .Values.identities }}
 {{- if has .name $names }}
