@@ -132,3 +132,25 @@ def test_as_root_no_directory_of_the_user_is_widened(server: EmbeddedPostgres) -
     assert server.server_dir.is_relative_to("/var/lib/commitlake-pg")
     assert server.server_dir.owner() == "commitlake-pg"
     assert (server.root / "server-dir").read_text().strip() == str(server.server_dir)
+
+
+def test_the_warehouse_is_set_up_by_pipeline_without_createrole(
+    server: EmbeddedPostgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What every stage does on start (schemas, role matrix) still works as `pipeline`, with no warning."""
+    from commitlake.config import Settings
+    from commitlake.warehouse.db import open_warehouse
+
+    settings = Settings.from_env({"COMMITLAKE_HOME": str(server.root.parent)})
+    assert settings.embedded_database
+    with open_warehouse(settings, keep_running=True) as warehouse:
+        assert warehouse.url == server.url()
+        with warehouse.connect() as conn:
+            assert conn.execute("select current_user").fetchone() == (LOGIN_ROLE,)
+            granted = conn.execute(
+                "select has_schema_privilege('analyst', 'analytics', 'USAGE'),"
+                " has_schema_privilege('analyst', 'raw', 'USAGE'),"
+                " has_table_privilege('data_engineer', 'raw.github_commits', 'INSERT')"
+            ).fetchone()
+    assert granted == (True, False, True)
+    assert "roles_skipped" not in capsys.readouterr().out
