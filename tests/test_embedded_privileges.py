@@ -93,6 +93,7 @@ def test_an_older_install_is_tightened_on_start(server: EmbeddedPostgres) -> Non
         admin.execute(sql.SQL("grant pg_execute_server_program to {}").format(sql.Identifier(LOGIN_ROLE)))
         admin.execute(sql.SQL("alter role postgres password {}").format(sql.Literal(server.password)))
     (server.root / "superuser-password").unlink()
+    (server.root / "bootstrapped").unlink()  # older versions wrote no marker
     server.stop()
 
     assert server.ensure_running()
@@ -154,3 +155,18 @@ def test_the_warehouse_is_set_up_by_pipeline_without_createrole(
             ).fetchone()
     assert granted == (True, False, True)
     assert "roles_skipped" not in capsys.readouterr().out
+
+
+def test_once_bootstrapped_a_start_never_reads_the_superuser_secret(
+    server: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stages start the server; only the first start (or an upgrade's) needs the superuser."""
+    server.stop()
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a stage start connected as the superuser")
+
+    monkeypatch.setattr(EmbeddedPostgres, "_superuser_connect", forbidden)
+    assert server.ensure_running()
+    with _pipeline(server) as conn:
+        assert conn.execute("select current_user").fetchone() == (LOGIN_ROLE,)

@@ -3,8 +3,9 @@
 Why not ask the user for a database: `make run` must work on a fresh machine with nothing set up. The server
 listens on 127.0.0.1 only (no Unix socket: socket paths under deep checkouts exceed the 107-byte limit) with
 scram passwords kept in 0600 files: `password` for the `pipeline` login the stages use, `superuser-password`
-for `postgres`, which only this module's bootstrap (roles, database) ever reads. `pipeline` owns the database
-but may not create roles, so it cannot grant itself `pg_execute_server_program` and run shell commands.
+for `postgres`, which only the bootstrap reads (roles, database: on the first start, or once after an
+upgrade). `pipeline` owns the database but may not create roles, so it cannot grant itself
+`pg_execute_server_program` and run shell commands.
 
 PostgreSQL refuses to run as root, so when commitlake runs as root (CI, containers) the server runs as a
 system user `commitlake-pg`. Its data directory stays under COMMITLAKE_HOME when that user can already reach
@@ -39,6 +40,8 @@ SERVICE_HOME = Path("/var/lib/commitlake-pg")
 SUPERUSER = "postgres"
 DATABASE = "commitlake"
 LOGIN_ROLE = "pipeline"
+#: Raise when _bootstrap changes: an install bootstrapped by an older version is bootstrapped again once.
+BOOTSTRAP_VERSION = "2"
 _log = get_logger("warehouse.embedded")
 
 if TYPE_CHECKING:
@@ -103,6 +106,7 @@ class EmbeddedPostgres:
         self._superuser_file = root / "superuser-password"
         self._port_file = root / "port"
         self._server_dir_file = root / "server-dir"
+        self._bootstrapped_file = root / "bootstrapped"
 
     @property
     def server_dir(self) -> Path:
@@ -222,6 +226,7 @@ class EmbeddedPostgres:
         if self._as_root:
             self._ensure_service_user()
         self._server_dir_file.unlink(missing_ok=True)
+        self._bootstrapped_file.unlink(missing_ok=True)
         server_dir = self._choose_server_dir()
         if server_dir != self.root:
             self._server_dir_file.write_text(f"{server_dir}\n")
@@ -305,8 +310,16 @@ class EmbeddedPostgres:
                 tail = self.log_file.read_text()[-800:] if self.log_file.exists() else ""
                 raise WarehouseError(f"embedded PostgreSQL did not start (data {self.data}): {tail.strip()}")
             _log.info("postgres.started", port=self.port, data_dir=str(self.data))
-        self._bootstrap()
+        if not self._bootstrapped:
+            self._bootstrap()
+            self._bootstrapped_file.write_text(f"{BOOTSTRAP_VERSION}\n")
         return True
+
+    @property
+    def _bootstrapped(self) -> bool:
+        """Whether this version's bootstrap ran: the superuser's secret is then never read by a stage again."""
+        marker = self._bootstrapped_file
+        return marker.is_file() and marker.read_text().strip() == BOOTSTRAP_VERSION and self._superuser_file.is_file()
 
     def _superuser_connect(self) -> psycopg.Connection[Any]:
         """Connect as `postgres`; an install from before the superuser had its own secret gets one now."""
