@@ -675,7 +675,7 @@ def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluste
         "analyst": {"raw": (0, 0), "staging": (0, 0), "analytics": (1, 0), "ops": (0, 0), "ml": (0, 0)},
     }
     with psycopg.connect(admin.rsplit("/", 1)[0] + "/commitlake", autocommit=True) as c:
-        owners = dict(c.execute(
+        owners: dict[str, str] = dict(c.execute(
             "select nspname, nspowner::regrole::text from pg_namespace "
             "where nspname in ('raw','staging','analytics','ops','ml')").fetchall())
         assert owners == dict.fromkeys(("raw", "staging", "analytics", "ops", "ml"), "pipeline")
