@@ -1,8 +1,9 @@
 """Test session fixtures: one real PostgreSQL server for the whole session.
 
 Unless COMMITLAKE_TEST_DATABASE_URL is already set, the session starts commitlake's own embedded server in
-a temporary directory (as root it runs as the `commitlake-pg` system user, exactly as `make run` does) and
-exports its superuser URL there, so every test module finds a real server the same way.
+a temporary directory (as root it runs as the `commitlake-pg` system user, exactly as `make run` does, its
+files under /var/lib/commitlake-pg since that user cannot enter the 0700 temporary directory) and exports
+its superuser URL there, so every test module finds a real server the same way.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _session_server is not None:
-        _session_server.stop()
+        _session_server.destroy()
     if _session_dir is not None:
         shutil.rmtree(_session_dir, ignore_errors=True)
 

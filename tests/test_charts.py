@@ -25,10 +25,12 @@ from charts_policy import (
     Endpoint,
     flow_allowed,
     network_policy_violations,
+    pod_specs,
     secret_leaks,
     security_violations,
     workload_endpoints,
 )
+from commitlake.warehouse.roles import PERSONAS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARTS = ROOT / "charts"
@@ -227,14 +229,57 @@ def test_egress_outside_the_cluster(platform: list[Doc]) -> None:
     assert flow_allowed(platform, PIPELINE, GITHUB, 443)
     assert not flow_allowed(platform, PIPELINE, GITHUB, 80)
     assert not flow_allowed(platform, PIPELINE, PRIVATE_HOST, 443), "private ranges are excluded from the GitHub rule"
-    for name in ("mlflow", "grafana", "postgres", "objectstore", "loki"):
-        assert not flow_allowed(platform, endpoints[name], GITHUB, 443), f"{name} must not reach the internet"
-    # The UIs answer NodePort traffic from kind's Docker network; the databases do not.
-    assert flow_allowed(platform, KIND_HOST, endpoints["grafana"], 3000)
-    assert flow_allowed(platform, KIND_HOST, endpoints["mlflow"], 5000)
-    assert flow_allowed(platform, KIND_HOST, endpoints["objectstore"], 9001)
-    assert not flow_allowed(platform, KIND_HOST, endpoints["postgres"], 5432)
-    assert not flow_allowed(platform, KIND_HOST, endpoints["objectstore"], 9000)
+    for name in ("mlflow", "grafana", "postgres", "objectstore", "loki", "alloy"):
+        for port in (443, 6443):
+            assert not flow_allowed(platform, endpoints[name], GITHUB, port), f"{name} must not reach the internet"
+
+
+UIS = (("grafana", 3000), ("mlflow", 5000), ("objectstore", 9001))
+EKS_NODE = Endpoint(ip="172.31.7.9")  # an address of EKS's default VPC: any node, or any pod (VPC CNI)
+KIND_API = Endpoint(ip="172.18.0.2")  # kind's control-plane node, where the API server listens (6443)
+ELSEWHERE = Endpoint(ip="203.0.113.10")
+
+
+def test_unauthenticated_uis_admit_no_address_by_default(platform: list[Doc], charts_dir: Path) -> None:
+    """Default: no CIDR reaches MLflow, the MinIO console or Grafana (port-forward); an allow-list is explicit."""
+    endpoints = _endpoints(platform)
+    for name, port in UIS:
+        for outsider in (EKS_NODE, KIND_HOST, PRIVATE_HOST):
+            assert not flow_allowed(platform, outsider, endpoints[name], port), f"{outsider.ip} -> {name}"
+    assert flow_allowed(platform, PIPELINE, endpoints["mlflow"], 5000), "same-namespace callers still work"
+    kind = render(charts_dir / "commitlake", *SCENARIOS["kind"])
+    endpoints = _endpoints(kind)
+    for name, port in UIS:  # kind's values list its Docker network explicitly, for the NodePorts
+        assert flow_allowed(kind, KIND_HOST, endpoints[name], port), name
+        assert not flow_allowed(kind, EKS_NODE, endpoints[name], port), name
+    assert not flow_allowed(kind, KIND_HOST, endpoints["postgres"], 5432)
+    assert not flow_allowed(kind, KIND_HOST, endpoints["objectstore"], 9000)
+    console_rules = by_kind(platform, "NetworkPolicy")["commitlake-objectstore"]["spec"]["ingress"]
+    assert all(rule.get("from") for rule in console_rules), "a rule without `from` admits everyone"
+
+
+def test_api_server_egress_is_the_api_endpoint_only(platform: list[Doc], charts_dir: Path) -> None:
+    endpoints = _endpoints(platform)
+    for pod in (PIPELINE, endpoints["alloy"]):
+        assert flow_allowed(platform, pod, KIND_API, 6443)
+        assert not flow_allowed(platform, pod, ELSEWHERE, 6443), "port 6443 anywhere"
+        assert not flow_allowed(platform, pod, KIND_API, 443)
+    docs = render(charts_dir / "commitlake", "--set", "global.kubeAPI.cidrs={10.100.0.5/32}",
+                  "--set", "global.kubeAPI.ports={443}")
+    endpoints = _endpoints(docs)
+    for pod in (PIPELINE, endpoints["alloy"]):  # one value narrows both the pipeline and Alloy
+        assert flow_allowed(docs, pod, Endpoint(ip="10.100.0.5"), 443)
+        assert not flow_allowed(docs, pod, Endpoint(ip="10.100.0.6"), 443)
+        assert not flow_allowed(docs, pod, KIND_API, 6443)
+
+
+@pytest.mark.parametrize(
+    ("chart", "setting"),
+    [("commitlake", "global.kubeAPI.cidrs={0.0.0.0/0}"), ("observability", "networkPolicy.kubeAPI.cidrs={0.0.0.0/0}"),
+     ("commitlake", "global.kubeAPI.cidrs={}")],
+)
+def test_api_server_anywhere_is_refused(charts_dir: Path, chart: str, setting: str) -> None:
+    assert "kubeAPI.cidrs" in render_error(charts_dir / chart, "--set", setting)
 
 
 def test_workflow_pods_carry_the_labels_the_policies_select(platform: list[Doc]) -> None:
@@ -307,10 +352,161 @@ def test_credentials_agree_across_secrets(platform: list[Doc]) -> None:
     assert db.hostname == "commitlake-postgres.commitlake.svc" and db.port == 5432
     ml = urlsplit(mlflow["MLFLOW_BACKEND_STORE_URI"])
     assert (ml.username, ml.password, ml.path) == ("mlflow", pg["mlflow-password"], "/mlflow")
-    assert pipeline["AWS_ACCESS_KEY_ID"] == store["root-user"] == mlflow["AWS_ACCESS_KEY_ID"]
-    assert pipeline["AWS_SECRET_ACCESS_KEY"] == store["root-password"] == mlflow["AWS_SECRET_ACCESS_KEY"]
+    argo = secrets["commitlake-argo-s3"]
+    access = [s["AWS_ACCESS_KEY_ID"] for s in (pipeline, mlflow, argo)]
+    secret = [s["AWS_SECRET_ACCESS_KEY"] for s in (pipeline, mlflow, argo)]
+    assert len({store["root-user"], *access}) == 4, "each consumer has its own S3 identity, none is root"
+    assert len({store["root-password"], *secret}) == 4 and min(map(len, secret)) >= 40
     assert len(pg["pipeline-password"]) >= 32 and pg["pipeline-password"] != pg["mlflow-password"]
     assert "GITHUB_TOKEN" not in pipeline, "no token unless one was provided"
+
+
+# -- object-store identities ---------------------------------------------------------------------------------
+
+ROOT_SECRET = "commitlake-objectstore-auth"
+
+
+def _secret_refs(spec: Doc) -> set[str]:
+    """Names of the Secrets a pod spec reads (env, envFrom, volumes)."""
+    names = set()
+    for container in (spec.get("initContainers") or []) + spec["containers"]:
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                names.add(ref["name"])
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                names.add(source["secretRef"]["name"])
+    for volume in spec.get("volumes") or []:
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+    return names
+
+
+def _allows(policy: Doc, action: str, resource: str) -> bool:
+    """IAM evaluation for Allow-only policies (what the setup Job writes): any statement matching both."""
+    from fnmatch import fnmatchcase
+
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if statement["Effect"] == "Allow" and any(fnmatchcase(action, a) for a in actions) and any(
+            fnmatchcase(resource, r) for r in resources
+        ):
+            return True
+    return False
+
+
+def _identity_policies(docs: list[Doc]) -> dict[str, Doc]:
+    """Consumer Secret name -> the IAM policy the setup Job attaches to the user whose keys that Secret holds."""
+    import json
+    import re
+
+    job = by_kind(docs, "Job")["commitlake-objectstore-buckets"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    script = container["args"][0]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    policies: dict[str, Doc] = {}
+    for text, policy in re.findall(r"printf '%s' '(\{.*\})' > /tmp/policy-([a-z0-9-]+)\.json", script):
+        policies[policy] = json.loads(text)
+    by_secret = {}
+    for policy, index in re.findall(r'mc admin policy attach store commitlake-([a-z0-9-]+) --user "\$ID_(\d+)_ACCESS"',
+                                    script):
+        assert f'mc admin user add store "$ID_{index}_ACCESS" "$ID_{index}_SECRET"' in script
+        access, secret = env[f"ID_{index}_ACCESS"], env[f"ID_{index}_SECRET"]
+        assert access["name"] == secret["name"]
+        assert (access["key"], secret["key"]) == ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        by_secret[access["name"]] = policies[policy]
+    return by_secret
+
+
+@pytest.mark.parametrize("name", ["default", "kind", "seaweedfs"])
+def test_root_object_store_keys_reach_the_store_and_its_setup_job_only(charts_dir: Path, name: str) -> None:
+    docs = render(charts_dir / "commitlake", *SCENARIOS.get(name, ()))
+    readers = {f"{doc['kind']}/{doc['metadata']['name']}" for doc, _, spec in pod_specs(docs)
+               if ROOT_SECRET in _secret_refs(spec)}
+    store_only = {"StatefulSet/commitlake-objectstore"}
+    assert readers == (store_only if name == "seaweedfs" else store_only | {"Job/commitlake-objectstore-buckets"})
+    secrets = {n: secret_data(d) for n, d in by_kind(docs, "Secret").items()}
+    root = secrets[ROOT_SECRET]
+    for secret_name, data in secrets.items():
+        if secret_name != ROOT_SECRET:
+            assert root["root-user"] not in data.values() and root["root-password"] not in data.values(), secret_name
+
+
+def test_each_consumer_identity_is_scoped_to_its_buckets(platform: list[Doc]) -> None:
+    expected = EXPECTED_SCOPES
+    policies = _identity_policies(platform)
+    assert set(policies) == set(expected)
+    all_buckets = {"commitlake-lake", "commitlake-mlflow", "commitlake-argo", "other"}
+    for secret_name, policy in policies.items():
+        for bucket in all_buckets:
+            mine = bucket in expected[secret_name]
+            for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+                assert _allows(policy, action, f"arn:aws:s3:::{bucket}/k/x.jsonl.gz") is mine, (secret_name, action)
+            assert _allows(policy, "s3:ListBucket", f"arn:aws:s3:::{bucket}") is mine, (secret_name, bucket)
+            for action in ("s3:DeleteBucket", "s3:CreateBucket", "s3:PutBucketPolicy"):
+                assert not _allows(policy, action, f"arn:aws:s3:::{bucket}"), (secret_name, action)
+        for action in ("admin:CreateUser", "s3:ListAllMyBuckets", "admin:*"):
+            assert not _allows(policy, action, "arn:aws:s3:::*"), (secret_name, action)
+
+
+EXPECTED_SCOPES = {
+    "commitlake-pipeline": {"commitlake-lake", "commitlake-argo"},
+    "commitlake-mlflow-env": {"commitlake-mlflow"},
+    "commitlake-argo-s3": {"commitlake-argo"},
+}
+
+
+def test_seaweedfs_identities_are_scoped_to_their_buckets(charts_dir: Path) -> None:
+    """SeaweedFS's -s3.config: identity actions are `<Action>:<bucket>`; keys come from the consumers' Secrets."""
+    import json
+    import re
+
+    docs = render(charts_dir / "commitlake", *SCENARIOS["seaweedfs"])
+    container = by_kind(docs, "StatefulSet")["commitlake-objectstore"]["spec"]["template"]["spec"]["containers"][0]
+    script = container["args"][0]
+    assert script.rstrip().endswith("exec /usr/bin/weed mini -dir=/data -s3 -s3.config=/tmp/s3-identities.json")
+    config = json.loads(re.search(r"<<JSON\n(.*?)\nJSON\n", script, re.S).group(1))  # type: ignore[union-attr]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    scopes = {}
+    for identity in config["identities"]:
+        (cred,) = identity["credentials"]
+        access = env[cred["accessKey"].lstrip("$")]
+        assert env[cred["secretKey"].lstrip("$")]["name"] == access["name"]
+        buckets = {action.split(":", 1)[1] for action in identity["actions"]}
+        assert all(":" in a and not a.startswith("Admin") for a in identity["actions"]), identity["actions"]
+        scopes[access["name"]] = buckets
+    assert scopes == EXPECTED_SCOPES
+    secrets = {n: secret_data(d) for n, d in by_kind(docs, "Secret").items()}
+    for name in EXPECTED_SCOPES:  # keys the shell refuses to splice into JSON never come out of the chart
+        assert re.fullmatch(r"[A-Za-z0-9_+/=.-]+", secrets[name]["AWS_SECRET_ACCESS_KEY"])
+
+
+def test_helm_test_checks_the_identities_without_root_keys(platform: list[Doc]) -> None:
+    pod = next(d for d in platform if d.get("kind") == "Pod" and d["metadata"]["name"] == "commitlake-objectstore-test")
+    assert ROOT_SECRET not in _secret_refs(pod["spec"])
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert "mc pipe id0/commitlake-lake/" in script
+    assert "if mc ls id0/commitlake-mlflow" in script, "the pipeline identity must be refused the MLflow bucket"
+
+
+def test_identities_must_cover_every_consumer_secret(charts_dir: Path) -> None:
+    err = render_error(charts_dir / "commitlake", "--set", "objectstore.identities[0].name=pipeline",
+                       "--set", "objectstore.identities[0].existingSecret=commitlake-pipeline",
+                       "--set", "objectstore.identities[0].accessKeyKey=AWS_ACCESS_KEY_ID",
+                       "--set", "objectstore.identities[0].secretKeyKey=AWS_SECRET_ACCESS_KEY",
+                       "--set", "objectstore.identities[0].buckets={commitlake-lake}")
+    assert 'no identity for Secret "commitlake-mlflow-env"' in err
+    twice = [f"identities[{i}].{k}={v}" for i in (0, 1) for k, v in
+             (("name", "x"), ("existingSecret", "s"), ("accessKeyKey", "a"), ("secretKeyKey", "b"),
+              ("buckets", "{commitlake-lake}"))]
+    err = render_error(charts_dir / "objectstore", *[a for s in twice for a in ("--set", s)])
+    assert '"x" is listed twice' in err
+    err = render_error(charts_dir / "objectstore", "--set", "identities[0].name=x",
+                       "--set", "identities[0].existingSecret=s", "--set", "identities[0].accessKeyKey=a",
+                       "--set", "identities[0].secretKeyKey=b", "--set", "identities[0].buckets={nope}")
+    assert 'bucket "nope" is not in buckets' in err
 
 
 def test_byo_secrets_are_referenced_not_created(charts_dir: Path) -> None:
@@ -438,7 +634,7 @@ def fresh_cluster() -> Iterator[Any]:
     server = EmbeddedPostgres(root / "pg")
     server.ensure_running()
     yield server
-    server.stop()
+    server.destroy()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -449,9 +645,10 @@ def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluste
 
     sql = by_kind(platform, "ConfigMap")["commitlake-postgres-initdb"]["data"]["10-commitlake-roles.sql"]
     admin = fresh_cluster.url("postgres", "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:  # the embedded bootstrap pre-creates these two
+    with psycopg.connect(admin, autocommit=True) as conn:  # the embedded bootstrap pre-creates these
         conn.execute("drop database if exists commitlake")
-        conn.execute("drop role if exists pipeline")
+        for role in ("pipeline", *PERSONAS):
+            conn.execute(f"drop role if exists {role}")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
         "PIPELINE_PASSWORD": "pipeline-pw-0123456789",
@@ -478,7 +675,7 @@ def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluste
         "analyst": {"raw": (0, 0), "staging": (0, 0), "analytics": (1, 0), "ops": (0, 0), "ml": (0, 0)},
     }
     with psycopg.connect(admin.rsplit("/", 1)[0] + "/commitlake", autocommit=True) as c:
-        owners = dict(c.execute(
+        owners: dict[str, str] = dict(c.execute(
             "select nspname, nspowner::regrole::text from pg_namespace "
             "where nspname in ('raw','staging','analytics','ops','ml')").fetchall())
         assert owners == dict.fromkeys(("raw", "staging", "analytics", "ops", "ml"), "pipeline")
@@ -493,3 +690,57 @@ def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluste
                 ).fetchone()
                 assert got == (bool(read), bool(write)), f"{role} on {schema}: {got}"
         assert c.execute("select has_database_privilege('public', 'commitlake', 'CONNECT')").fetchone() == (False,)
+
+
+# -- kind-up.sh ----------------------------------------------------------------------------------------------
+
+_FAKE_TOOL = """#!/bin/sh
+# Records its argv (one line) and whatever it reads on stdin, as a real tool would see them.
+printf '%s %s\\n' "$(basename "$0")" "$*" >> "$CALLS"
+case "$(basename "$0") $*" in
+  "kind version"*) echo "kind v0.29.0 go1.24 linux/amd64" ;;
+  "kind get"*) echo commitlake ;;
+  "helm version"*) echo v4.0.0 ;;
+  *"addresses[0].ip"*) echo 172.18.0.2 ;;
+  *"ports[0].port"*) echo 6443 ;;
+  "docker network inspect kind"*) echo "fc00:f853:ccd:e793::/64 172.18.0.0/16 " ;;
+  "helm upgrade"*) prev=; for a in "$@"; do [ "$prev" = -f ] && cat "$a" >> "$VALUES_LOG"; prev=$a; done ;;
+esac
+if [ ! -t 0 ]; then cat >> "$STDIN_LOG"; fi
+exit 0
+"""
+
+
+def test_kind_up_passes_the_github_token_on_stdin_never_in_argv(tmp_path: Path) -> None:
+    """`ps` shows every process's argv: the token must only travel on a pipe."""
+    root = tmp_path / "clone"
+    (root / "charts" / "scripts").mkdir(parents=True)
+    (root / "charts" / "commitlake").mkdir()
+    shutil.copy(CHARTS / "scripts" / "kind-up.sh", root / "charts" / "scripts" / "kind-up.sh")
+    bin_dir = root / ".tools" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("kind", "kubectl", "helm", "docker"):
+        (bin_dir / tool).write_text(_FAKE_TOOL)
+        (bin_dir / tool).chmod(0o755)
+    token = "ghp_" + "A1b2C3d4" * 4
+    calls, stdin_log, values_log = tmp_path / "calls", tmp_path / "stdin", tmp_path / "values"
+    (root / "charts" / "commitlake" / "ci").mkdir()
+    (root / "charts" / "commitlake" / "ci" / "kind-values.yaml").write_text("# kind\n")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_TOKEN": token,
+           "CALLS": str(calls), "STDIN_LOG": str(stdin_log), "VALUES_LOG": str(values_log)}
+    result = subprocess.run(["bash", str(root / "charts" / "scripts" / "kind-up.sh")], env=env,
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    argv = calls.read_text()
+    assert "patch secret commitlake-pipeline" in argv
+    assert token not in argv, "the token was on a command line"
+    assert f'{{"stringData":{{"GITHUB_TOKEN":"{token}"}}}}' in stdin_log.read_text()
+    # The cluster's own addresses go into the NetworkPolicies: the API server's /32, kind's network for the UIs.
+    cluster = yaml.safe_load(values_log.read_text())
+    assert cluster["global"]["kubeAPI"] == {"cidrs": ["172.18.0.2/32"], "ports": [6443]}
+    assert cluster["mlflow"]["networkPolicy"]["uiFromCidrs"] == ["172.18.0.0/16"]
+
+    env["GITHUB_TOKEN"] = 'ghp_x","other":"y'
+    bad = subprocess.run(["bash", str(root / "charts" / "scripts" / "kind-up.sh")], env=env,
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 1 and "GITHUB_TOKEN has characters" in bad.stderr

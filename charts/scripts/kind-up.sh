@@ -62,16 +62,45 @@ fi
 
 log "charts"
 work="$(mktemp -d)"; trap 'rm -rf "${work}"' EXIT
+# The two addresses the NetworkPolicies need from this cluster: the API server's endpoint (pipeline pods and
+# Alloy may reach it and nothing else outside the pod network) and kind's Docker network (NodePort traffic
+# to the UIs comes from there).
+api_ip="$(kubectl -n default get endpoints kubernetes -o jsonpath='{.subsets[0].addresses[0].ip}')"
+api_port="$(kubectl -n default get endpoints kubernetes -o jsonpath='{.subsets[0].ports[0].port}')"
+kind_net="$(docker network inspect kind -f '{{range .IPAM.Config}}{{if .Subnet}}{{.Subnet}} {{end}}{{end}}' \
+    | tr ' ' '\n' | grep -m1 -E '^[0-9]+\.' || true)"
+[[ "${api_ip}" =~ ^[0-9.]+$ && "${api_port}" =~ ^[0-9]+$ ]] || { log "cannot read the API server endpoint"; exit 1; }
+[[ -n "${kind_net}" ]] || { log "cannot read the IPv4 subnet of Docker network kind"; exit 1; }
+log "API server endpoint ${api_ip}:${api_port}; UIs admit ${kind_net}"
+cat >"${work}/cluster-values.yaml" <<YAML
+global:
+  kubeAPI:
+    cidrs: ["${api_ip}/32"]
+    ports: [${api_port}]
+objectstore:
+  networkPolicy:
+    consoleFromCidrs: ["${kind_net}"]
+mlflow:
+  networkPolicy:
+    uiFromCidrs: ["${kind_net}"]
+observability:
+  networkPolicy:
+    uiFromCidrs: ["${kind_net}"]
+YAML
 cp -r charts "${work}/charts"
 rm -rf "${work}/charts/commitlake/charts"
 helm dependency build "${work}/charts/commitlake" >/dev/null
 helm upgrade --install commitlake "${work}/charts/commitlake" -n "${NAMESPACE}" \
-    -f charts/commitlake/ci/kind-values.yaml ${COMMITLAKE_VALUES:+-f "${COMMITLAKE_VALUES}"} \
+    -f charts/commitlake/ci/kind-values.yaml -f "${work}/cluster-values.yaml" \
+    ${COMMITLAKE_VALUES:+-f "${COMMITLAKE_VALUES}"} \
     --wait --timeout 15m
 if [[ -n "${GITHUB_TOKEN:-}" ]]; then
+    # GitHub tokens are [A-Za-z0-9_]; anything else would need JSON escaping and is surely a paste error.
+    [[ "${GITHUB_TOKEN}" =~ ^[A-Za-z0-9_]+$ ]] || { log "GITHUB_TOKEN has characters a GitHub token never has"; exit 1; }
     log "storing GITHUB_TOKEN in Secret commitlake-pipeline (kept across upgrades)"
-    kubectl -n "${NAMESPACE}" patch secret commitlake-pipeline --type merge \
-        -p "{\"stringData\":{\"GITHUB_TOKEN\":\"${GITHUB_TOKEN}\"}}" >/dev/null
+    # The patch goes on stdin (printf is a shell builtin): a command-line argument would show in `ps`.
+    printf '{"stringData":{"GITHUB_TOKEN":"%s"}}' "${GITHUB_TOKEN}" \
+        | kubectl -n "${NAMESPACE}" patch secret commitlake-pipeline --type merge --patch-file /dev/stdin >/dev/null
 fi
 helm test commitlake -n "${NAMESPACE}" --timeout 10m
 log "done: make ui"

@@ -27,6 +27,35 @@ http://{{ include "commitlake.objectStoreHost" . }}:9000
 {{- if and .Values.secrets.create .Values.mlflow.enabled (ne .Values.mlflow.auth.existingSecret .Values.secrets.mlflow) }}
 {{- fail "mlflow.auth.existingSecret must equal secrets.mlflow when secrets.create=true" }}
 {{- end }}
+{{- if and .Values.secrets.create .Values.objectstore.enabled .Values.objectstore.identities }}
+{{- $consumers := list .Values.secrets.pipeline .Values.secrets.mlflow .Values.secrets.argo }}
+{{- $named := list }}
+{{- range .Values.objectstore.identities }}
+{{- if not (has .existingSecret $consumers) }}
+{{- fail (printf "objectstore.identities: %s names Secret %q, which this chart does not create (secrets.pipeline, secrets.mlflow, secrets.argo)" .name .existingSecret) }}
+{{- end }}
+{{- if or (ne .accessKeyKey "AWS_ACCESS_KEY_ID") (ne .secretKeyKey "AWS_SECRET_ACCESS_KEY") }}
+{{- fail (printf "objectstore.identities: %s must use the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" .name) }}
+{{- end }}
+{{- $named = append $named .existingSecret }}
+{{- end }}
+{{- range $consumers }}
+{{- if not (has . $named) }}
+{{- fail (printf "objectstore.identities has no identity for Secret %q: it would hold keys the store does not know" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not .Values.global.kubeAPI.cidrs }}
+{{- fail "global.kubeAPI.cidrs is empty: set the API server's addresses (kubectl get endpoints kubernetes -n default)" }}
+{{- end }}
+{{- range .Values.global.kubeAPI.cidrs }}
+{{- if not (regexMatch "^[0-9a-fA-F:.]+/[0-9]+$" (toString .)) }}
+{{- fail (printf "%s: %q is not a CIDR" "global.kubeAPI.cidrs" (toString .)) }}
+{{- end }}
+{{- if has . (list "0.0.0.0/0" "::/0") }}
+{{- fail (printf "global.kubeAPI.cidrs contains %s: name the API server's addresses (kubectl get endpoints kubernetes -n default), not everywhere" .) }}
+{{- end }}
+{{- end }}
 {{- if ne .Values.secrets.pipeline "commitlake-pipeline" }}
 {{- fail "secrets.pipeline must stay commitlake-pipeline: the WorkflowTemplate references it by that name" }}
 {{- end }}

@@ -5,6 +5,18 @@
 {{- if and (eq .Values.consoleService.type "NodePort") (ne .Values.backend "minio") }}
 {{- fail "consoleService.type=NodePort needs backend=minio: SeaweedFS has no MinIO console" }}
 {{- end }}
+{{- $names := list }}
+{{- range .Values.identities }}
+{{- if has .name $names }}
+{{- fail (printf "identities: %q is listed twice" .name) }}
+{{- end }}
+{{- $names = append $names .name }}
+{{- range .buckets }}
+{{- if not (has . $.Values.buckets) }}
+{{- fail (printf "identities: bucket %q is not in buckets" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range .Values.buckets }}
 {{- if not (regexMatch "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" .) }}
 {{- fail (printf "bucket name %q is not a valid S3 bucket name" .) }}

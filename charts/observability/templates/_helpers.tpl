@@ -88,3 +88,20 @@ http://{{ include "observability.componentName" (dict "root" . "component" "loki
 {{- define "observability.grafanaSecretName" -}}
 {{- default (printf "%s-admin" (include "observability.componentName" (dict "root" . "component" "grafana"))) .Values.grafana.admin.existingSecret }}
 {{- end }}
+
+{{/* The API server endpoint (cidrs, ports): the parent's `global.kubeAPI` if set, else this chart's value. */}}
+{{- define "observability.kubeAPI" -}}
+{{- $api := (.Values.global).kubeAPI | default .Values.networkPolicy.kubeAPI }}
+{{- if not $api.cidrs }}
+{{- fail "networkPolicy.kubeAPI.cidrs is empty: set the API server's addresses (kubectl get endpoints kubernetes -n default)" }}
+{{- end }}
+{{- range $api.cidrs }}
+{{- if not (regexMatch "^[0-9a-fA-F:.]+/[0-9]+$" (toString .)) }}
+{{- fail (printf "%s: %q is not a CIDR" "networkPolicy.kubeAPI.cidrs" (toString .)) }}
+{{- end }}
+{{- if has . (list "0.0.0.0/0" "::/0") }}
+{{- fail (printf "networkPolicy.kubeAPI.cidrs contains %s: name the API server's addresses (kubectl get endpoints kubernetes -n default), not everywhere" .) }}
+{{- end }}
+{{- end }}
+{{- toYaml $api }}
+{{- end }}

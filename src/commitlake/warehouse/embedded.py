@@ -2,9 +2,15 @@
 
 Why not ask the user for a database: `make run` must work on a fresh machine with nothing set up. The server
 listens on 127.0.0.1 only (no Unix socket: socket paths under deep checkouts exceed the 107-byte limit) with
-scram passwords kept in a 0600 file. PostgreSQL refuses to run as root, so when commitlake runs as root (CI,
-containers) the server runs as a system user `commitlake-pg`, which needs only search (x) permission on the
-parent directories of COMMITLAKE_HOME.
+scram passwords kept in 0600 files: `password` for the `pipeline` login the stages use, `superuser-password`
+for `postgres`, which only the bootstrap reads (roles, database: on the first start, or once after an
+upgrade). `pipeline` owns the database but may not create roles, so it cannot grant itself
+`pg_execute_server_program` and run shell commands.
+
+PostgreSQL refuses to run as root, so when commitlake runs as root (CI, containers) the server runs as a
+system user `commitlake-pg`. Its data directory stays under COMMITLAKE_HOME when that user can already reach
+it; otherwise it goes to /var/lib/commitlake-pg/<hash of COMMITLAKE_HOME> (recorded in `server-dir`), so no
+permission of the user's own directories is ever widened.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import hashlib
 import importlib
 import os
 import secrets
@@ -21,18 +28,24 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commitlake.errors import WarehouseError
 from commitlake.logs import get_logger
 
-__all__ = ["EmbeddedPostgres", "find_postgres_bin"]
+__all__ = ["EmbeddedPostgres", "find_postgres_bin", "write_secret"]
 
 SERVICE_USER = "commitlake-pg"
+SERVICE_HOME = Path("/var/lib/commitlake-pg")
 SUPERUSER = "postgres"
 DATABASE = "commitlake"
 LOGIN_ROLE = "pipeline"
+#: Raise when _bootstrap changes: an install bootstrapped by an older version is bootstrapped again once.
+BOOTSTRAP_VERSION = "2"
 _log = get_logger("warehouse.embedded")
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def _candidate_bin_dirs() -> Iterator[Path]:
@@ -64,6 +77,14 @@ def find_postgres_bin() -> Path:
     )
 
 
+def write_secret(path: Path, text: str) -> None:
+    """Write a file that is 0600 from its creation on: never readable by others, not even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(fd, 0o600)  # a file left over from an older version may have been created wider
+        handle.write(text + "\n")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,10 +102,26 @@ class EmbeddedPostgres:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.data = root / "data"
-        self.log_file = root / "server.log"
         self._password_file = root / "password"
+        self._superuser_file = root / "superuser-password"
         self._port_file = root / "port"
+        self._server_dir_file = root / "server-dir"
+        self._bootstrapped_file = root / "bootstrapped"
+
+    @property
+    def server_dir(self) -> Path:
+        """Where the server's own files (data directory, log) live: see the module docstring."""
+        if self._server_dir_file.is_file():
+            return Path(self._server_dir_file.read_text().strip())
+        return self.root
+
+    @property
+    def data(self) -> Path:
+        return self.server_dir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.server_dir / "server.log"
 
     # --- identity -----------------------------------------------------------------------------------------
     @property
@@ -107,15 +144,38 @@ class EmbeddedPostgres:
         except KeyError:
             useradd = shutil.which("useradd") or "/usr/sbin/useradd"
             subprocess.run(
-                [useradd, "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+                [
+                    useradd,
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    str(SERVICE_HOME),
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    SERVICE_USER,
+                ],
                 check=True,
                 capture_output=True,
             )
-        # The server only needs to traverse the parents of its data directory: grant o+x, nothing more.
-        for parent in [self.root, *self.root.parents]:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o001)
+            _log.info("postgres.service_user_created", user=SERVICE_USER)
+
+    def _service_user_reaches(self, path: Path) -> bool:
+        """Can the service user search `path` (and so every parent) as things stand? Asked of the kernel."""
+        test = shutil.which("test") or "/usr/bin/test"
+        return self._run([test, "-x", str(path)]).returncode == 0
+
+    def _choose_server_dir(self) -> Path:
+        """Under COMMITLAKE_HOME if the service user reaches it, else a private directory it owns."""
+        if not self._as_root or self._service_user_reaches(self.root):
+            return self.root
+        SERVICE_HOME.mkdir(mode=0o700, exist_ok=True)
+        self._chown(SERVICE_HOME)
+        server_dir = SERVICE_HOME / hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+        server_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown(server_dir)
+        _log.info("postgres.server_dir", server_dir=str(server_dir), reason=f"{SERVICE_USER} cannot reach {self.root}")
+        return server_dir
 
     def _chown(self, path: Path) -> None:
         if self._as_root:
@@ -128,14 +188,21 @@ class EmbeddedPostgres:
 
     @property
     def password(self) -> str:
+        """The `pipeline` login's password: the only secret a stage is given."""
         return self._password_file.read_text().strip()
+
+    @property
+    def superuser_password(self) -> str:
+        """The `postgres` superuser's own secret, for bootstrap and administrators only."""
+        return self._superuser_file.read_text().strip()
 
     @property
     def port(self) -> int:
         return int(self._port_file.read_text().strip())
 
     def url(self, role: str = LOGIN_ROLE, database: str = DATABASE) -> str:
-        return f"postgresql://{role}:{self.password}@127.0.0.1:{self.port}/{database}"
+        password = self.superuser_password if role == SUPERUSER else self.password
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{database}"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -158,17 +225,21 @@ class EmbeddedPostgres:
         self.root.mkdir(parents=True, exist_ok=True)
         if self._as_root:
             self._ensure_service_user()
-        password = secrets.token_urlsafe(24)
-        self._password_file.write_text(password + "\n")
-        self._password_file.chmod(0o600)
+        self._server_dir_file.unlink(missing_ok=True)
+        self._bootstrapped_file.unlink(missing_ok=True)
+        server_dir = self._choose_server_dir()
+        if server_dir != self.root:
+            self._server_dir_file.write_text(f"{server_dir}\n")
+        write_secret(self._password_file, secrets.token_urlsafe(24))
+        superuser_password = secrets.token_urlsafe(24)
+        write_secret(self._superuser_file, superuser_password)
         self._port_file.write_text(f"{_free_port()}\n")
         if self.data.exists():
             shutil.rmtree(self.data)
         self.data.mkdir(mode=0o700)
         self._chown(self.data)
-        pwfile = self.root / ".initpw"
-        pwfile.write_text(password + "\n")
-        pwfile.chmod(0o600)
+        pwfile = server_dir / ".initpw"  # read by initdb, which runs as the service user
+        write_secret(pwfile, superuser_password)
         self._chown(pwfile)
         try:
             result = self._run(
@@ -239,36 +310,88 @@ class EmbeddedPostgres:
                 tail = self.log_file.read_text()[-800:] if self.log_file.exists() else ""
                 raise WarehouseError(f"embedded PostgreSQL did not start (data {self.data}): {tail.strip()}")
             _log.info("postgres.started", port=self.port, data_dir=str(self.data))
-        self._bootstrap()
+        if not self._bootstrapped:
+            self._bootstrap()
+            self._bootstrapped_file.write_text(f"{BOOTSTRAP_VERSION}\n")
         return True
 
-    def _bootstrap(self) -> None:
-        """Create the login role and the database once; schemas and grants are the warehouse's job."""
+    @property
+    def _bootstrapped(self) -> bool:
+        """Whether this version's bootstrap ran: the superuser's secret is then never read by a stage again."""
+        marker = self._bootstrapped_file
+        return marker.is_file() and marker.read_text().strip() == BOOTSTRAP_VERSION and self._superuser_file.is_file()
+
+    def _superuser_connect(self) -> psycopg.Connection[Any]:
+        """Connect as `postgres`; an install from before the superuser had its own secret gets one now."""
         import psycopg
-        from psycopg import sql
 
         deadline = time.monotonic() + 30
+        pending = self._superuser_file.with_name(self._superuser_file.name + ".new")
+        last: Exception = WarehouseError(f"no password file in {self.root}")
         while True:
-            try:
-                conn = psycopg.connect(self.url(SUPERUSER, "postgres"), autocommit=True, connect_timeout=5)
-                break
-            except psycopg.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise WarehouseError(f"embedded PostgreSQL is not answering: {exc}") from exc
-                time.sleep(0.2)
-        with conn:
-            exists = conn.execute("select 1 from pg_roles where rolname = %s", [LOGIN_ROLE]).fetchone()
-            if not exists:
+            # Candidates in order: the secret; one being rotated in (a crash mid-rotation); the legacy shared one.
+            for path in (self._superuser_file, pending, self._password_file):
+                if not path.is_file():
+                    continue
+                url = f"postgresql://{SUPERUSER}:{path.read_text().strip()}@127.0.0.1:{self.port}/postgres"
+                try:
+                    conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+                except psycopg.OperationalError as exc:
+                    last = exc
+                    continue
+                if path != self._superuser_file:
+                    self._rotate_superuser_password(conn, pending)
+                return conn
+            if time.monotonic() > deadline:
+                raise WarehouseError(f"embedded PostgreSQL is not answering as {SUPERUSER}: {last}")
+            time.sleep(0.2)
+
+    def _rotate_superuser_password(self, conn: psycopg.Connection[Any], pending: Path) -> None:
+        from psycopg import sql
+
+        if not pending.is_file():
+            write_secret(pending, secrets.token_urlsafe(24))
+        conn.execute(
+            sql.SQL("alter role {} password {}").format(
+                sql.Identifier(SUPERUSER), sql.Literal(pending.read_text().strip())
+            )
+        )
+        pending.replace(self._superuser_file)
+        _log.info("postgres.superuser_password_separated", file=str(self._superuser_file))
+
+    def _bootstrap(self) -> None:
+        """As the superuser: the login role (no CREATEROLE, member of nothing), the personas, the database.
+
+        Schemas and grants are the warehouse's job (as `pipeline`); the personas are created here because
+        `pipeline` may not create roles.
+        """
+        from psycopg import sql
+
+        from commitlake.warehouse.roles import PERSONAS
+
+        login = sql.Identifier(LOGIN_ROLE)
+        with self._superuser_connect() as conn:
+            if not conn.execute("select 1 from pg_roles where rolname = %s", [LOGIN_ROLE]).fetchone():
+                conn.execute(sql.SQL("create role {} login password {}").format(login, sql.Literal(self.password)))
+            # Also tightens an install from before: it had CREATEROLE and may have granted itself anything.
+            conn.execute(sql.SQL("alter role {} nosuperuser nocreaterole nocreatedb noreplication").format(login))
+            grants = conn.execute(
+                "select r.rolname, g.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid"
+                " join pg_roles g on g.oid = m.grantor where m.member = (select oid from pg_roles where rolname = %s)",
+                [LOGIN_ROLE],
+            ).fetchall()
+            for role, grantor in grants:
                 conn.execute(
-                    sql.SQL("create role {} login password {}").format(
-                        sql.Identifier(LOGIN_ROLE), sql.Literal(self.password)
+                    sql.SQL("revoke {} from {} granted by {}").format(
+                        sql.Identifier(role), login, sql.Identifier(grantor)
                     )
                 )
-            conn.execute(sql.SQL("alter role {} createrole").format(sql.Identifier(LOGIN_ROLE)))
+                _log.warning("postgres.membership_revoked", role=LOGIN_ROLE, member_of=role)
+            for persona in PERSONAS:
+                if not conn.execute("select 1 from pg_roles where rolname = %s", [persona]).fetchone():
+                    conn.execute(sql.SQL("create role {} nologin").format(sql.Identifier(persona)))
             if not conn.execute("select 1 from pg_database where datname = %s", [DATABASE]).fetchone():
-                conn.execute(
-                    sql.SQL("create database {} owner {}").format(sql.Identifier(DATABASE), sql.Identifier(LOGIN_ROLE))
-                )
+                conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(DATABASE), login))
 
     def stop(self) -> bool:
         """Stop the server if it runs. Returns True if it was running."""
@@ -283,3 +406,11 @@ class EmbeddedPostgres:
                 raise WarehouseError(f"could not stop embedded PostgreSQL: {result.stderr.strip()}")
         _log.info("postgres.stopped", data_dir=str(self.data))
         return True
+
+    def destroy(self) -> None:
+        """Stop the server and delete all its files, including a server directory outside `root`."""
+        self.stop()
+        server_dir = self.server_dir
+        shutil.rmtree(self.root, ignore_errors=True)
+        if server_dir != self.root:
+            shutil.rmtree(server_dir, ignore_errors=True)

@@ -10,8 +10,10 @@
 -- The four personas are NOLOGIN group roles: people get their own logins and are granted membership.
 -- Grants cover existing tables AND tables created later (dbt rebuilds its models on every run) through
 -- ALTER DEFAULT PRIVILEGES FOR ROLE <the current user>, which is `pipeline` in every deployment.
--- Without CREATEROLE (an external DATABASE_URL whose user may not create roles) missing roles are skipped
--- with a WARNING; grants to roles that already exist (made by a DBA) are still applied.
+-- Without CREATEROLE missing roles are skipped with a WARNING; grants to roles that already exist are still
+-- applied. That is the embedded server's case (its superuser creates the personas at bootstrap, so `pipeline`
+-- needs no CREATEROLE, which would let it grant itself pg_execute_server_program) and an external
+-- DATABASE_URL's whose DBA made the roles.
 do $roles$
 declare
     me text := current_user;
