@@ -89,3 +89,27 @@ def test_ingest_stage_with_faults_then_quiet_then_new(
 
     token_seen = any("tok-secret" in p.read_text(errors="ignore") for p in lake_dir.rglob("*.json"))
     assert not token_seen
+
+
+def test_two_branches_of_one_repository_in_one_run(tmp_path: Path) -> None:
+    """`@dev` must not find the default branch's manifest and report already_done (issue 10, item 2)."""
+    from commitlake.sources.github import GitHubSource
+    from commitlake.stages.ingest import ingest_source
+
+    clock = FakeClock()
+    with FakeGitHub(clock=clock) as gh:
+        repo = gh.add_real("commitizen__cz-cli", branches={"release/v4": 96})
+        client = GitHubClient(gh.url, None, clock=clock)
+        lake = open_lake((tmp_path / "lake").as_uri())
+        results = [
+            ingest_source(GitHubSource(uri, client), None, lake, "run-1")
+            for uri in ("github:commitizen/cz-cli", "github:commitizen/cz-cli@release/v4")
+        ]
+    assert [status for _, status in results] == ["ingested", "ingested"]
+    main, branch = (manifest for manifest, _ in results)
+    assert main is not None and branch is not None
+    assert (main.branch, branch.branch) == (None, "release/v4")
+    assert main.records == len(repo.history) and branch.records == len(repo.history) - 96
+    keys = [obj.key for obj in main.objects + branch.objects]
+    assert len(keys) == len(set(keys)) and all("branch=release%2Fv4/" in obj.key for obj in branch.objects)
+    assert set(_lake_shas(tmp_path / "lake", [branch])) == {repo.history.sha(i) for i in range(96, len(repo.history))}

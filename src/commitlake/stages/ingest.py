@@ -93,7 +93,7 @@ def ingest_source(
     progress: Progress | None = None,
 ) -> tuple[Manifest | None, str]:
     """Write one repository's batches and manifest. Returns (manifest, status)."""
-    prefix = run_prefix(source.kind, source.repo, today or datetime.now(UTC).date(), run_id)
+    prefix = run_prefix(source.kind, source.repo, today or datetime.now(UTC).date(), run_id, source.branch)
     if lake.exists(manifest_key(prefix)):
         return Manifest.from_bytes(lake.get_bytes(manifest_key(prefix))), "already_done"
     started = datetime.now(UTC).isoformat()
