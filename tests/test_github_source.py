@@ -7,6 +7,7 @@ import itertools
 import math
 from datetime import datetime
 
+import httpx
 import orjson
 import pytest
 
@@ -200,3 +201,28 @@ def test_replayed_commit_files_are_paginated(gh: FakeGitHub, clock: FakeClock):
 def test_dates_parse_tolerantly(raw, iso):
     parsed = parse_github_date(raw)
     assert (parsed.isoformat() if parsed else None) == iso
+
+
+def test_renamed_repository_is_followed(gh: FakeGitHub, clock: FakeClock):
+    """A 301 for a renamed repository is followed, as GitHub's own clients do (issue 10, item 4)."""
+    repo = gh.add_real("commitizen__cz-cli", full_name="old-org/cz-cli")
+    gh.rename(repo, "commitizen/cz-cli")
+    source = GitHubSource("github:old-org/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    assert [r["sha"] for r in drain(source, None)] == source_shas("commitizen__cz-cli")
+    assert [r.status for r in gh.requests(route="moved")] == [301]
+    assert source.stats.skipped_reason is None and source.next_cursor() is not None
+    assert source.repo == "old-org/cz-cli"  # the state stays under the name the user configured
+
+
+def test_redirect_off_the_api_host_is_refused(clock: FakeClock):
+    """The token must never follow a Location to another host."""
+    from commitlake.errors import SourceError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "api.example":
+            return httpx.Response(301, headers={"Location": "https://evil.example/steal"})
+        raise AssertionError(f"the client followed the redirect to {request.url} with {request.headers}")
+
+    client = GitHubClient("https://api.example", "tok", clock=clock, transport=httpx.MockTransport(handler))
+    with pytest.raises(SourceError, match=r"refusing to follow https://evil\.example/steal"):
+        client.get(client.url("repos/a/b/commits"))

@@ -147,6 +147,8 @@ class FakeGitHub:
         self.blocked_until = 0.0
         self.repos: dict[tuple[str, str], FakeRepo] = {}
         self.by_id: dict[int, FakeRepo] = {}
+        #: Old names of renamed repositories: GitHub answers 301 to `/repos/OLD/...` with the new location.
+        self.moved: dict[tuple[str, str], FakeRepo] = {}
         self.organizations: set[str] = set()
         self.users: set[str] = set()
         self.log: list[LoggedRequest] = []
@@ -173,6 +175,16 @@ class FakeGitHub:
     def add_real(self, slug: str, full_name: str | None = None, **kwargs: Any) -> FakeRepo:
         """A repository serving the real history `../shared/data/commits/<slug>.jsonl.gz`."""
         return self.add_repo(full_name or slug.replace("__", "/"), load_history(slug), **kwargs)
+
+    def rename(self, repo: FakeRepo, new_full_name: str) -> FakeRepo:
+        """Rename (or transfer) `repo`: its old name then answers 301 Moved Permanently, as GitHub does."""
+        old = (repo.owner.lower(), repo.name.lower())
+        del self.repos[old]
+        self.moved[old] = repo
+        repo.owner, repo.name = new_full_name.split("/")
+        self.repos[(repo.owner.lower(), repo.name.lower())] = repo
+        self.organizations.add(repo.owner.lower())
+        return repo
 
     # Lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
@@ -438,6 +450,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {k: v.replace(API_HOST, fake.url) for k, v in exchange.headers if k.lower() not in _OWN}
             return exchange.body.replace(API_HOST, fake.url).encode(), headers
         segments = [s for s in path.split("/") if s]
+        if len(segments) >= 3 and segments[0] == "repos":
+            moved = fake.moved.get((segments[1].lower(), segments[2].lower()))
+            if moved is not None and (segments[1].lower(), segments[2].lower()) not in fake.repos:
+                entry.route = "moved"
+                rest = "/".join(segments[3:])
+                query_string = urlsplit(self.path).query
+                location = f"{fake.url}/repositories/{moved.id}" + (f"/{rest}" if rest else "")
+                location += f"?{query_string}" if query_string else ""
+                raise _Answer(301, {"message": "Moved Permanently", "url": location, "documentation_url": DOCS},
+                              {"Location": location})
         match segments:
             case ["repos", owner, name, "commits"]:
                 entry.route = "list"
