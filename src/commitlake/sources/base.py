@@ -22,6 +22,11 @@ class Cursor:
     last_committed_at: datetime | None = None
     #: ETag of the first page of the last full answer, sent back as If-None-Match.
     etag: str | None = None
+    #: The branch head whose every ancestor is in the lake: the next run asks only for what it lacks.
+    head_sha: str | None = None
+    #: Where a walk stopped by the request budget resumes (opaque to the stage, JSON-serialisable); None
+    #: when the last walk finished. A rerun continues there instead of fetching the same commits again.
+    resume: dict[str, Any] | None = None
 
 
 @dataclass

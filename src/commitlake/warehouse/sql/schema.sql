@@ -72,6 +72,10 @@ create table if not exists ops.ingest_state (
     updated_by_run    text,
     primary key (source_kind, repo_full_name, branch)
 );
+-- head_sha: every ancestor of it is in the lake (the next run compares from it); resume: where a walk the
+-- request budget stopped goes on (null when the last walk finished).
+alter table ops.ingest_state add column if not exists head_sha text;
+alter table ops.ingest_state add column if not exists resume jsonb;
 
 create table if not exists ops.data_quality_results (
     run_id        text        not null,
