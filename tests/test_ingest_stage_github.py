@@ -113,3 +113,37 @@ def test_two_branches_of_one_repository_in_one_run(tmp_path: Path) -> None:
     keys = [obj.key for obj in main.objects + branch.objects]
     assert len(keys) == len(set(keys)) and all("branch=release%2Fv4/" in obj.key for obj in branch.objects)
     assert set(_lake_shas(tmp_path / "lake", [branch])) == {repo.history.sha(i) for i in range(96, len(repo.history))}
+
+
+def test_budget_stop_is_reported_and_the_rerun_resumes(tmp_path: Path, fresh_database: str) -> None:
+    """Issue 10, item 6 through the stage: the state in ops keeps the frontier; no commit is fetched twice."""
+    with FakeGitHub() as gh:
+        history = load_history("pallets__click")
+        repo = gh.add_real("pallets__click", hidden=len(history) - 2949)
+        settings = Settings.from_env({
+            "COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database, "GITHUB_API_URL": gh.url,
+            "COMMITLAKE_REPOS": "github:pallets/click", "COMMITLAKE_WITH_FILES": "1",
+            "COMMITLAKE_MAX_REQUESTS": "200",
+        })
+        lake_dir = tmp_path / "home" / "lake"
+        first = run_pipeline(settings, only=["ingest"], progress=False)
+        ingest = first.results["ingest"]
+        assert "pallets/click: budget reached: about 2802 commits left for the next run" in ingest.summary
+        assert [r["status"] for r in ingest.details["repositories"]] == ["incomplete"]
+        with psycopg.connect(fresh_database) as conn:
+            row = conn.execute("select head_sha, resume from ops.ingest_state").fetchone()
+        assert row is not None and row[0] is None  # no head yet: the first walk has not finished
+        assert row[1]["offset"] == 98 and row[1]["head"] == repo.visible_shas()[0]
+        run_one = _lake_shas(lake_dir, _manifests(lake_dir, first.run_id))
+        assert len(run_one) == len(set(run_one)) == 198
+
+        gh.clear_log()
+        second = run_pipeline(settings.with_overrides(run_id=None), only=["ingest"], progress=False)
+        run_two = _lake_shas(lake_dir, _manifests(lake_dir, second.run_id))
+        asked = {r.path.split("?")[0].rsplit("/", 1)[-1] for r in gh.requests(route="commit")}
+        assert not asked & set(run_one)  # the rerun never fetched a commit already in the lake
+        assert len(run_two) > 190 and not set(run_two) & set(run_one)  # a few commits need 2+ detail pages
+        done = len(run_one) + len(run_two)
+        assert run_one + run_two == repo.visible_shas()[:done]  # it went on exactly where it stopped
+        overestimate = 2802 - 2751  # "about": a list walk counts its last page (49 commits) as a full 100
+        assert f"about {2949 - done + overestimate} commits left" in second.results["ingest"].summary
