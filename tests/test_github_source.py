@@ -288,9 +288,10 @@ def test_force_push_is_detected_and_the_branch_walked_again(gh: FakeGitHub, cloc
     repo.set_head("main", history.sha(rewound))
     gh.clear_log()
     again = GitHubSource("github:pallets/click", client)
-    got = [r["sha"] for r in drain(again, cursor)]
+    batches = list(again.batches(cursor))
+    got = [r["sha"] for b in batches for r in b.records]
     assert got == [history.sha(i) for i in repo.reachable(rewound)]
-    assert again.force_pushed
+    assert again.force_pushed and all(b.meta["refetch"] == "force-push" for b in batches)
     assert [r.route for r in gh.log][:2] == ["list", "compare"] and gh.log[1].status == 200
     state = again.next_cursor()
     assert state is not None and state.head_sha == history.sha(rewound)
@@ -330,3 +331,15 @@ def test_budget_stop_resumes_without_refetching(gh: FakeGitHub, clock: FakeClock
     gh.clear_log()
     quiet = GitHubSource("github:pallets/click", GitHubClient(gh.url, None, clock=clock, max_requests=200))
     assert drain(quiet, cursor) == [] and [r.status for r in gh.log] == [304]
+
+
+def test_a_resume_point_rewritten_away_starts_again_from_the_stored_head(gh: FakeGitHub, clock: FakeClock):
+    repo = gh.add_real("commitizen__cz-cli")
+    gone = "f" * 40
+    resume = {"kind": "list", "url": f"{gh.url}/repos/commitizen/cz-cli/commits?per_page=100&sha={gone}&page=3",
+              "offset": 5, "done": 205, "head": gone, "etag": None, "left": 100}
+    source = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    got = [r["sha"] for r in drain(source, Cursor(resume=resume))]
+    assert got == repo.visible_shas()  # no head stored yet: the whole branch, not a skipped repository
+    state = source.next_cursor()
+    assert state is not None and state.resume is None and state.head_sha == repo.visible_shas()[0]

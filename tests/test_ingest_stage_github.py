@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -101,10 +102,9 @@ def test_two_branches_of_one_repository_in_one_run(tmp_path: Path) -> None:
         repo = gh.add_real("commitizen__cz-cli", branches={"release/v4": 96})
         client = GitHubClient(gh.url, None, clock=clock)
         lake = open_lake((tmp_path / "lake").as_uri())
-        results = [
-            ingest_source(GitHubSource(uri, client), None, lake, "run-1")
-            for uri in ("github:commitizen/cz-cli", "github:commitizen/cz-cli@release/v4")
-        ]
+        uris = ("github:commitizen/cz-cli", "github:commitizen/cz-cli@release/v4")
+        with ThreadPoolExecutor(max_workers=2) as pool:  # like two Argo pods of one workflow, at once
+            results = list(pool.map(lambda uri: ingest_source(GitHubSource(uri, client), None, lake, "run-1"), uris))
     assert [status for _, status in results] == ["ingested", "ingested"]
     main, branch = (manifest for manifest, _ in results)
     assert main is not None and branch is not None

@@ -76,6 +76,10 @@ def _page_number(url: str) -> int:
         return 1
 
 
+class _ResumeLost(Exception):
+    """The page a budget stop pointed at no longer exists (its pinned head was rewritten away)."""
+
+
 class GitHubSource:
     kind = "github"
 
@@ -128,7 +132,13 @@ class GitHubSource:
         seen = RecentShas(self._dedupe_window)
         try:
             if start is not None and start.resume:
-                yield from self._continue(start.resume, seen)
+                try:
+                    yield from self._continue(start.resume, seen)
+                except _ResumeLost as lost:
+                    _log.warning("github.resume_lost", repo=self.repo, branch=self.branch, error=str(lost),
+                                 action="starting again from the stored head")
+                    self._resume = None
+                    yield from self._fetch(start, seen)
             else:
                 yield from self._fetch(start, seen)
         except BudgetExhausted as exc:
@@ -196,7 +206,12 @@ class GitHubSource:
         self._head, self._etag, self.left = resume.get("head"), resume.get("etag"), resume.get("left")
         kind = str(resume.get("kind", LIST))
         self._resume = dict(resume)
-        page = self.client.get(str(resume["url"]), stats=self.stats)
+        try:
+            page = self.client.get(str(resume["url"]), stats=self.stats)
+        except GitHubHTTPError as exc:
+            if exc.status in (404, 422):  # the pinned head was force-pushed away and is gone
+                raise _ResumeLost(str(exc)) from None
+            raise
         _log.info("github.resume", repo=self.repo, branch=self.branch, url=page.url, offset=resume.get("offset"))
         yield from self._walk(page, kind, int(resume.get("offset", 0)), seen, done=int(resume.get("done", 0)))
 
@@ -220,23 +235,32 @@ class GitHubSource:
                     except BudgetExhausted:
                         self._stop(page, kind, index, done + len(batch), total, len(items))
                         if batch:
-                            yield Batch(batch, {"url": page.url, "status": page.status})
+                            yield Batch(batch, self._meta(page))
                         raise
                 self._note(item)
                 batch.append(item)
             done += len(batch)
             if batch:
-                yield Batch(batch, {"url": page.url, "status": page.status})
+                yield Batch(batch, self._meta(page))
             paginator.update_state(page.response)
             next_url = paginator.next_url
             if not next_url:
                 self._resume = None
+                if total is not None and done < int(total):
+                    _log.warning("github.compare_short", repo=self.repo, branch=self.branch, expected=total, got=done)
                 return
             if kind == LIST and self._head:
                 next_url = _pinned(next_url, self._head)
             self._stop_at(next_url, kind, done, total, remaining_here=0, page=page)
             page = self.client.get(next_url, stats=self.stats)
             offset = 0
+
+    def _meta(self, page: Page) -> dict[str, Any]:
+        """Provenance of one lake object: the page it came from, and why when the branch was walked again."""
+        meta: dict[str, Any] = {"url": page.url, "status": page.status}
+        if self.force_pushed:
+            meta["refetch"] = "force-push"
+        return meta
 
     def _stop(self, page: Page, kind: str, offset: int, done: int, total: int | None, size: int) -> None:
         self._stop_at(page.url, kind, done, total, remaining_here=size - offset, page=page, offset=offset)
