@@ -147,3 +147,21 @@ def test_budget_stop_is_reported_and_the_rerun_resumes(tmp_path: Path, fresh_dat
         assert run_one + run_two == repo.visible_shas()[:done]  # it went on exactly where it stopped
         overestimate = 2802 - 2751  # "about": a list walk counts its last page (49 commits) as a full 100
         assert f"about {2949 - done + overestimate} commits left" in second.results["ingest"].summary
+
+
+def test_an_existing_ingest_state_gains_head_and_resume(fresh_database: str) -> None:
+    """A warehouse made before this change keeps its cursors and gets the two new columns once."""
+    from commitlake.warehouse.db import ensure_schema
+
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("create schema ops")
+        conn.execute("""create table ops.ingest_state (source_kind text not null, repo_full_name text not null,
+            branch text not null default '', last_committed_at timestamptz, etag text,
+            updated_at timestamptz not null default now(), updated_by_run text,
+            primary key (source_kind, repo_full_name, branch))""")
+        conn.execute("insert into ops.ingest_state (source_kind, repo_full_name, etag) values ('github', 'a/b', 'e1')")
+    ensure_schema(fresh_database)
+    ensure_schema(fresh_database)  # idempotent
+    with psycopg.connect(fresh_database) as conn:
+        row = conn.execute("select etag, head_sha, resume from ops.ingest_state").fetchone()
+    assert row == ("e1", None, None)
