@@ -20,7 +20,7 @@ from commitlake.sources.github import (
     fetch_commit_detail,
     parse_github_date,
 )
-from fake_github import COMMITS_DIR, FakeClock, FakeGitHub, load_history
+from fake_github import COMMITS_DIR, FakeClock, FakeGitHub, load_history, merge_of_an_old_branch
 
 
 @pytest.fixture
@@ -225,28 +225,10 @@ def test_redirect_off_the_api_host_is_refused(clock: FakeClock):
         client.get(client.url("repos/a/b/commits"))
 
 
-def _merge_of_an_old_branch(repo) -> tuple[int, int]:
-    """(merge, first parent) history indices of the newest merge in pallets/click whose branch brings at least
-    ten commits dated over an hour before everything the first parent already had (the bug's shape)."""
-    history = repo.history
-    repo.set_head("main", history.sha(0))  # graph mode: reachability through parents
-    for index in range(len(history)):
-        parents = history.parents(index)
-        if len(parents) != 2:
-            continue
-        first = history.index_of(parents[0])
-        before = set(repo.reachable(first))
-        newest_before = max(history.committed_epoch(i) for i in before)
-        brought = set(repo.reachable(index)) - before
-        if sum(history.committed_epoch(i) < newest_before - 3600 for i in brought) >= 10:
-            return index, first
-    raise AssertionError("no such merge in the history")
-
-
 def test_merge_of_an_old_dated_branch_between_runs_is_complete(gh: FakeGitHub, clock: FakeClock):
     """Issue 10, item 1: the commits a merge brings keep their old dates; none may be missed, none repeated."""
     repo = gh.add_real("pallets__click")
-    merge, first_parent = _merge_of_an_old_branch(repo)
+    merge, first_parent = merge_of_an_old_branch(repo)
     history = repo.history
     repo.set_head("main", history.sha(first_parent))
     client = GitHubClient(gh.url, None, clock=clock)

@@ -19,7 +19,7 @@ from commitlake.config import Settings
 from commitlake.lake import Manifest, open_lake
 from commitlake.runner import run_pipeline
 from commitlake.sources.github import GitHubClient
-from fake_github import ALL_FAULTS, FakeClock, FakeGitHub, FaultPlan, load_history
+from fake_github import ALL_FAULTS, FakeClock, FakeGitHub, FaultPlan, load_history, merge_of_an_old_branch
 
 SLUGS = ["commitizen__cz-cli", "googleapis__release-please", "pallets__click"]
 HIDDEN = 150
@@ -165,3 +165,28 @@ def test_an_existing_ingest_state_gains_head_and_resume(fresh_database: str) -> 
     with psycopg.connect(fresh_database) as conn:
         row = conn.execute("select etag, head_sha, resume from ops.ingest_state").fetchone()
     assert row == ("e1", None, None)
+
+
+def test_merge_pushed_between_runs_reaches_the_warehouse(tmp_path: Path, fresh_database: str) -> None:
+    """Issue 10, item 1 through ingest and load: the head kept in ops.ingest_state drives the compare."""
+    with FakeGitHub() as gh:
+        repo = gh.add_real("pallets__click")
+        merge, first_parent = merge_of_an_old_branch(repo)
+        history = repo.history
+        repo.set_head("main", history.sha(first_parent))
+        settings = Settings.from_env({
+            "COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database, "GITHUB_API_URL": gh.url,
+            "COMMITLAKE_REPOS": "github:pallets/click",
+        })
+        run_pipeline(settings, only=["ingest", "load"], progress=False)
+        repo.set_head("main", history.sha(merge))
+        gh.clear_log()
+        second = run_pipeline(settings.with_overrides(run_id=None), only=["ingest", "load"], progress=False)
+        assert [r.route for r in gh.log] == ["list", "compare"]
+        brought = set(repo.reachable(merge)) - set(repo.reachable(first_parent))
+        assert second.results["load"].row_counts["rows_inserted"] == len(brought)
+        with psycopg.connect(fresh_database) as conn:
+            shas = {r[0] for r in conn.execute("select sha from raw.github_commits")}
+            head = conn.execute("select head_sha from ops.ingest_state").fetchone()
+    assert shas == {history.sha(i) for i in repo.reachable(merge)}
+    assert head == (history.sha(merge),)
