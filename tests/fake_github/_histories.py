@@ -141,7 +141,7 @@ class CycledHistory:
         return obj
 
     def index_of(self, sha: str) -> int | None:
-        return None  # the bench does not ask for single commits
+        return self.base.index_of(sha)  # cycle 0 only (the head a walk pins its pages to); altered shas: None
 
     def parents(self, index: int) -> list[str]:
         cycle, i = self._split(index)
