@@ -325,3 +325,26 @@ def test_a_resume_point_rewritten_away_starts_again_from_the_stored_head(gh: Fak
     assert got == repo.visible_shas()  # no head stored yet: the whole branch, not a skipped repository
     state = source.next_cursor()
     assert state is not None and state.resume is None and state.head_sha == repo.visible_shas()[0]
+
+
+def test_budget_stop_inside_a_compare_resumes_it(gh: FakeGitHub, clock: FakeClock):
+    repo = gh.add_real("commitizen__cz-cli", hidden=250)
+    first = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    drain(first, None)
+    cursor = first.next_cursor()
+    pushed = repo.push()
+    got: list[str] = []
+    stops = []
+    for budget in (60, 200):  # the first run stops inside the compare walk; the second finishes it
+        source = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock,
+                              max_requests=budget), with_files=True)
+        try:
+            for batch in source.batches(cursor):
+                got += [r["sha"] for r in batch.records]
+        except BudgetExhausted as exc:
+            assert str(exc).startswith(f"budget reached: {250 - len(got)} commits left")  # compare knows: exact
+            stops.append(len(got))
+        cursor = source.next_cursor()
+        assert cursor is not None
+    assert sorted(got) == sorted(pushed) and len(got) == 250 and len(stops) == 1 and 0 < stops[0] < 60
+    assert cursor.resume is None and cursor.head_sha == pushed[0]

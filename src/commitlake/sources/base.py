@@ -18,7 +18,7 @@ __all__ = ["Batch", "Cursor", "Source", "SourceStats"]
 class Cursor:
     """Incremental state for one repository and branch, passed in as a value (dlt-style)."""
 
-    #: Newest committer date seen so far; the next run asks `since=` this minus a safety overlap.
+    #: Newest committer date seen so far (informative: merged commits keep older dates, so it is no cutoff).
     last_committed_at: datetime | None = None
     #: ETag of the first page of the last full answer, sent back as If-None-Match.
     etag: str | None = None
