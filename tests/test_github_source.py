@@ -348,3 +348,23 @@ def test_budget_stop_inside_a_compare_resumes_it(gh: FakeGitHub, clock: FakeCloc
         assert cursor is not None
     assert sorted(got) == sorted(pushed) and len(got) == 250 and len(stops) == 1 and 0 < stops[0] < 60
     assert cursor.resume is None and cursor.head_sha == pushed[0]
+
+
+def test_budget_stop_on_the_first_page_resumes_there_after_a_push(gh: FakeGitHub, clock: FakeClock):
+    """The resume point is pinned to the head seen then: commits pushed since cannot shift it."""
+    repo = gh.add_real("commitizen__cz-cli", hidden=50)
+    before = repo.visible_shas()
+    source = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock, max_requests=30),
+                          with_files=True)
+    got: list[str] = []
+    with pytest.raises(BudgetExhausted):
+        for batch in source.batches(None):
+            got += [r["sha"] for r in batch.records]
+    cursor = source.next_cursor()
+    assert cursor is not None and cursor.resume is not None and len(got) == 29
+    pushed = repo.push()
+    resumed = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock), with_files=True)
+    got += [r["sha"] for r in drain(resumed, cursor)]
+    assert got == before  # the old head's history, each commit once, none skipped
+    then = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    assert sorted(r["sha"] for r in drain(then, resumed.next_cursor())) == sorted(pushed)

@@ -60,10 +60,14 @@ def fetch_commit_detail(
     return commit_stats, files
 
 
+#: Query parameters of cursor-style links (2012's `last_sha`/`top`): those already name fixed commits.
+_CURSOR_PARAMS = frozenset({"last_sha", "top", "after", "before"})
+
+
 def _pinned(url: str, head: str) -> str:
-    """A page-number link of a branch walk, pinned to the head sha (cursor-style links already are)."""
+    """A page of a branch walk, pinned to the head sha so that a later push cannot shift it under us."""
     parsed = httpx.URL(url)
-    if "page" not in parsed.params:
+    if _CURSOR_PARAMS & set(parsed.params.keys()):
         return url
     return str(parsed.copy_set_param("sha", head))
 
@@ -263,7 +267,8 @@ class GitHubSource:
         return meta
 
     def _stop(self, page: Page, kind: str, offset: int, done: int, total: int | None, size: int) -> None:
-        self._stop_at(page.url, kind, done, total, remaining_here=size - offset, page=page, offset=offset)
+        url = _pinned(page.url, self._head) if kind == LIST and self._head else page.url  # the probe is not
+        self._stop_at(url, kind, done, total, remaining_here=size - offset, page=page, offset=offset)
 
     def _stop_at(
         self, url: str, kind: str, done: int, total: int | None, *, remaining_here: int, page: Page,
