@@ -59,7 +59,7 @@ class Source(Protocol):
     stats: SourceStats
 
     def batches(self, cursor: Cursor | None) -> Iterator[Batch]:
-        """Yield batches, newest first; a `cursor` asks only for what is new since it."""
+        """Yield batches (a full walk newest first); a `cursor` asks only for what is new since it."""
         ...
 
     def next_cursor(self) -> Cursor | None:
