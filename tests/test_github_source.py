@@ -315,10 +315,14 @@ def test_budget_stop_resumes_without_refetching(gh: FakeGitHub, clock: FakeClock
     assert drain(quiet, cursor) == [] and [r.status for r in gh.log] == [304]
 
 
-def test_a_resume_point_rewritten_away_starts_again_from_the_stored_head(gh: FakeGitHub, clock: FakeClock):
+@pytest.mark.parametrize("where", ["rewritten", "other-host"])
+def test_a_resume_point_rewritten_away_starts_again_from_the_stored_head(
+    gh: FakeGitHub, clock: FakeClock, where: str
+):
     repo = gh.add_real("commitizen__cz-cli")
     gone = "f" * 40
-    resume = {"kind": "list", "url": f"{gh.url}/repos/commitizen/cz-cli/commits?per_page=100&sha={gone}&page=3",
+    host = gh.url if where == "rewritten" else "http://old-ghe.example"
+    resume = {"kind": "list", "url": f"{host}/repos/commitizen/cz-cli/commits?per_page=100&sha={gone}&page=3",
               "offset": 5, "done": 205, "head": gone, "etag": None, "left": 100}
     source = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock))
     got = [r["sha"] for r in drain(source, Cursor(resume=resume))]

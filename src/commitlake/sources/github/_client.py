@@ -300,6 +300,10 @@ class GitHubClient:
         parts = urlsplit(url)
         return parts.scheme.lower(), parts.netloc.lower()
 
+    def on_api_host(self, url: str) -> bool:
+        """Whether `url` is on this client's API origin (the only place the token is ever sent)."""
+        return self._origin_of(url) == self._origin
+
     def _check_origin(self, url: str) -> None:
         """Links are followed verbatim, but the token is only ever sent to the API's own origin."""
         if self._origin_of(url) != self._origin:

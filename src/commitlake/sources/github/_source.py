@@ -210,6 +210,8 @@ class GitHubSource:
         self._head, self._etag, self.left = resume.get("head"), resume.get("etag"), resume.get("left")
         kind = str(resume.get("kind", LIST))
         self._resume = dict(resume)
+        if not self.client.on_api_host(str(resume.get("url", ""))):  # GITHUB_API_URL changed since
+            raise _ResumeLost(f"{resume.get('url')} is not on {self.client.api_url}")
         try:
             page = self.client.get(str(resume["url"]), stats=self.stats)
         except GitHubHTTPError as exc:
