@@ -5,22 +5,22 @@ from __future__ import annotations
 import gzip
 import itertools
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import httpx
 import orjson
 import pytest
 
-from commitlake.errors import AuthError, RepoUnavailable
+from commitlake.errors import AuthError, BudgetExhausted, RepoUnavailable
 from commitlake.sources.base import Cursor
 from commitlake.sources.github import (
-    DEFAULT_SINCE_OVERLAP,
     GitHubClient,
     GitHubSource,
     committed_at,
     fetch_commit_detail,
     parse_github_date,
 )
-from fake_github import COMMITS_DIR, FakeClock, FakeGitHub, load_history
+from fake_github import COMMITS_DIR, FakeClock, FakeGitHub, load_history, merge_of_an_old_branch
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_full_then_unchanged_then_only_new(gh: FakeGitHub, clock: FakeClock):
     assert shas == truth[230:]  # complete, in order, no duplicates
     assert len(gh.log) == math.ceil((len(truth) - 230) / 100) == first.stats.requests
     cursor = first.next_cursor()
-    assert cursor is not None and cursor.etag
+    assert cursor is not None and cursor.etag and cursor.head_sha == truth[230] and cursor.resume is None
     assert cursor.last_committed_at == max(committed_at(r) for b in batches for r in b.records)
 
     gh.clear_log()
@@ -69,14 +69,12 @@ def test_full_then_unchanged_then_only_new(gh: FakeGitHub, clock: FakeClock):
     gh.clear_log()
     third = GitHubSource("github:pallets/flask", client)
     got = drain(third, cursor)
-    got_shas = {r["sha"] for r in got}
-    assert new <= got_shas
-    assert len(gh.log) == math.ceil(230 / 100)  # only the pages holding new commits, and the boundary
-    cutoff = cursor.last_committed_at - DEFAULT_SINCE_OVERLAP
-    assert all(committed_at(r) >= cutoff for r in got if r["sha"] not in new)  # extras are the overlap only
-    assert len(got_shas - new) < 10
+    assert {r["sha"] for r in got} == new and len(got) == len(new)  # exactly the new commits, once each
+    assert [r.route for r in gh.log] == ["list"] + ["compare"] * math.ceil(230 / 100)
+    assert gh.log[1].path.startswith(f"/repos/pallets/flask/compare/{cursor.head_sha}...{truth[0]}")
     newer = third.next_cursor()
-    assert newer is not None and newer.etag != cursor.etag and newer.last_committed_at > cursor.last_committed_at
+    assert newer is not None and newer.etag != cursor.etag and newer.head_sha == truth[0]
+    assert newer.last_committed_at > cursor.last_committed_at
 
     gh.clear_log()
     assert drain(GitHubSource("github:pallets/flask", client), newer) == []
@@ -200,3 +198,177 @@ def test_replayed_commit_files_are_paginated(gh: FakeGitHub, clock: FakeClock):
 def test_dates_parse_tolerantly(raw, iso):
     parsed = parse_github_date(raw)
     assert (parsed.isoformat() if parsed else None) == iso
+
+
+def test_renamed_repository_is_followed(gh: FakeGitHub, clock: FakeClock):
+    """A 301 for a renamed repository is followed, as GitHub's own clients do (issue 10, item 4)."""
+    repo = gh.add_real("commitizen__cz-cli", full_name="old-org/cz-cli")
+    gh.rename(repo, "commitizen/cz-cli")
+    source = GitHubSource("github:old-org/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    assert [r["sha"] for r in drain(source, None)] == source_shas("commitizen__cz-cli")
+    assert [r.status for r in gh.requests(route="moved")] == [301]
+    assert source.stats.skipped_reason is None and source.next_cursor() is not None
+    assert source.repo == "old-org/cz-cli"  # the state stays under the name the user configured
+
+
+def test_redirect_off_the_api_host_is_refused(clock: FakeClock):
+    """The token must never follow a Location to another host."""
+    from commitlake.errors import SourceError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "api.example":
+            return httpx.Response(301, headers={"Location": "https://evil.example/steal"})
+        raise AssertionError(f"the client followed the redirect to {request.url} with {request.headers}")
+
+    client = GitHubClient("https://api.example", "tok", clock=clock, transport=httpx.MockTransport(handler))
+    with pytest.raises(SourceError, match=r"refusing to follow https://evil\.example/steal"):
+        client.get(client.url("repos/a/b/commits"))
+
+
+def test_merge_of_an_old_dated_branch_between_runs_is_complete(gh: FakeGitHub, clock: FakeClock):
+    """Issue 10, item 1: the commits a merge brings keep their old dates; none may be missed, none repeated."""
+    repo = gh.add_real("pallets__click")
+    merge, first_parent = merge_of_an_old_branch(repo)
+    history = repo.history
+    repo.set_head("main", history.sha(first_parent))
+    client = GitHubClient(gh.url, None, clock=clock)
+
+    first = GitHubSource("github:pallets/click", client)
+    assert [r["sha"] for r in drain(first, None)] == [history.sha(i) for i in repo.reachable(first_parent)]
+    cursor = first.next_cursor()
+    assert cursor is not None and cursor.head_sha == history.sha(first_parent) and cursor.last_committed_at
+
+    repo.set_head("main", history.sha(merge))  # the merge is pushed between the two runs
+    expected = {history.sha(i) for i in set(repo.reachable(merge)) - set(repo.reachable(first_parent))}
+    old_dated = {s for s in expected if committed_at(orjson.loads(history.list_item(history.index_of(s))))
+                 < cursor.last_committed_at - timedelta(hours=1)}
+    assert len(old_dated) >= 10  # what a date cutoff or `since=` would never see
+    gh.clear_log()
+    second = GitHubSource("github:pallets/click", client)
+    got = [r["sha"] for r in drain(second, cursor)]
+    assert sorted(got) == sorted(expected)  # every new commit, each once, nothing old
+    assert [r.route for r in gh.log] == ["list", "compare"]
+    newer = second.next_cursor()
+    assert newer is not None and newer.head_sha == history.sha(merge) and not second.force_pushed
+
+    gh.clear_log()
+    assert drain(GitHubSource("github:pallets/click", client), newer) == []
+    assert [(r.route, r.status) for r in gh.log] == [("list", 304)]  # an unchanged branch stays free
+
+
+def test_force_push_is_detected_and_the_branch_walked_again(gh: FakeGitHub, clock: FakeClock):
+    repo = gh.add_real("pallets__click")
+    history = repo.history
+    repo.set_head("main", history.sha(0))
+    client = GitHubClient(gh.url, None, clock=clock)
+    first = GitHubSource("github:pallets/click", client)
+    drain(first, None)
+    cursor = first.next_cursor()
+    assert cursor is not None
+
+    rewound = 150  # `git push --force` of an older commit: the old head is no longer an ancestor
+    repo.set_head("main", history.sha(rewound))
+    gh.clear_log()
+    again = GitHubSource("github:pallets/click", client)
+    batches = list(again.batches(cursor))
+    got = [r["sha"] for b in batches for r in b.records]
+    assert got == [history.sha(i) for i in repo.reachable(rewound)]
+    assert again.force_pushed and all(b.meta["refetch"] == "force-push" for b in batches)
+    assert [r.route for r in gh.log][:2] == ["list", "compare"] and gh.log[1].status == 200
+    state = again.next_cursor()
+    assert state is not None and state.head_sha == history.sha(rewound)
+
+    gh.clear_log()  # a rewritten history whose old head is gone: compare answers 404, same outcome
+    gone = GitHubSource("github:pallets/click", client)
+    got = [r["sha"] for r in drain(gone, Cursor(etag="stale", head_sha="f" * 40))]
+    assert len(got) == len(repo.reachable(rewound)) and gone.force_pushed
+    assert [r.status for r in gh.requests(route="compare")] == [404]
+
+
+def test_budget_stop_resumes_without_refetching(gh: FakeGitHub, clock: FakeClock):
+    """Issue 10, item 6: `--with-files --max-requests 200` on 2,949 commits finishes over reruns, each commit once."""
+    repo = gh.add_real("pallets__click", hidden=len(load_history("pallets__click")) - 2949)
+    cursor: Cursor | None = None
+    seen: list[str] = []
+    messages: list[str] = []
+    for _ in range(40):
+        source = GitHubSource("github:pallets/click", GitHubClient(gh.url, None, clock=clock, max_requests=200),
+                              with_files=True)
+        try:
+            for batch in source.batches(cursor):
+                seen += [r["sha"] for r in batch.records]
+                assert all("files" in r for r in batch.records)
+        except BudgetExhausted as exc:
+            messages.append(str(exc))
+        cursor = source.next_cursor()
+        if cursor is not None and cursor.resume is None:
+            break
+    assert len(seen) == len(set(seen)) == 2949 and set(seen) == set(repo.visible_shas())
+    details = [r.path.split("?")[0] for r in gh.requests(route="commit") if "page=" not in r.path]
+    assert len(details) == len(set(details)) == 2949  # no commit's detail was fetched twice
+    assert len(messages) == math.ceil(2949 / 199) - 1 >= 14
+    assert messages[0].startswith("budget reached: about 2802 commits left for the next run")
+    assert cursor is not None and cursor.head_sha == repo.visible_shas()[0] and cursor.etag
+
+    gh.clear_log()
+    quiet = GitHubSource("github:pallets/click", GitHubClient(gh.url, None, clock=clock, max_requests=200))
+    assert drain(quiet, cursor) == [] and [r.status for r in gh.log] == [304]
+
+
+@pytest.mark.parametrize("where", ["rewritten", "other-host"])
+def test_a_resume_point_rewritten_away_starts_again_from_the_stored_head(
+    gh: FakeGitHub, clock: FakeClock, where: str
+):
+    repo = gh.add_real("commitizen__cz-cli")
+    gone = "f" * 40
+    host = gh.url if where == "rewritten" else "http://old-ghe.example"
+    resume = {"kind": "list", "url": f"{host}/repos/commitizen/cz-cli/commits?per_page=100&sha={gone}&page=3",
+              "offset": 5, "done": 205, "head": gone, "etag": None, "left": 100}
+    source = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    got = [r["sha"] for r in drain(source, Cursor(resume=resume))]
+    assert got == repo.visible_shas()  # no head stored yet: the whole branch, not a skipped repository
+    state = source.next_cursor()
+    assert state is not None and state.resume is None and state.head_sha == repo.visible_shas()[0]
+
+
+def test_budget_stop_inside_a_compare_resumes_it(gh: FakeGitHub, clock: FakeClock):
+    repo = gh.add_real("commitizen__cz-cli", hidden=250)
+    first = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    drain(first, None)
+    cursor = first.next_cursor()
+    pushed = repo.push()
+    got: list[str] = []
+    stops = []
+    for budget in (60, 200):  # the first run stops inside the compare walk; the second finishes it
+        source = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock,
+                              max_requests=budget), with_files=True)
+        try:
+            for batch in source.batches(cursor):
+                got += [r["sha"] for r in batch.records]
+        except BudgetExhausted as exc:
+            assert str(exc).startswith(f"budget reached: {250 - len(got)} commits left")  # compare knows: exact
+            stops.append(len(got))
+        cursor = source.next_cursor()
+        assert cursor is not None
+    assert sorted(got) == sorted(pushed) and len(got) == 250 and len(stops) == 1 and 0 < stops[0] < 60
+    assert cursor.resume is None and cursor.head_sha == pushed[0]
+
+
+def test_budget_stop_on_the_first_page_resumes_there_after_a_push(gh: FakeGitHub, clock: FakeClock):
+    """The resume point is pinned to the head seen then: commits pushed since cannot shift it."""
+    repo = gh.add_real("commitizen__cz-cli", hidden=50)
+    before = repo.visible_shas()
+    source = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock, max_requests=30),
+                          with_files=True)
+    got: list[str] = []
+    with pytest.raises(BudgetExhausted):
+        for batch in source.batches(None):
+            got += [r["sha"] for r in batch.records]
+    cursor = source.next_cursor()
+    assert cursor is not None and cursor.resume is not None and len(got) == 29
+    pushed = repo.push()
+    resumed = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock), with_files=True)
+    got += [r["sha"] for r in drain(resumed, cursor)]
+    assert got == before  # the old head's history, each commit once, none skipped
+    then = GitHubSource("github:commitizen/cz-cli", GitHubClient(gh.url, None, clock=clock))
+    assert sorted(r["sha"] for r in drain(then, resumed.next_cursor())) == sorted(pushed)

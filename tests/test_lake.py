@@ -96,3 +96,19 @@ def test_bad_lake_uri_is_rejected() -> None:
 def test_local_keys_cannot_escape_the_root(tmp_path: Path) -> None:
     with pytest.raises(LakeError, match="invalid lake key"):
         LocalLake(tmp_path).put_bytes("../outside", b"x")
+
+
+def test_each_branch_has_its_own_prefix() -> None:
+    from datetime import date
+
+    day = date(2026, 11, 30)
+    default = run_prefix("github", "octo/cat", day, "r1")
+    branches = ["main", "dev", "release/1.x", "a.b", "a%2Eb"]
+    prefixes = {b: run_prefix("github", "octo/cat", day, "r1", b) for b in branches}
+    assert len({default, *prefixes.values()}) == 6  # one run, six sources, no shared key
+    assert prefixes["release/1.x"] == (
+        "raw/github/commits/repo=octo__cat/branch=release%2F1%2Ex/ingest_date=2026-11-30/run_id=r1/"
+    )
+    for prefix in prefixes.values():
+        segment = prefix.split("/")[4]
+        assert segment.startswith("branch=") and ".." not in prefix and "//" not in prefix

@@ -11,6 +11,7 @@ from fake_github._clock import FakeClock
 from fake_github._faults import ALL_FAULTS, FaultPlan
 from fake_github._histories import COMMITS_DIR, CycledHistory, LoadedHistory, load_history
 from fake_github._replay import REPLAY_DIR, load_replay
+from fake_github._scenarios import merge_of_an_old_branch
 from fake_github._server import FakeGitHub, FakeRepo, LoggedRequest
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "LoggedRequest",
     "load_history",
     "load_replay",
+    "merge_of_an_old_branch",
 ]

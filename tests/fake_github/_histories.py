@@ -44,16 +44,22 @@ class History(Protocol):
 
     def index_of(self, sha: str) -> int | None: ...
 
+    def parents(self, index: int) -> list[str]:
+        """The parent shas of one commit (what makes the history a graph, not a list)."""
+        ...
+
 
 class LoadedHistory:
     def __init__(self, lines: list[bytes]) -> None:
         self._lines = lines
         self._shas: list[str] = []
         self._epochs: list[float] = []
+        self._parents: list[list[str]] = []
         for line in lines:
             obj = orjson.loads(line)
             self._shas.append(obj["sha"])
             self._epochs.append(_epoch(obj["commit"]["committer"]["date"]))
+            self._parents.append([p["sha"] for p in obj.get("parents") or [] if isinstance(p, dict)])
         self._index = {sha: i for i, sha in enumerate(self._shas)}
 
     def __len__(self) -> int:
@@ -77,6 +83,9 @@ class LoadedHistory:
 
     def index_of(self, sha: str) -> int | None:
         return self._index.get(sha)
+
+    def parents(self, index: int) -> list[str]:
+        return list(self._parents[index])
 
 
 @functools.lru_cache(maxsize=16)
@@ -132,4 +141,8 @@ class CycledHistory:
         return obj
 
     def index_of(self, sha: str) -> int | None:
-        return None  # the bench does not ask for single commits
+        return self.base.index_of(sha)  # cycle 0 only (the head a walk pins its pages to); altered shas: None
+
+    def parents(self, index: int) -> list[str]:
+        cycle, i = self._split(index)
+        return [_altered(p, cycle) for p in self.base.parents(i)]

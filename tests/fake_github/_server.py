@@ -1,6 +1,7 @@
 """A fake GitHub REST API over real HTTP on 127.0.0.1 (ephemeral port), served from a background thread.
 
-What it does like GitHub: list commits (`per_page`, `page`, `sha`, `since`, `until`), page links in `Link`
+What it does like GitHub: list commits (`per_page`, `page`, `sha`, `since`, `until`), compare
+(`BASE...HEAD`, paged, with ahead/behind status), a 301 for a renamed repository, page links in `Link`
 that point at `/repositories/<id>/commits` after page 1, weak ETags and 304 answers to `If-None-Match`
 (which cost no quota), single commits with `files` paged 300 at a time, organization and user repository
 listings, 401 for a wrong token, 404/409/451 for missing, empty and blocked repositories, and the primary
@@ -54,6 +55,11 @@ class FakeRepo:
     status: int | None = None
     fork: bool = False
     archived: bool = False
+    #: Graph mode: ref → head sha. A ref listed here serves the commits reachable from its head through their
+    #: `parents` (so a merge brings its branch's older-dated commits), in history order. Move a head to push,
+    #: or to force-push when the new head does not descend from the old one.
+    heads: dict[str, str] = field(default_factory=dict)
+    _reach: dict[int, list[int]] = field(default_factory=dict, repr=False)
 
     @property
     def full_name(self) -> str:
@@ -68,6 +74,44 @@ class FakeRepo:
 
     def visible_shas(self) -> list[str]:
         return [self.history.sha(i) for i in range(self.hidden, len(self.history))]
+
+    def resolve(self, ref: str) -> int | None:
+        """History index of a branch's head or of a sha; None when unknown."""
+        if ref in self.heads:
+            return self.history.index_of(self.heads[ref])
+        if ref == self.default_branch:
+            return self.hidden
+        if ref in self.branches:
+            return self.branches[ref]
+        return self.history.index_of(ref)
+
+    def reachable(self, head: int) -> list[int]:
+        """Indices of the commits a list walk from `head` returns, in history (newest first) order.
+
+        Linear mode (no `heads`): everything older than `head`. Graph mode: the ancestors through `parents`.
+        """
+        if not self.heads:
+            return list(range(head, len(self.history)))
+        if head not in self._reach:
+            seen: set[int] = set()
+            stack = [head]
+            while stack:
+                index = stack.pop()
+                if index in seen:
+                    continue
+                seen.add(index)
+                for parent in self.history.parents(index):
+                    found = self.history.index_of(parent)
+                    if found is not None and found not in seen:
+                        stack.append(found)
+            self._reach[head] = sorted(seen)
+        return self._reach[head]
+
+    def set_head(self, ref: str, sha: str) -> None:
+        """Push (or force-push) `ref` to `sha`: graph mode from now on."""
+        if self.history.index_of(sha) is None:
+            raise ValueError(f"{sha} is not in the history")
+        self.heads[ref] = sha
 
 
 @dataclass
@@ -147,6 +191,8 @@ class FakeGitHub:
         self.blocked_until = 0.0
         self.repos: dict[tuple[str, str], FakeRepo] = {}
         self.by_id: dict[int, FakeRepo] = {}
+        #: Old names of renamed repositories: GitHub answers 301 to `/repos/OLD/...` with the new location.
+        self.moved: dict[tuple[str, str], FakeRepo] = {}
         self.organizations: set[str] = set()
         self.users: set[str] = set()
         self.log: list[LoggedRequest] = []
@@ -173,6 +219,16 @@ class FakeGitHub:
     def add_real(self, slug: str, full_name: str | None = None, **kwargs: Any) -> FakeRepo:
         """A repository serving the real history `../shared/data/commits/<slug>.jsonl.gz`."""
         return self.add_repo(full_name or slug.replace("__", "/"), load_history(slug), **kwargs)
+
+    def rename(self, repo: FakeRepo, new_full_name: str) -> FakeRepo:
+        """Rename (or transfer) `repo`: its old name then answers 301 Moved Permanently, as GitHub does."""
+        old = (repo.owner.lower(), repo.name.lower())
+        del self.repos[old]
+        self.moved[old] = repo
+        repo.owner, repo.name = new_full_name.split("/")
+        self.repos[(repo.owner.lower(), repo.name.lower())] = repo
+        self.organizations.add(repo.owner.lower())
+        return repo
 
     # Lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
@@ -240,27 +296,49 @@ class FakeGitHub:
         return self.find(repo.owner, repo.name)
 
     def list_commits(self, repo: FakeRepo, query: dict[str, str]) -> tuple[bytes, dict[str, str]]:
-        head = repo.hidden
-        ref = query.get("sha")
-        if ref and ref != repo.default_branch:
-            if ref in repo.branches:
-                head = repo.branches[ref]
-            else:
-                index = repo.history.index_of(ref)
-                if index is None:
-                    raise _Answer(404, {"message": f"No commit found for SHA: {ref}", "documentation_url": DOCS})
-                head = index
-        indices: Iterable[int] = range(head, len(repo.history))
+        ref = query.get("sha") or repo.default_branch
+        head = repo.resolve(ref)
+        if head is None:
+            raise _Answer(404, {"message": f"No commit found for SHA: {ref}", "documentation_url": DOCS})
+        indices: Iterable[int] = repo.reachable(head)
         if "since" in query or "until" in query:
             since = _epoch(query["since"]) if "since" in query else -math.inf
             until = _epoch(query["until"]) if "until" in query else math.inf
             indices = [i for i in indices if since <= repo.history.committed_epoch(i) <= until]
-        indices = list(indices) if not isinstance(indices, range) else indices
+        indices = list(indices)
         per_page, page = _paging(query, default=30, maximum=100)
         chunk = indices[(page - 1) * per_page : page * per_page]
         body = b"[" + b",".join(repo.history.list_item(i) for i in chunk) + b"]"
         last = max(1, math.ceil(len(indices) / per_page))
         return body, self._links(f"/repositories/{repo.id}/commits", query, page, last)
+
+    def compare(self, repo: FakeRepo, basehead: str, query: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """`GET .../compare/BASE...HEAD`: the commits reachable from HEAD and not from BASE, oldest first, paged."""
+        base, sep, head = basehead.partition("...")
+        base_index, head_index = repo.resolve(base), repo.resolve(head)
+        if not sep or base_index is None or head_index is None:
+            raise _Answer(404, {"message": "Not Found", "documentation_url": DOCS})
+        from_base, from_head = set(repo.reachable(base_index)), set(repo.reachable(head_index))
+        ahead = sorted(from_head - from_base, reverse=True)  # oldest first, as GitHub lists them
+        behind = len(from_base - from_head)
+        status = "identical" if not ahead and not behind else "ahead" if not behind else (
+            "behind" if not ahead else "diverged")
+        common = min(from_base & from_head, default=None)
+        per_page, page = _paging(query, default=250, maximum=250)
+        chunk = ahead[(page - 1) * per_page : page * per_page]
+        body = {
+            "url": f"{self.url}/repos/{repo.full_name}/compare/{basehead}",
+            "status": status,
+            "ahead_by": len(ahead),
+            "behind_by": behind,
+            "total_commits": len(ahead),
+            "base_commit": orjson.loads(repo.history.list_item(base_index)),
+            "merge_base_commit": orjson.loads(repo.history.list_item(common)) if common is not None else None,
+            "commits": [orjson.loads(repo.history.list_item(i)) for i in chunk],
+            "files": [],
+        }
+        last = max(1, math.ceil(len(ahead) / per_page))
+        return orjson.dumps(body), self._links(f"/repositories/{repo.id}/compare/{basehead}", query, page, last)
 
     def get_commit(self, repo: FakeRepo, sha: str, query: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         index = repo.history.index_of(sha)
@@ -438,6 +516,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {k: v.replace(API_HOST, fake.url) for k, v in exchange.headers if k.lower() not in _OWN}
             return exchange.body.replace(API_HOST, fake.url).encode(), headers
         segments = [s for s in path.split("/") if s]
+        if len(segments) >= 3 and segments[0] == "repos":
+            moved = fake.moved.get((segments[1].lower(), segments[2].lower()))
+            if moved is not None and (segments[1].lower(), segments[2].lower()) not in fake.repos:
+                entry.route = "moved"
+                rest = "/".join(segments[3:])
+                query_string = urlsplit(self.path).query
+                location = f"{fake.url}/repositories/{moved.id}" + (f"/{rest}" if rest else "")
+                location += f"?{query_string}" if query_string else ""
+                raise _Answer(301, {"message": "Moved Permanently", "url": location, "documentation_url": DOCS},
+                              {"Location": location})
         match segments:
             case ["repos", owner, name, "commits"]:
                 entry.route = "list"
@@ -445,6 +533,12 @@ class _Handler(BaseHTTPRequestHandler):
             case ["repositories", number, "commits"] if number.isdigit():
                 entry.route = "list"
                 return fake.list_commits(fake.by_number(number), query)
+            case ["repos", owner, name, "compare", *spec] if spec:
+                entry.route = "compare"
+                return fake.compare(fake.find(owner, name), "/".join(spec), query)
+            case ["repositories", number, "compare", *spec] if number.isdigit() and spec:
+                entry.route = "compare"
+                return fake.compare(fake.by_number(number), "/".join(spec), query)
             case ["repos", owner, name, "commits", sha]:
                 entry.route = "commit"
                 return fake.get_commit(fake.find(owner, name), sha, query)

@@ -2,6 +2,10 @@
 
     raw/<source>/commits/repo=OWNER__NAME/ingest_date=YYYY-MM-DD/run_id=RUN/part-00000.jsonl.gz
     raw/<source>/commits/repo=OWNER__NAME/ingest_date=YYYY-MM-DD/run_id=RUN/_manifest.json
+    raw/<source>/commits/repo=OWNER__NAME/branch=BRANCH/ingest_date=.../run_id=RUN/...   (a named branch)
+
+A named branch (`github:o/r@dev`) gets its own `branch=` segment, percent-encoded, so two branches of one
+repository in one run (or two Argo pods running them in parallel) never share a key or a manifest.
 
 The manifest is written last: the loader only loads objects a manifest lists, so a crashed ingest leaves
 nothing half-visible, and a rerun with the same run id writes the same keys again (idempotent).
@@ -12,10 +16,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
-__all__ = ["MANIFEST_NAME", "Manifest", "ManifestObject", "manifest_key", "part_key", "repo_slug", "run_prefix"]
+__all__ = [
+    "MANIFEST_NAME",
+    "Manifest",
+    "ManifestObject",
+    "branch_segment",
+    "manifest_key",
+    "part_key",
+    "repo_slug",
+    "run_prefix",
+]
 
 MANIFEST_NAME = "_manifest.json"
 
@@ -25,9 +39,16 @@ def repo_slug(repo: str) -> str:
     return repo.replace("/", "__")
 
 
-def run_prefix(source_kind: str, repo: str, ingest_date: date, run_id: str) -> str:
+def branch_segment(branch: str) -> str:
+    """A branch name as one safe path segment: `release/1.x` → `release%2F1%2Ex` (injective, no `/`, no `..`)."""
+    return quote(branch, safe="-_").replace(".", "%2E").replace("~", "%7E")
+
+
+def run_prefix(source_kind: str, repo: str, ingest_date: date, run_id: str, branch: str | None = None) -> str:
+    """The folder of one source's objects in one run; `branch` None is the repository's default branch."""
+    branch_part = f"branch={branch_segment(branch)}/" if branch else ""
     return (
-        f"raw/{source_kind}/commits/repo={repo_slug(repo)}/"
+        f"raw/{source_kind}/commits/repo={repo_slug(repo)}/{branch_part}"
         f"ingest_date={ingest_date.isoformat()}/run_id={run_id}/"
     )
 

@@ -18,10 +18,15 @@ __all__ = ["Batch", "Cursor", "Source", "SourceStats"]
 class Cursor:
     """Incremental state for one repository and branch, passed in as a value (dlt-style)."""
 
-    #: Newest committer date seen so far; the next run asks `since=` this minus a safety overlap.
+    #: Newest committer date seen so far (informative: merged commits keep older dates, so it is no cutoff).
     last_committed_at: datetime | None = None
     #: ETag of the first page of the last full answer, sent back as If-None-Match.
     etag: str | None = None
+    #: The branch head whose every ancestor is in the lake: the next run asks only for what it lacks.
+    head_sha: str | None = None
+    #: Where a walk stopped by the request budget resumes (opaque to the stage, JSON-serialisable); None
+    #: when the last walk finished. A rerun continues there instead of fetching the same commits again.
+    resume: dict[str, Any] | None = None
 
 
 @dataclass
@@ -54,7 +59,7 @@ class Source(Protocol):
     stats: SourceStats
 
     def batches(self, cursor: Cursor | None) -> Iterator[Batch]:
-        """Yield batches, newest first; a `cursor` asks only for what is new since it."""
+        """Yield batches (a full walk newest first); a `cursor` asks only for what is new since it."""
         ...
 
     def next_cursor(self) -> Cursor | None:

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
+from psycopg.types.json import Jsonb
 
 from commitlake.errors import BudgetExhausted, RepoUnavailable
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
@@ -63,9 +64,10 @@ def encode_batch(records: list[dict[str, Any]]) -> bytes:
 def _read_cursors(warehouse: Warehouse) -> dict[tuple[str, str, str], Cursor]:
     with warehouse.connect() as conn:
         rows = conn.execute(
-            "select source_kind, repo_full_name, branch, last_committed_at, etag from ops.ingest_state"
+            "select source_kind, repo_full_name, branch, last_committed_at, etag, head_sha, resume"
+            " from ops.ingest_state"
         ).fetchall()
-    return {(r[0], r[1], r[2]): Cursor(last_committed_at=r[3], etag=r[4]) for r in rows}
+    return {(r[0], r[1], r[2]): Cursor(r[3], r[4], r[5], r[6]) for r in rows}
 
 
 def _store_cursor(warehouse: Warehouse, source: Source, cursor: Cursor, run_id: str) -> None:
@@ -73,13 +75,15 @@ def _store_cursor(warehouse: Warehouse, source: Source, cursor: Cursor, run_id: 
         conn.execute(
             """
             insert into ops.ingest_state (source_kind, repo_full_name, branch, last_committed_at, etag,
-                                          updated_at, updated_by_run)
-            values (%s, %s, %s, %s, %s, now(), %s)
+                                          head_sha, resume, updated_at, updated_by_run)
+            values (%s, %s, %s, %s, %s, %s, %s, now(), %s)
             on conflict (source_kind, repo_full_name, branch) do update set
                 last_committed_at = excluded.last_committed_at, etag = excluded.etag,
+                head_sha = excluded.head_sha, resume = excluded.resume,
                 updated_at = excluded.updated_at, updated_by_run = excluded.updated_by_run
             """,
-            [source.kind, source.repo, source.branch or "", cursor.last_committed_at, cursor.etag, run_id],
+            [source.kind, source.repo, source.branch or "", cursor.last_committed_at, cursor.etag,
+             cursor.head_sha, Jsonb(cursor.resume) if cursor.resume is not None else None, run_id],
         )
 
 
@@ -93,7 +97,7 @@ def ingest_source(
     progress: Progress | None = None,
 ) -> tuple[Manifest | None, str]:
     """Write one repository's batches and manifest. Returns (manifest, status)."""
-    prefix = run_prefix(source.kind, source.repo, today or datetime.now(UTC).date(), run_id)
+    prefix = run_prefix(source.kind, source.repo, today or datetime.now(UTC).date(), run_id, source.branch)
     if lake.exists(manifest_key(prefix)):
         return Manifest.from_bytes(lake.get_bytes(manifest_key(prefix))), "already_done"
     started = datetime.now(UTC).isoformat()
@@ -114,7 +118,7 @@ def ingest_source(
         source.stats.skipped_reason = str(exc)
     if status == "ingested" and not objects and source.stats.not_modified:
         status = "unchanged"
-    next_cursor = source.next_cursor() if status != "incomplete" else None
+    next_cursor = source.next_cursor()  # after a budget stop: where the next run resumes
     manifest = Manifest(
         run_id=run_id,
         source_uri=source.uri,
@@ -137,6 +141,8 @@ def ingest_source(
             if next_cursor and next_cursor.last_committed_at
             else None,
             "etag": next_cursor.etag if next_cursor else None,
+            "head_sha": next_cursor.head_sha if next_cursor else None,
+            "resume": next_cursor.resume if next_cursor else None,
         },
     )
     lake.put_bytes(manifest_key(prefix), manifest.to_bytes())
@@ -168,7 +174,7 @@ def run(ctx: StageContext) -> StageResult:
             except RepoUnavailable as exc:
                 _log.warning("ingest.repo_skipped", source=uri, repo=source.repo, reason=str(exc))
                 return RepoOutcome(uri, source.repo, "skipped", reason=str(exc))
-            if status in ("ingested", "unchanged"):
+            if status in ("ingested", "unchanged", "incomplete"):
                 next_cursor = source.next_cursor()
                 if next_cursor is not None:
                     with lock:
@@ -205,4 +211,7 @@ def run(ctx: StageContext) -> StageResult:
         summary += f" ({unchanged} unchanged)"
     if skipped:
         summary += f", {len(skipped)} skipped"
+    for outcome in outcomes:
+        if outcome.status == "incomplete":  # e.g. "budget reached: 2849 commits left for the next run"
+            summary += f"; {outcome.repo}: {outcome.reason}"
     return StageResult(summary, {"commits_ingested": records, "objects": sum(o.objects for o in outcomes)}, details)

@@ -11,11 +11,10 @@ from commitlake.sources.github._clock import Clock, SystemClock
 from commitlake.sources.github._exceptions import GitHubHTTPError
 from commitlake.sources.github._paginators import HeaderLinkPaginator, Paginator
 from commitlake.sources.github._payload import committed_at, parse_github_date
-from commitlake.sources.github._source import DEFAULT_SINCE_OVERLAP, GitHubSource, fetch_commit_detail
+from commitlake.sources.github._source import GitHubSource, fetch_commit_detail
 from commitlake.sources.github._uri import expand_github_uri, parse_github_uri
 
 __all__ = [
-    "DEFAULT_SINCE_OVERLAP",
     "ClientStats",
     "Clock",
     "GitHubClient",

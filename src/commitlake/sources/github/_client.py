@@ -41,6 +41,9 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_RETRIES = 8
 #: Rate-limit waits tolerated for one request (each may last up to an hour) before giving up.
 DEFAULT_MAX_RATE_LIMIT_WAITS = 12
+#: Redirects followed for one request: GitHub answers 301 for a renamed or transferred repository.
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 307, 308})
 API_VERSION = "2022-11-28"
 
 _log = get_logger("commitlake.sources.github")
@@ -165,11 +168,20 @@ class GitHubClient:
         shown = url if not params else str(httpx.URL(url, params=dict(params)))
         failures = 0
         limited = 0
+        redirects = 0
         while True:
             self._pause.wait(lambda s, r: self._wait(s, r, stats))
             self._count_request(stats)
             try:
                 return self._attempt(url, params, headers, shown, stats, limited)
+            except _Redirect as exc:
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise SourceError(f"GET {shown}: more than {MAX_REDIRECTS} redirects") from None
+                self._check_origin(exc.location)  # the token never follows a redirect off the API host
+                _log.warning("github.redirected", url=shown, location=exc.location, status=exc.status,
+                             hint="the repository was renamed or transferred: update its name in the sources")
+                url, params, shown = exc.location, None, exc.location
             except _Transient as exc:
                 failures += 1
                 if failures > self.max_retries:
@@ -238,6 +250,8 @@ class GitHubClient:
             except orjson.JSONDecodeError:
                 raise _Transient("truncated or malformed JSON body") from None
             return Page(str(response.url), status, data, response.headers.get("etag"), response)
+        if status in REDIRECT_STATUSES and response.headers.get("location"):
+            raise _Redirect(status, str(response.url.join(response.headers["location"])))
         if status == 401:
             raise AuthError(f"GitHub rejected the token (HTTP 401: {_error_message(response)}); check GITHUB_TOKEN")
         if status in (403, 429):
@@ -286,10 +300,23 @@ class GitHubClient:
         parts = urlsplit(url)
         return parts.scheme.lower(), parts.netloc.lower()
 
+    def on_api_host(self, url: str) -> bool:
+        """Whether `url` is on this client's API origin (the only place the token is ever sent)."""
+        return self._origin_of(url) == self._origin
+
     def _check_origin(self, url: str) -> None:
         """Links are followed verbatim, but the token is only ever sent to the API's own origin."""
         if self._origin_of(url) != self._origin:
             raise SourceError(f"refusing to follow {url}: not on {self.api_url}")
+
+
+class _Redirect(Exception):
+    """A 301/302/307/308: GET the absolute `location` instead (as GitHub's own clients do)."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(location)
+        self.status = status
+        self.location = location
 
 
 class _Limited(Exception):

@@ -68,10 +68,23 @@ create table if not exists ops.ingest_state (
     branch            text        not null default '',
     last_committed_at timestamptz,
     etag              text,
+    -- every ancestor of this commit is in the lake: the next run compares from it
+    head_sha          text,
+    -- where a walk the request budget stopped goes on; null when the last walk finished
+    resume            jsonb,
     updated_at        timestamptz not null default now(),
     updated_by_run    text,
     primary key (source_kind, repo_full_name, branch)
 );
+-- Warehouses made before head_sha/resume existed get them once (no ALTER, so no lock, on every later start).
+do $ingest_state$
+begin
+    if not exists (select 1 from information_schema.columns
+                   where table_schema = 'ops' and table_name = 'ingest_state' and column_name = 'head_sha') then
+        alter table ops.ingest_state add column head_sha text, add column resume jsonb;
+    end if;
+end
+$ingest_state$;
 
 create table if not exists ops.data_quality_results (
     run_id        text        not null,
