@@ -58,3 +58,22 @@ def test_lock_check_passes_on_the_committed_lock_and_fails_on_drift(tmp_path: Pa
     result = _lock_check(project)
     assert result.returncode != 0
     assert "needs to be updated" in result.stderr, result.stderr
+
+
+def test_the_version_is_written_once_and_flows_everywhere() -> None:
+    import re
+
+    import yaml
+
+    from commitlake import __version__
+
+    assert importlib.metadata.version("commitlake") == __version__  # pyproject reads it (dynamic)
+    assert "version" in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dynamic"]
+    chart = yaml.safe_load((ROOT / "charts" / "commitlake" / "Chart.yaml").read_text())
+    assert chart["appVersion"] == __version__
+    rendered = (ROOT / "workflows" / "rendered" / "workflow-template.yaml").read_text()
+    images = re.findall(r"image: (\S+)", rendered)
+    assert images and all(image.endswith(f":{__version__}") for image in images)
+    # Nothing hand-written repeats it: the Dockerfile and build script take it as an argument.
+    for path in ("images/Dockerfile", "images/build.sh", "Makefile", "README.md"):
+        assert __version__ not in (ROOT / path).read_text(), path
