@@ -318,7 +318,7 @@ def test_lock_wait_is_bounded_and_transient(db: str, tmp_path: Path, flask: list
     def waiter() -> None:
         try:
             outcome.append(load(db, lake, lock_wait_s=1.0))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:  # handed to the test thread
             outcome.append(exc)
 
     with psycopg.connect(db, autocommit=True) as holder:

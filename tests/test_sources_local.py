@@ -44,9 +44,26 @@ def test_jsonl_keeps_unparseable_lines_for_quarantine(tmp_path: Path, shared_com
         good = handle.readline()
     path = tmp_path / "octo__broken.jsonl"
     path.write_bytes(good + b'{"sha": "truncated\n' + good)
-    records = [r for b in JsonlSource(f"jsonl:{path}", path).batches(None) for r in b.records]
+    source = JsonlSource(f"jsonl:{path}", path)
+    records = [r for b in source.batches(None) for r in b.records]
     assert len(records) == 3
     assert records[1] == {"_unparsed": '{"sha": "truncated', "_line": 2}
+    assert (source.stats.rejected, source.stats.unreadable_bytes, source.stats.damage) == (1, 0, None)
+
+
+def test_jsonl_passes_invalid_utf8_on_byte_for_byte(tmp_path: Path, shared_commits: Path) -> None:
+    """Not decoded with `replace` (which would load altered text): the lake gets the line as the file has it."""
+    from commitlake.stages.ingest import encode_batch
+
+    with gzip.open(shared_commits / "commitizen__cz-cli.jsonl.gz", "rb") as handle:
+        good = handle.readline().rstrip(b"\n")
+    latin1 = good.replace(b'"message":"', b'"message":"na\xefve ', 1)
+    path = tmp_path / "octo__latin1.jsonl"
+    path.write_bytes(good + b"\n" + latin1 + b"\n")
+    source = JsonlSource(f"jsonl:{path}", path)
+    (batch,) = list(source.batches(None))
+    assert source.stats.rejected == 1
+    assert gzip.decompress(encode_batch(batch.records)).split(b"\n") == [good, latin1, b""]
 
 
 @pytest.mark.parametrize(
