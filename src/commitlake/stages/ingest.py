@@ -108,7 +108,7 @@ def ingest_source(
     if lake.exists(manifest_key(prefix)):
         done = Manifest.from_bytes(lake.get_bytes(manifest_key(prefix)))
         if done.stats.get("status") in FAILED_STATUSES:  # a retry of the run must not forget the damage
-            source.stats.damage = done.stats.get("reason")
+            source.stats.damage = source.stats.skipped_reason = done.stats.get("reason")
             return done, str(done.stats["status"])
         return done, "already_done"
     started = datetime.now(UTC).isoformat()
