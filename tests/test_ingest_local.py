@@ -94,6 +94,10 @@ def test_one_bad_source_does_not_sink_the_others(tmp_path: Path, fresh_database:
     assert state == [("commitizen/cz-cli",)]
     again = run_pipeline(_settings(tmp_path, fresh_database, *uris), only=["plan", "ingest"], progress=False)
     assert set(again.failures) == {uris[1], uris[2]}
+    # a retry of the same run finds the partial manifest and still reports why
+    retry = run_pipeline(_settings(tmp_path, fresh_database, *uris).with_overrides(run_id=summary.run_id),
+                         only=["plan", "ingest"], progress=False)
+    assert "truncated gzip" in retry.failures[uris[1]]
 
 
 @pytest.mark.parametrize("cut_at", [0.2, 0.9])
