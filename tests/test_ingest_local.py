@@ -14,6 +14,7 @@ import pytest
 
 from commitlake.config import Settings
 from commitlake.runner import run_pipeline
+from commitlake.status import print_status
 
 
 def _lines(shared_commits: Path, slug: str) -> list[bytes]:
@@ -58,7 +59,9 @@ def test_invalid_utf8_is_quarantined_with_its_exact_bytes(
     ]
 
 
-def test_one_bad_source_does_not_sink_the_others(tmp_path: Path, fresh_database: str, shared_commits: Path) -> None:
+def test_one_bad_source_does_not_sink_the_others(
+    tmp_path: Path, fresh_database: str, shared_commits: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = _lines(shared_commits, "commitizen__cz-cli")
     with_garbage = tmp_path / "commitizen__cz-cli.jsonl"
     with_garbage.write_bytes(b"\n".join([good[0], b"<html>rate limited</html>", *good[1:], b"[1, 2]"]) + b"\n")
@@ -89,6 +92,10 @@ def test_one_bad_source_does_not_sink_the_others(tmp_path: Path, fresh_database:
     assert summary.results["load"].row_counts["rejected"] == 2
     statuses = dict(_query(fresh_database, "select stage, status from ops.pipeline_runs"))
     assert statuses == {"plan": "succeeded", "ingest": "partial", "load": "succeeded", "_run": "partial"}
+    capsys.readouterr()
+    print_status(_settings(tmp_path, fresh_database), limit=1)
+    shown = capsys.readouterr().out
+    assert f"failed {uris[1]}: partial: truncated gzip" in shown and f"failed {uris[2]}: failed:" in shown
     # the damaged file keeps no cursor: the next run reports it again instead of calling it unchanged
     state = _query(fresh_database, "select repo_full_name from ops.ingest_state where etag is not null")
     assert state == [("commitizen/cz-cli",)]
