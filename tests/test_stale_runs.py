@@ -94,3 +94,40 @@ def test_killed_stage_is_marked_abandoned_and_a_live_one_is_not(
             if child.poll() is None:
                 child.kill()
                 child.wait(timeout=30)
+
+
+def test_a_warehouse_created_before_accepts_the_new_statuses(fresh_database: str) -> None:
+    """Tables created by the previous schema (same DDL as then) are upgraded in place by ensure_schema."""
+    from commitlake.warehouse.db import ensure_schema
+
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("create schema ops")
+        conn.execute("create schema raw")
+        conn.execute(
+            """
+            create table ops.pipeline_runs (
+                run_id text not null, stage text not null,
+                status text not null check (status in ('running', 'succeeded', 'failed', 'skipped')),
+                started_at timestamptz not null default now(), finished_at timestamptz, duration_s double precision,
+                row_counts jsonb not null default '{}'::jsonb, details jsonb not null default '{}'::jsonb,
+                error text, primary key (run_id, stage))
+            """
+        )
+        conn.execute(
+            """
+            create table raw.rejected_records (
+                id bigserial primary key, lake_key text not null, line_no integer not null, reason text not null,
+                detail text, original_text text not null, run_id text not null,
+                rejected_at timestamptz not null default now(), unique (lake_key, line_no))
+            """
+        )
+        conn.execute("insert into ops.pipeline_runs (run_id, stage, status) values ('old', 'ingest', 'running')")
+    ensure_schema(fresh_database)
+    ensure_schema(fresh_database)  # and again: a no-op the second time
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("insert into ops.pipeline_runs (run_id, stage, status) values ('r', 'ingest', 'partial')")
+        conn.execute("update ops.pipeline_runs set status = 'abandoned' where run_id = 'old'")
+        conn.execute("insert into raw.rejected_records (lake_key, line_no, reason, original_text, original_bytes,"
+                     " run_id) values ('k', 1, 'invalid_utf8', 'caf\\xe9', '\\xcafe'::bytea, 'r')")
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("insert into ops.pipeline_runs (run_id, stage, status) values ('r', 'load', 'bogus')")
