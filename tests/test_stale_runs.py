@@ -96,6 +96,21 @@ def test_killed_stage_is_marked_abandoned_and_a_live_one_is_not(
                 child.wait(timeout=30)
 
 
+def test_argo_exit_handler_marks_the_killed_pods_stage(tmp_path: Path, fresh_database: str) -> None:
+    """A pod killed by its deadline never records its end; the workflow's exit handler does, for it."""
+    from commitlake.status import record_exit
+
+    killed = _start_hanging_run(tmp_path, fresh_database, "wf-1")
+    killed.kill()
+    killed.wait(timeout=30)
+    time.sleep(0.5)
+    record_exit(_settings(tmp_path / "home", fresh_database, COMMITLAKE_RUN_ID="wf-1"), "Failed")
+    rows = _rows(fresh_database)
+    assert rows[("wf-1", INGEST)][0] == "abandoned"
+    assert rows[("wf-1", INGEST)][2]["abandoned_noticed_by"] == "wf-1"
+    assert rows[("wf-1", "_run")][0] == "failed"
+
+
 def test_a_warehouse_created_before_accepts_the_new_statuses(fresh_database: str) -> None:
     """Tables created by the previous schema (same DDL as then) are upgraded in place by ensure_schema."""
     from commitlake.warehouse.db import ensure_schema

@@ -70,6 +70,8 @@ def record_exit(settings: Settings, workflow_status: str) -> None:
         raise ConfigError("--record-exit needs COMMITLAKE_RUN_ID")
     status = _ARGO_TO_STATUS.get(workflow_status.strip().lower(), "failed")
     with open_warehouse(settings) as warehouse:
+        with warehouse.connect(autocommit=True) as conn:  # a pod killed by its deadline left its row running
+            mark_abandoned(conn, settings.run_id)
         record_stage(warehouse, settings.run_id, "_run", status, details={"workflow_status": workflow_status})
 
 
