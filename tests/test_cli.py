@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from commitlake.errors import EXIT_PARTIAL
+
 ROOT = Path(__file__).resolve().parents[1]
 FINGERPRINT = "select count(*), md5(string_agg(sha, ',' order by sha)) from raw.github_commits"
 
@@ -50,14 +52,19 @@ def test_bad_source_uri(env: dict[str, str]) -> None:
 
 
 def test_unreadable_file(env: dict[str, str], tmp_path: Path) -> None:
+    """An unreadable source is reported by name with the partial exit status, not as a failed stage."""
     bad = tmp_path / "octo__cat.jsonl.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    line = _one_line_error(commitlake("run", "--stages", "plan,ingest", "--repos", f"jsonl:{bad}", env=env))
-    assert "stage 'ingest' failed" in line and str(bad) in line
+    result = commitlake("run", "--stages", "plan,ingest", "--repos", f"jsonl:{bad}", env=env)
+    assert result.returncode == EXIT_PARTIAL, result.stderr
+    failed = [line for line in result.stderr.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and f"jsonl:{bad}" in failed[0] and "cannot read" in failed[0]
 
 
 def test_missing_file(env: dict[str, str], tmp_path: Path) -> None:
-    line = _one_line_error(commitlake("ingest", "--repos", f"jsonl:{tmp_path}/a__b.jsonl", env=env))
+    result = commitlake("ingest", "--repos", f"jsonl:{tmp_path}/a__b.jsonl", env=env)
+    assert result.returncode == EXIT_PARTIAL
+    line = _one_line_error(result)
     assert "no such file" in line and "a__b.jsonl" in line
 
 
@@ -79,7 +86,7 @@ def test_plan_prints_only_json(env: dict[str, str], shared_commits: Path) -> Non
     assert orjson.loads(result.stdout) == [uri, "git:."]
 
 
-def test_failed_run_leaves_earlier_data_untouched(env: dict[str, str], shared_commits: Path) -> None:
+def test_partial_run_leaves_earlier_data_untouched(env: dict[str, str], shared_commits: Path) -> None:
     import psycopg
 
     uri = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
@@ -89,9 +96,10 @@ def test_failed_run_leaves_earlier_data_untouched(env: dict[str, str], shared_co
         before = conn.execute(FINGERPRINT).fetchone()
     broken = Path(env["COMMITLAKE_HOME"]) / "x__y.jsonl.gz"
     broken.write_bytes(gzip.compress(b"")[:5])
-    _one_line_error(commitlake("run", "--repos", f"jsonl:{broken}", env=env))
+    partial = commitlake("run", "--stages", "plan,ingest,load", "--repos", f"jsonl:{broken}", env=env)
+    assert partial.returncode == EXIT_PARTIAL and f"FAILED jsonl:{broken}" in partial.stderr, partial.stderr
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         after = conn.execute(FINGERPRINT).fetchone()
-        failed = conn.execute("select count(*) from ops.pipeline_runs where status = 'failed'").fetchone()
+        marked = conn.execute("select count(*) from ops.pipeline_runs where status = 'partial'").fetchone()
     assert before == after and before is not None and before[0] == 396
-    assert failed is not None and failed[0] == 2  # the ingest stage and the run
+    assert marked is not None and marked[0] == 2  # the ingest stage and the run

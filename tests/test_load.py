@@ -178,6 +178,8 @@ def test_every_quarantine_reason_end_to_end(db: str, tmp_path: Path, shared_comm
         if reason != "invalid_utf8":
             assert text == defects[reason].decode()
     assert "\\xff" in next(row[2] for row in rejected if row[0] == "invalid_utf8")
+    kept = query(db, "select reason, original_bytes from raw.rejected_records where original_bytes is not null")
+    assert kept == [("invalid_utf8", defects["invalid_utf8"])]  # the exact bytes, not just a readable rendering
     stored = query(db, "select payload from raw.github_commits where line_no between 19 and 21 order by line_no")
     assert [row[0] for row in stored] == [orjson.loads(line) for line in tricky_but_fine]
     assert query(db, "select records, inserted, rejected from ops.loaded_objects") == [(len(lines) - 2, 21, 10)]
@@ -298,6 +300,40 @@ def test_one_loader_at_a_time(db: str, tmp_path: Path, flask: list[bytes]) -> No
         holder.execute("select pg_advisory_unlock(%s)", [LOADER_LOCK])
         assert child.wait(timeout=60) == 0
     assert query(db, "select count(*) from raw.github_commits") == [(10,)]
+
+
+def test_lock_wait_is_bounded_and_transient(db: str, tmp_path: Path, flask: list[bytes]) -> None:
+    """A loader stuck behind another gives up after lock_wait_s with a transient error (Argo retries it)."""
+    import threading
+
+    from commitlake.errors import WarehouseError
+    from commitlake.pipeline import stage_by_name
+    from commitlake.warehouse.load import LOADER_LOCK, LOCK_WAIT_SECONDS
+
+    assert 0 < LOCK_WAIT_SECONDS < stage_by_name("load").timeout_seconds
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [flask[:10]])
+    outcome: list[BaseException | LoadReport] = []
+
+    def waiter() -> None:
+        try:
+            outcome.append(load(db, lake, lock_wait_s=1.0))
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    with psycopg.connect(db, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOADER_LOCK])
+        started = time.monotonic()
+        thread = threading.Thread(target=waiter, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        waited = time.monotonic() - started
+        assert not thread.is_alive(), "the loader kept waiting for the lock"
+    (error,) = outcome
+    assert isinstance(error, WarehouseError) and error.transient, error
+    assert "load lock" in str(error) and 0.9 < waited < 10
+    assert query(db, "select count(*) from raw.github_commits") == [(0,)]
+    assert load(db, lake, lock_wait_s=1.0).rows_inserted == 10  # lock free again: loads, nothing left locked
 
 
 def test_a_value_postgres_refuses_fails_only_its_object(

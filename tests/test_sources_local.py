@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from commitlake.sources import build_source, scheme_of
 from commitlake.sources.base import Cursor
 from commitlake.sources.git import GitSource, repo_from_remote
 from commitlake.sources.jsonl import JsonlSource
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _shas(path: Path) -> list[str]:
@@ -44,9 +47,26 @@ def test_jsonl_keeps_unparseable_lines_for_quarantine(tmp_path: Path, shared_com
         good = handle.readline()
     path = tmp_path / "octo__broken.jsonl"
     path.write_bytes(good + b'{"sha": "truncated\n' + good)
-    records = [r for b in JsonlSource(f"jsonl:{path}", path).batches(None) for r in b.records]
+    source = JsonlSource(f"jsonl:{path}", path)
+    records = [r for b in source.batches(None) for r in b.records]
     assert len(records) == 3
     assert records[1] == {"_unparsed": '{"sha": "truncated', "_line": 2}
+    assert (source.stats.rejected, source.stats.unreadable_bytes, source.stats.damage) == (1, 0, None)
+
+
+def test_jsonl_passes_invalid_utf8_on_byte_for_byte(tmp_path: Path, shared_commits: Path) -> None:
+    """Not decoded with `replace` (which would load altered text): the lake gets the line as the file has it."""
+    from commitlake.stages.ingest import encode_batch
+
+    with gzip.open(shared_commits / "commitizen__cz-cli.jsonl.gz", "rb") as handle:
+        good = handle.readline().rstrip(b"\n")
+    latin1 = good.replace(b'"message":"', b'"message":"na\xefve ', 1)
+    path = tmp_path / "octo__latin1.jsonl"
+    path.write_bytes(good + b"\n" + latin1 + b"\n")
+    source = JsonlSource(f"jsonl:{path}", path)
+    (batch,) = list(source.batches(None))
+    assert source.stats.rejected == 1
+    assert gzip.decompress(encode_batch(batch.records)).split(b"\n") == [good, latin1, b""]
 
 
 @pytest.mark.parametrize(
@@ -140,3 +160,76 @@ def test_bad_uris_are_config_errors(uri: str) -> None:
 
 def test_cursor_is_a_value() -> None:
     assert Cursor() == Cursor(None, None)
+
+
+def _shortstat(repo: Path, sha: str) -> tuple[int, int]:
+    """Insertions and deletions as `git show --stat` counts them (renames detected, merges vs first parent)."""
+    out = subprocess.run(
+        ["git", "-C", str(repo), "show", "--shortstat", "--find-renames", "--diff-merges=first-parent", "--format=",
+         sha], check=True, capture_output=True, text=True,
+    ).stdout
+    insertions = re.search(r"(\d+) insertions?\(\+\)", out)
+    deletions = re.search(r"(\d+) deletions?\(-\)", out)
+    return (int(insertions[1]) if insertions else 0, int(deletions[1]) if deletions else 0)
+
+
+@pytest.fixture
+def renames(tmp_path: Path) -> Path:
+    """A clone whose history moves real files (this project's own sources) the way refactors do."""
+    repo = tmp_path / "moves"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "dev@example.com")
+    _git(repo, "config", "user.name", "Dev")
+    sources = ROOT / "src" / "commitlake" / "sources"
+    (repo / "pkg").mkdir()
+    for name in ("git.py", "jsonl.py", "base.py"):
+        (repo / "pkg" / name).write_text((sources / name).read_text())
+    (repo / "odd name.md").write_text("# notes\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "feat: sources")
+    _git(repo, "mv", "pkg/jsonl.py", "pkg/lines.py")  # a rename with edits
+    lines = (repo / "pkg" / "lines.py").read_text().splitlines(keepends=True)
+    lines[0] = '"""Renamed module."""\n'
+    lines.insert(5, "# one more line\n")
+    (repo / "pkg" / "lines.py").write_text("".join(lines))
+    _git(repo, "rm", "-q", "odd name.md")
+    (repo / "pkg" / "git.py").write_text((repo / "pkg" / "git.py").read_text() + "# tail\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "refactor: rename jsonl to lines")
+    _git(repo, "checkout", "-q", "-b", "topic")
+    _git(repo, "mv", "pkg/base.py", "pkg/protocol.py")  # a pure rename, merged in
+    _git(repo, "commit", "-q", "-m", "refactor: base is the protocol")
+    _git(repo, "checkout", "-q", "main")
+    _git(repo, "merge", "-q", "--no-ff", "-m", "Merge branch 'topic'", "topic")
+    return repo
+
+
+def test_git_source_reports_renames_like_github(renames: Path) -> None:
+    records = [r for b in GitSource(f"git:{renames}", renames).batches(None) for r in b.records]
+    by_message = {r["commit"]["message"]: r for r in records}
+    moved = {f["filename"]: f for f in by_message["refactor: rename jsonl to lines"]["files"]}
+    assert set(moved) == {"pkg/lines.py", "odd name.md", "pkg/git.py"}
+    assert moved["pkg/lines.py"]["status"] == "renamed"
+    assert moved["pkg/lines.py"]["previous_filename"] == "pkg/jsonl.py"
+    assert (moved["pkg/lines.py"]["additions"], moved["pkg/lines.py"]["deletions"]) == (2, 1)  # the edits only
+    assert moved["odd name.md"]["status"] == "removed" and "previous_filename" not in moved["odd name.md"]
+    assert moved["pkg/git.py"]["status"] == "modified"
+    merge = by_message["Merge branch 'topic'"]
+    assert [(f["filename"], f["status"], f.get("previous_filename"), f["changes"]) for f in merge["files"]] == [
+        ("pkg/protocol.py", "renamed", "pkg/base.py", 0)
+    ]
+    for record in records:  # totals agree with `git show --stat` on every commit, merges included
+        stats = record["stats"]
+        assert (stats["additions"], stats["deletions"]) == _shortstat(renames, record["sha"]), record["sha"]
+
+
+def test_git_source_agrees_with_git_show_on_this_clone() -> None:
+    """This project's own history: every commit's totals equal `git show --stat`'s."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git clone")
+    records = [r for b in GitSource(f"git:{ROOT}", ROOT).batches(None) for r in b.records]
+    assert records
+    for record in records[:200]:
+        stats = record["stats"]
+        assert (stats["additions"], stats["deletions"]) == _shortstat(ROOT, record["sha"]), record["sha"]

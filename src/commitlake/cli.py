@@ -13,14 +13,11 @@ import orjson
 
 from commitlake import __version__
 from commitlake.config import Settings
-from commitlake.errors import CommitlakeError
+from commitlake.errors import EXIT_PARTIAL, EXIT_TRANSIENT, CommitlakeError
 from commitlake.logs import configure
 from commitlake.pipeline import STAGES
 
 __all__ = ["EXIT_TRANSIENT", "main"]
-
-#: EX_TEMPFAIL: a retry may succeed. Argo's retryStrategy retries this code (and pod errors) only.
-EXIT_TRANSIENT = 75
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +143,7 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
         only = [s.strip() for s in args.stages.split(",")] if args.stages else None
         summary = run_pipeline(settings, only=only)
         print(summary.render(), file=sys.stderr)
-        return 0
+        return EXIT_PARTIAL if summary.failures else 0
     if args.command == "plan":
         from commitlake.stages.plan import plan_uris
 
@@ -157,7 +154,9 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
 
         result = run_single_stage(settings, args.command)
         print(f"{args.command}: {result.summary}", file=sys.stderr)
-        return 0
+        for key, why in result.failures.items():  # the rest was done: one line per input that was not
+            print(f"commitlake: error: {key}: {why}", file=sys.stderr)
+        return EXIT_PARTIAL if result.failures else 0
     if args.command == "status":
         return _cmd_status(args, settings)
     if args.command == "db":

@@ -10,11 +10,17 @@
     ├── WarehouseError         the database cannot be reached or refused a statement
     ├── QualityGateFailed      a critical expectation failed: the pipeline stops at validate
     └── StageFailed            a stage failed; names the stage and the cause
+
+Exit codes of the `commitlake` command, defined here once: 0 success, 1 an error a retry will not fix,
+EXIT_PARTIAL some sources could not be ingested (the rest were, and were loaded), EXIT_TRANSIENT a retry may
+succeed.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_PARTIAL",
+    "EXIT_TRANSIENT",
     "AuthError",
     "BudgetExhausted",
     "CommitlakeError",
@@ -27,6 +33,13 @@ __all__ = [
     "WarehouseError",
     "is_transient",
 ]
+
+#: EX_TEMPFAIL: a retry may succeed. Argo's retryStrategy retries this code (and pod errors) only.
+EXIT_TRANSIENT = 75
+#: EX_DATAERR: the command did its work for every source it could read; at least one source failed or
+#: was cut short (a damaged file, an unreachable repository). The summary names each one and why. Not
+#: retried: the same input fails the same way.
+EXIT_PARTIAL = 65
 
 
 class CommitlakeError(Exception):

@@ -12,6 +12,7 @@ from commitlake.errors import StageFailed
 from commitlake.logs import bind, get_logger
 from commitlake.pipeline import STAGES
 from commitlake.stages import StageContext, StageResult, execute_stage, record_stage
+from commitlake.status import run_alive
 from commitlake.warehouse.db import open_warehouse
 
 __all__ = ["RunSummary", "new_run_id", "run_pipeline", "run_single_stage"]
@@ -30,10 +31,18 @@ class RunSummary:
     results: dict[str, StageResult] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def failures(self) -> dict[str, str]:
+        """What some stage could not process (e.g. ingest: source URI → why); empty when all went through."""
+        return {key: why for result in self.results.values() for key, why in result.failures.items()}
+
     def render(self) -> str:
-        lines = [f"commitlake run {self.run_id} succeeded in {self.seconds:.1f} s"]
+        outcome = "partially succeeded" if self.failures else "succeeded"
+        lines = [f"commitlake run {self.run_id} {outcome} in {self.seconds:.1f} s"]
         for name, result in self.results.items():
             lines.append(f"  {name:<10} {result.summary}")
+            for key, why in result.failures.items():
+                lines.append(f"  {'':<10} FAILED {key}: {why}")
         return "\n".join(lines)
 
 
@@ -43,7 +52,7 @@ def run_pipeline(settings: Settings, *, only: list[str] | None = None, progress:
     summary = RunSummary(run_id)
     started = time.monotonic()
     selected = [s for s in STAGES if only is None or s.name in only]
-    with bind(run_id=run_id), open_warehouse(settings) as warehouse:
+    with bind(run_id=run_id), open_warehouse(settings) as warehouse, run_alive(warehouse, run_id):
         _log.info("run.started", stages=[s.name for s in selected])
         record_stage(warehouse, run_id, RUN_STAGE, "running")
         ctx = StageContext(settings, run_id, warehouse, progress=progress)
@@ -57,13 +66,15 @@ def run_pipeline(settings: Settings, *, only: list[str] | None = None, progress:
             raise
         summary.seconds = round(time.monotonic() - started, 3)
         rows = {f"{name}.{k}": v for name, r in summary.results.items() for k, v in r.row_counts.items()}
-        record_stage(warehouse, run_id, RUN_STAGE, "succeeded", duration_s=summary.seconds, row_counts=rows)
-        _log.info("run.finished", status="succeeded", duration_s=summary.seconds)
+        status = "partial" if summary.failures else "succeeded"
+        record_stage(warehouse, run_id, RUN_STAGE, status, duration_s=summary.seconds, row_counts=rows,
+                     details={"failures": summary.failures} if summary.failures else None)
+        _log.info("run.finished", status=status, duration_s=summary.seconds)
     return summary
 
 
 def run_single_stage(settings: Settings, name: str, *, progress: bool = True) -> StageResult:
     """`commitlake <stage>`: one stage, as a container in Argo runs it."""
     run_id = settings.run_id or new_run_id()
-    with bind(run_id=run_id), open_warehouse(settings) as warehouse:
+    with bind(run_id=run_id), open_warehouse(settings) as warehouse, run_alive(warehouse, run_id):
         return execute_stage(name, StageContext(settings, run_id, warehouse, progress=progress))

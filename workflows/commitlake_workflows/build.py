@@ -46,6 +46,7 @@ from hera.workflows.models import (
 )
 
 from commitlake import __version__
+from commitlake.errors import EXIT_TRANSIENT
 from commitlake.pipeline import IMAGE_REPOSITORY, STAGES, Resources, Stage, image_for
 from commitlake.submit import REPOS_PARAMETER, template_name, workflow_for
 
@@ -82,7 +83,7 @@ EXIT_TIMEOUT_SECONDS = 300
 #: Retry only what a retry can fix: pod-level errors (eviction, node loss, image pull: Argo's "Error" phase)
 #: and exit code 75 (EX_TEMPFAIL, a transient condition the CLI reports). A failed quality gate or a bad
 #: setting exits 1 and fails at once.
-TRANSIENT_EXIT_CODE = 75
+TRANSIENT_EXIT_CODE = EXIT_TRANSIENT
 RETRY_EXPRESSION = f'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == {TRANSIENT_EXIT_CODE}'
 BACKOFF = Backoff(duration="30s", factor=IntOrString("2"), cap="10m", max_duration="1h")
 

@@ -38,6 +38,12 @@ class SourceStats:
     retries: int = 0
     wait_seconds: float = 0.0
     skipped_reason: str | None = None
+    #: Records passed on although the source could not parse them (the loader quarantines them): not commits.
+    rejected: int = 0
+    #: Bytes of the input that could not be read at all (a damaged file's tail), so were not passed on.
+    unreadable_bytes: int = 0
+    #: Why the source stopped before its end (e.g. a truncated gzip); what came before was still yielded.
+    damage: str | None = None
 
 
 @dataclass

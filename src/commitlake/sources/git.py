@@ -1,7 +1,11 @@
 """`git:PATH`: a local clone read with `git log`, shaped like GitHub list-commits items with files and stats.
 
 Offline and free: per-file stats come from `--numstat` (merges against their first parent, as the API
-does). The cursor's `etag` is the HEAD sha: an unchanged clone costs nothing, and after new commits only
+does), statuses from `--raw`, both with git's default rename detection (`-M`, 50 % similarity), so a moved
+file is one `renamed` entry with its `previous_filename` and the rename's own line counts, as GitHub reports
+it, not an add plus a delete. `-z` keeps every path exact (no C-quoting of odd names).
+
+The cursor's `etag` is the HEAD sha: an unchanged clone costs nothing, and after new commits only
 `<old head>..HEAD` is read (a rewritten history falls back to a full read; the loader de-duplicates).
 """
 
@@ -22,6 +26,8 @@ CHUNK_RECORDS = 5_000
 _RECORD = "\x1e"
 _FIELD = "\x1f"
 _FORMAT = _RECORD + _FIELD.join(["%H", "%T", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%B"]) + _FIELD
+#: git's --raw status letters → GitHub's file `status` (T: type change, e.g. file ↔ symlink).
+_STATUS = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "C": "copied", "T": "changed"}
 _REMOTE = re.compile(r"(?:github\.com[:/]|^https?://[^/]+/)(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/?$")
 
 
@@ -36,6 +42,47 @@ def repo_from_remote(url: str | None, fallback_dir: Path) -> str:
 
 def _to_int(value: str) -> int:
     return int(value) if value.isdigit() else 0  # "-" for binary files
+
+
+def _files(tail: str) -> list[dict[str, Any]]:
+    """GitHub-shaped `files` from one commit's `-z --raw --numstat` output.
+
+    Raw entries come first (`:modes shas STATUS\0path\0`, or `\0old\0new\0` for R/C), then numstat entries
+    (`added\tremoved\tpath\0`, or `added\tremoved\t\0old\0new\0` for a rename), in the same order.
+    """
+    tokens = tail.split("\0")
+    statuses: dict[str, tuple[str, str | None]] = {}
+    files: list[dict[str, Any]] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i].lstrip("\n")
+        i += 1
+        if token.startswith(":"):
+            letter = token.rsplit(" ", 1)[-1][:1]
+            if letter in "RC":
+                statuses[tokens[i + 1]] = (_STATUS[letter], tokens[i])
+                i += 2
+            else:
+                statuses[tokens[i]] = (_STATUS.get(letter, "modified"), None)
+                i += 1
+        elif token.count("\t") >= 2:
+            added, removed, name = token.split("\t", 2)
+            previous = None
+            if not name:  # a rename or copy: the old and new paths follow
+                previous, name = tokens[i], tokens[i + 1]
+                i += 2
+            status, old = statuses.get(name, ("modified", None))
+            item: dict[str, Any] = {
+                "filename": name,
+                "additions": _to_int(added),
+                "deletions": _to_int(removed),
+                "changes": _to_int(added) + _to_int(removed),
+                "status": status,
+            }
+            if previous or old:
+                item["previous_filename"] = previous or old
+            files.append(item)
+    return files
 
 
 class GitSource:
@@ -82,8 +129,8 @@ class GitSource:
 
     def _log(self, revision: str) -> Iterator[Batch]:
         args = [
-            "git", "-C", str(self.path), "-c", "core.quotepath=off", "log", revision, "--no-color", "--no-renames",
-            "--diff-merges=first-parent", "--numstat", "--summary", f"--format={_FORMAT}",
+            "git", "-C", str(self.path), "-c", "core.quotepath=off", "log", revision, "--no-color", "-z",
+            "--find-renames", "--diff-merges=first-parent", "--raw", "--numstat", f"--format={_FORMAT}",
         ]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
         assert proc.stdout is not None
@@ -110,23 +157,7 @@ class GitSource:
     def _parse(part: str) -> dict[str, Any]:
         fields = part.split(_FIELD)
         sha, tree, parents, an, ae, ad, cn, ce, cd, message = fields[:10]
-        tail = fields[10] if len(fields) > 10 else ""
-        files: list[dict[str, Any]] = []
-        created: set[str] = set()
-        deleted: set[str] = set()
-        for line in tail.splitlines():
-            if "\t" in line:
-                added, removed, name = line.split("\t", 2)
-                files.append({"filename": name, "additions": _to_int(added), "deletions": _to_int(removed)})
-            elif line.startswith(" create mode "):
-                created.add(line.split(" ", 4)[-1])
-            elif line.startswith(" delete mode "):
-                deleted.add(line.split(" ", 4)[-1])
-        for item in files:
-            item["changes"] = item["additions"] + item["deletions"]
-            item["status"] = "added" if item["filename"] in created else (
-                "removed" if item["filename"] in deleted else "modified"
-            )
+        files = _files(fields[10] if len(fields) > 10 else "")
         additions = sum(f["additions"] for f in files)
         deletions = sum(f["deletions"] for f in files)
         return {

@@ -1,42 +1,104 @@
 """`jsonl:PATH`: a file of GitHub list-commits items, one per line (gzip or plain).
 
 The file name `OWNER__REPO.jsonl[.gz]` names the repository. Lines are passed on as parsed objects; a line
-that is not JSON is kept as a record `{"_unparsed": <text>}` so the loader quarantines it with its line
-number instead of this source silently dropping it. The cursor's `etag` is the file's sha256: an
-unchanged file costs nothing on the next run.
+that is not a JSON object (or not UTF-8) is kept as a record `{"_unparsed": <text>, "_line": n}` whose text
+holds the original bytes (undecodable ones as surrogate escapes, see `unparsed_bytes`), so ingest writes the
+line to the lake exactly as the file had it and the loader quarantines it with its reason instead of this
+source dropping or altering it.
+
+A damaged file (a gzip stream cut short or corrupt part-way) is not all-or-nothing: the records before the
+damage are yielded, and `stats.damage` / `stats.unreadable_bytes` say what could not be read, so the stage
+reports the source as partial. The cursor's `etag` is the file's sha256: an unchanged file costs nothing on
+the next run.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
 from commitlake.errors import SourceError
 from commitlake.sources.base import Batch, Cursor, SourceStats
 
-__all__ = ["JsonlSource"]
+__all__ = ["JsonlSource", "unparsed_bytes", "unparsed_record"]
 
 CHUNK_RECORDS = 10_000
+_BLOCK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 _NAME = re.compile(r"^(?P<owner>[^_/][^/]*?)__(?P<name>[^/]+?)\.jsonl(?:\.gz)?$")
 
 
-def _open(path: Path) -> BinaryIO:
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    handle: Any = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
-    return handle
+def unparsed_record(line: bytes, line_no: int) -> dict[str, Any]:
+    """The record a line that is not a JSON object travels as; `unparsed_bytes` gives the exact line back."""
+    return {"_unparsed": line.decode("utf-8", "surrogateescape"), "_line": line_no}
+
+
+def unparsed_bytes(record: dict[str, Any]) -> bytes | None:
+    """The original bytes of an `unparsed_record`, None for any other record."""
+    text = record.get("_unparsed")
+    if type(text) is not str or len(record) > 2:
+        return None
+    return text.encode("utf-8", "surrogateescape")
+
+
+class _Damaged(Exception):
+    """The file cannot be read past this point; `unread` compressed bytes were not decoded."""
+
+    def __init__(self, reason: str, unread: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unread = unread
+
+
+def _contents(path: Path) -> Iterator[bytes]:
+    """The file's bytes, gunzipped (multi-member too) when it starts with the gzip magic, in blocks.
+
+    Raises `_Damaged` after the last block that could be decoded, so the caller keeps what came before.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        data = handle.read(_BLOCK)
+        if data[:2] != _GZIP_MAGIC:
+            while data:
+                yield data
+                data = handle.read(_BLOCK)
+            return
+        inflater = zlib.decompressobj(wbits=31)
+        fed = 0  # compressed bytes handed to the current inflater's predecessors and itself
+        while True:
+            if not data:
+                data = handle.read(_BLOCK)
+                if not data:
+                    break
+            try:
+                out = inflater.decompress(data)
+            except zlib.error as exc:
+                raise _Damaged(f"corrupt gzip data ({exc})", size - fed) from exc
+            fed += len(data)
+            if out:
+                yield out
+            data = b""
+            if inflater.eof:  # one gzip member ended: what follows (if anything) is the next one
+                data = inflater.unused_data
+                fed -= len(data)
+                if not data:
+                    data = handle.read(_BLOCK)
+                    if not data:
+                        return
+                inflater = zlib.decompressobj(wbits=31)
+        raise _Damaged("truncated gzip (the file ends before the end of its compressed stream)", 0)
 
 
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+        for block in iter(lambda: handle.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
 
@@ -59,7 +121,16 @@ class JsonlSource:
         if not path.is_file():
             raise SourceError(f"{uri}: no such file {path}")
         self._digest: str | None = None
-        self._newest: str | None = None
+
+    def _record(self, line: bytes, line_no: int) -> dict[str, Any]:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            record = None
+        if type(record) is dict:
+            return record
+        self.stats.rejected += 1
+        return unparsed_record(line, line_no)
 
     def batches(self, cursor: Cursor | None) -> Iterator[Batch]:
         try:
@@ -69,26 +140,35 @@ class JsonlSource:
         if cursor is not None and cursor.etag == self._digest:
             self.stats.not_modified += 1
             return
+        meta = {"path": str(self.path)}
         chunk: list[dict[str, Any]] = []
+        tail = b""
+        line_no = 0
         try:
-            with _open(self.path) as handle:
-                for line_no, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = orjson.loads(line)
-                        if not isinstance(record, dict):
-                            raise ValueError("not an object")
-                    except (orjson.JSONDecodeError, ValueError):
-                        record = {"_unparsed": line.decode("utf-8", "replace").rstrip("\n"), "_line": line_no}
-                    chunk.append(record)
-                    if len(chunk) >= self.chunk_records:
-                        yield Batch(chunk, {"path": str(self.path)})
-                        chunk = []
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise SourceError(f"{self.uri}: cannot read {self.path}: {exc}") from exc
+            for block in _contents(self.path):
+                lines = (tail + block).split(b"\n")
+                tail = lines.pop()
+                for line in lines:
+                    line_no += 1
+                    if line.strip():
+                        chunk.append(self._record(line, line_no))
+                        if len(chunk) >= self.chunk_records:
+                            yield Batch(chunk, meta)
+                            chunk = []
+        except _Damaged as exc:
+            # the partial line before the damage is unreadable too; everything before it goes on
+            self.stats.unreadable_bytes += exc.unread + len(tail)
+            self.stats.damage = f"{exc.reason}: {line_no} lines read, the rest is unreadable"
+            tail = b""
+        except OSError as exc:
+            raise SourceError(f"{self.uri}: cannot read {self.path}: {exc.strerror or exc}") from exc
+        if tail.strip():  # an intact file's last line without a newline
+            chunk.append(self._record(tail, line_no + 1))
         if chunk:
-            yield Batch(chunk, {"path": str(self.path)})
+            yield Batch(chunk, meta)
+        if self.stats.damage and line_no == 0 and not chunk:
+            raise SourceError(f"{self.uri}: cannot read {self.path}: {self.stats.damage}")
 
     def next_cursor(self) -> Cursor | None:
-        return Cursor(etag=self._digest) if self._digest else None
+        # a damaged file is read again next time, so its damage is reported again until someone fixes it
+        return Cursor(etag=self._digest) if self._digest and not self.stats.damage else None

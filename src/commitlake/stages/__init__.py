@@ -48,6 +48,9 @@ class StageResult:
     details: dict[str, Any] = field(default_factory=dict)
     #: The stage ran and found nothing sound to do (e.g. too few labelled commits to train on).
     skipped: bool = False
+    #: Inputs the stage could not (fully) process, with why; the rest was done. Recorded as status
+    #: `partial`, and the command exits with EXIT_PARTIAL.
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 StageFunction = Callable[[StageContext], StageResult]
@@ -130,7 +133,7 @@ def execute_stage(name: str, ctx: StageContext) -> StageResult:
                 record_stage(ctx.warehouse, ctx.run_id, record_as, "failed", duration_s=duration, error=message)
             raise StageFailed(name, exc) from exc
         duration = round(time.monotonic() - started, 3)
-        status = "skipped" if result.skipped else "succeeded"
+        status = "skipped" if result.skipped else ("partial" if result.failures else "succeeded")
         record_stage(
             ctx.warehouse, ctx.run_id, record_as, status,
             duration_s=duration, row_counts=result.row_counts, details=result.details,

@@ -4,6 +4,12 @@ Per repository: read the stored cursor from ops.ingest_state, stream batches int
 manifest last (the loader's commit marker), then store the new cursor. A rerun with the same run id skips
 repositories whose manifest exists; a crash before the manifest leaves only uncommitted objects, which the
 retry replaces. Repositories run concurrently (bounded), and memory holds one batch per worker.
+
+One bad source does not sink the others: a source that cannot be read at all is reported `failed`, one that
+breaks part-way (a truncated file) keeps what it yielded before the damage and is reported `partial`; the
+stage then succeeds for everything else and hands the failures (source → reason) back in
+`StageResult.failures`, which the command turns into EXIT_PARTIAL. Counts keep records apart from lines the
+source could not parse (rejects) and bytes it could not read at all.
 """
 
 from __future__ import annotations
@@ -19,16 +25,20 @@ from typing import Any
 import orjson
 from psycopg.types.json import Jsonb
 
-from commitlake.errors import BudgetExhausted, RepoUnavailable
+from commitlake.errors import AuthError, BudgetExhausted, RepoUnavailable, SourceError
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
 from commitlake.progress import Progress
 from commitlake.sources import Cursor, Source, build_source, scheme_of
+from commitlake.sources.jsonl import unparsed_bytes
 from commitlake.stages import StageContext, StageResult
 from commitlake.stages.plan import github_client, plan_uris
 from commitlake.warehouse.db import Warehouse
 
-__all__ = ["encode_batch", "ingest_source", "run"]
+__all__ = ["FAILED_STATUSES", "encode_batch", "ingest_source", "run"]
+
+#: Outcomes that make the stage partial: the source was not (fully) ingested.
+FAILED_STATUSES = frozenset({"failed", "partial", "incomplete"})
 
 _log = get_logger("ingest")
 
@@ -37,8 +47,11 @@ _log = get_logger("ingest")
 class RepoOutcome:
     uri: str
     repo: str
-    status: str  # ingested | unchanged | already_done | skipped | incomplete
+    status: str  # ingested | unchanged | already_done | skipped | incomplete | partial | failed
+    #: Every line written to the lake; `rejected` of them are lines the source could not parse (not commits).
     records: int = 0
+    rejected: int = 0
+    unreadable_bytes: int = 0
     objects: int = 0
     requests: int = 0
     not_modified: int = 0
@@ -54,10 +67,8 @@ def encode_batch(records: list[dict[str, Any]]) -> bytes:
     """
     lines = []
     for record in records:
-        if "_unparsed" in record and len(record) <= 2:
-            lines.append(str(record["_unparsed"]).encode("utf-8", "surrogatepass"))
-        else:
-            lines.append(orjson.dumps(record))
+        original = unparsed_bytes(record) if "_unparsed" in record else None
+        lines.append(original if original is not None else orjson.dumps(record))
     return gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
 
 
@@ -99,7 +110,11 @@ def ingest_source(
     """Write one repository's batches and manifest. Returns (manifest, status)."""
     prefix = run_prefix(source.kind, source.repo, today or datetime.now(UTC).date(), run_id, source.branch)
     if lake.exists(manifest_key(prefix)):
-        return Manifest.from_bytes(lake.get_bytes(manifest_key(prefix))), "already_done"
+        done = Manifest.from_bytes(lake.get_bytes(manifest_key(prefix)))
+        if done.stats.get("status") in FAILED_STATUSES:  # a retry of the run must not forget the damage
+            source.stats.damage = source.stats.skipped_reason = done.stats.get("reason")
+            return done, str(done.stats["status"])
+        return done, "already_done"
     started = datetime.now(UTC).isoformat()
     objects: list[ManifestObject] = []
     status = "ingested"
@@ -116,9 +131,19 @@ def ingest_source(
     except BudgetExhausted as exc:
         status = "incomplete"
         source.stats.skipped_reason = str(exc)
+    except (AuthError, RepoUnavailable):
+        raise
+    except SourceError as exc:
+        if not objects:
+            raise  # nothing read: the caller reports the source as failed
+        source.stats.damage = str(exc)  # broke part-way: keep what came before
+    if source.stats.damage and status == "ingested":
+        status = "partial"
+        source.stats.skipped_reason = source.stats.damage
     if status == "ingested" and not objects and source.stats.not_modified:
         status = "unchanged"
-    next_cursor = source.next_cursor()  # after a budget stop: where the next run resumes
+    # After a budget stop ("incomplete") the cursor is where the next run resumes; a damaged source keeps none.
+    next_cursor = source.next_cursor() if status == "incomplete" or status not in FAILED_STATUSES else None
     manifest = Manifest(
         run_id=run_id,
         source_uri=source.uri,
@@ -135,6 +160,8 @@ def ingest_source(
             "wait_seconds": round(source.stats.wait_seconds, 3),
             "status": status,
             "reason": source.stats.skipped_reason,
+            "rejected": source.stats.rejected,
+            "unreadable_bytes": source.stats.unreadable_bytes,
         },
         cursor={
             "last_committed_at": next_cursor.last_committed_at.isoformat()
@@ -168,12 +195,22 @@ def run(ctx: StageContext) -> StageResult:
             except RepoUnavailable as exc:
                 _log.warning("ingest.repo_skipped", source=uri, reason=str(exc))
                 return RepoOutcome(uri, uri, "skipped", reason=str(exc))
+            except AuthError:
+                raise
+            except SourceError as exc:
+                _log.error("ingest.source_failed", source=uri, reason=str(exc))
+                return RepoOutcome(uri, uri, "failed", reason=str(exc))
             cursor = cursors.get((source.kind, source.repo, source.branch or ""))
             try:
                 manifest, status = ingest_source(source, cursor, lake, ctx.run_id, progress=progress)
             except RepoUnavailable as exc:
                 _log.warning("ingest.repo_skipped", source=uri, repo=source.repo, reason=str(exc))
                 return RepoOutcome(uri, source.repo, "skipped", reason=str(exc))
+            except AuthError:
+                raise
+            except SourceError as exc:
+                _log.error("ingest.source_failed", source=uri, repo=source.repo, reason=str(exc))
+                return RepoOutcome(uri, source.repo, "failed", reason=str(exc))
             if status in ("ingested", "unchanged", "incomplete"):
                 next_cursor = source.next_cursor()
                 if next_cursor is not None:
@@ -182,13 +219,16 @@ def run(ctx: StageContext) -> StageResult:
             outcome = RepoOutcome(
                 uri, source.repo, status,
                 records=manifest.records if manifest else 0,
+                rejected=int(manifest.stats.get("rejected") or 0) if manifest else 0,
+                unreadable_bytes=int(manifest.stats.get("unreadable_bytes") or 0) if manifest else 0,
                 objects=len(manifest.objects) if manifest else 0,
                 requests=source.stats.requests, not_modified=source.stats.not_modified,
                 retries=source.stats.retries, wait_seconds=round(source.stats.wait_seconds, 3),
                 reason=source.stats.skipped_reason,
             )
             _log.info("ingest.repo_finished", source=uri, repo=source.repo, status=status, records=outcome.records,
-                      objects=outcome.objects, requests=outcome.requests, not_modified=outcome.not_modified)
+                      rejected=outcome.rejected, unreadable_bytes=outcome.unreadable_bytes, objects=outcome.objects,
+                      requests=outcome.requests, not_modified=outcome.not_modified, reason=outcome.reason)
             return outcome
 
     try:  # an AuthError (bad token) propagates: every other repository would fail the same way
@@ -197,21 +237,36 @@ def run(ctx: StageContext) -> StageResult:
     finally:
         progress.close()
     records = sum(o.records for o in outcomes)
+    rejected = sum(o.rejected for o in outcomes)
+    unreadable = sum(o.unreadable_bytes for o in outcomes)
     skipped = [{"repo": o.repo, "reason": o.reason} for o in outcomes if o.status == "skipped"]
+    failures = {o.uri: f"{o.status}: {o.reason}" for o in outcomes if o.status in FAILED_STATUSES}
     details = {
         "repositories": [o.__dict__ for o in outcomes],
         "skipped": skipped,
+        "failures": failures,
         "requests": sum(o.requests for o in outcomes),
         "not_modified": sum(o.not_modified for o in outcomes),
         "retries": sum(o.retries for o in outcomes),
     }
     unchanged = sum(1 for o in outcomes if o.status == "unchanged")
-    summary = f"{records} commits from {len(outcomes) - len(skipped)} repositories"
+    failed = sum(1 for o in outcomes if o.status == "failed")
+    summary = f"{records - rejected} commits from {len(outcomes) - len(skipped) - failed} repositories"
     if unchanged:
         summary += f" ({unchanged} unchanged)"
+    if rejected:
+        summary += f", {rejected} unparseable lines passed on for quarantine"
+    if unreadable:
+        summary += f", {unreadable} unreadable bytes"
     if skipped:
         summary += f", {len(skipped)} skipped"
-    for outcome in outcomes:
-        if outcome.status == "incomplete":  # e.g. "budget reached: 2849 commits left for the next run"
-            summary += f"; {outcome.repo}: {outcome.reason}"
-    return StageResult(summary, {"commits_ingested": records, "objects": sum(o.objects for o in outcomes)}, details)
+    if failures:
+        summary += f"; {len(failures)} not fully ingested: " + "; ".join(f"{u} ({r})" for u, r in failures.items())
+    counts = {
+        "records": records,
+        "commits_ingested": records - rejected,
+        "records_rejected": rejected,
+        "unreadable_bytes": unreadable,
+        "objects": sum(o.objects for o in outcomes),
+    }
+    return StageResult(summary, counts, details, failures=failures)

@@ -7,7 +7,10 @@ How exactly-once works:
 - Each object is one transaction: COPY its good rows straight into raw.github_commits, COPY its rejects into
   raw.rejected_records, insert its ledger row into ops.loaded_objects, commit. A kill -9 anywhere leaves
   either the whole object or nothing; the rerun skips what the ledger holds and redoes the rest.
-- A session advisory lock lets one loader run at a time. That is what makes the fast path safe: the set of
+- A session advisory lock lets one loader run at a time. A loader waits for it at most `lock_wait_s` (by
+  default half the load stage's deadline, so a waiting pod gives up well before Argo kills it) and then fails
+  with a transient WarehouseError: the CLI exits EXIT_TRANSIENT and Argo retries the stage later. One loader
+  at a time is what makes the fast path safe: the set of
   shas already loaded per repository is read once, when the repository is first touched, and kept current in
   memory, so rows that would violate the primary key (duplicates inside an object, between objects, or
   against earlier loads) are dropped and counted as `duplicates` instead of needing a staging table and
@@ -47,6 +50,7 @@ from psycopg.copy import QueuedLibpqWriter
 from commitlake.errors import LakeError, WarehouseError
 from commitlake.lake import MANIFEST_NAME, Lake, Manifest
 from commitlake.logs import get_logger
+from commitlake.pipeline import stage_by_name
 from commitlake.warehouse.quarantine import (
     DateWindow,
     Rejected,
@@ -56,10 +60,12 @@ from commitlake.warehouse.quarantine import (
     original_text,
 )
 
-__all__ = ["GROUP_RECORDS", "LOADER_LOCK", "LoadReport", "ObjectResult", "load_lake"]
+__all__ = ["GROUP_RECORDS", "LOADER_LOCK", "LOCK_WAIT_SECONDS", "LoadReport", "ObjectResult", "load_lake"]
 
 # pg_advisory_lock key held for the whole load: one loader per database at a time.
 LOADER_LOCK = 7204152
+#: How long a loader waits for LOADER_LOCK: half the load stage's deadline leaves the other half to load.
+LOCK_WAIT_SECONDS = stage_by_name("load").timeout_seconds / 2
 _CHUNK_BYTES = 128 << 10  # COPY payload queued at once (psycopg splits bigger writes into copies of this size)
 _INFLATE_BYTES = 4 << 20  # decompressed bytes produced per step, bounds memory for big objects
 GROUP_RECORDS = 10_000  # records per transaction, roughly (objects are never split)
@@ -71,7 +77,9 @@ _COPY_COMMITS = (
     "copy raw.github_commits (sha, authored_at, committed_at, line_no, payload,"
     " repo_full_name, source_kind, lake_key, run_id) from stdin"
 )
-_COPY_REJECTS = "copy raw.rejected_records (lake_key, line_no, reason, detail, original_text, run_id) from stdin"
+_COPY_REJECTS = (
+    "copy raw.rejected_records (lake_key, line_no, reason, detail, original_text, original_bytes, run_id) from stdin"
+)
 _INSERT_LEDGER = (
     "insert into ops.loaded_objects (lake_key, run_id, records, inserted, duplicates, rejected, sha256)"
     " values (%s, %s, %s, %s, %s, %s, %s)"
@@ -193,6 +201,17 @@ def _lines(data: bytes) -> Iterator[list[bytes]]:
         yield [tail]
 
 
+def _lossy_as_text(line: bytes) -> bool:
+    """original_text would alter this line (invalid UTF-8 or NUL bytes): keep its bytes as well."""
+    if b"\x00" in line:
+        return True
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def _blank(line: bytes) -> bool:
     return not line or line.isspace()
 
@@ -273,7 +292,7 @@ class _Loader:
     def _load_once(self, ready: list[tuple[_Pending, bytes, str]], *, strict: bool) -> list[ObjectResult]:
         added: list[tuple[set[str], str]] = []
         results: list[ObjectResult] = []
-        rejects: list[tuple[str, int, str, str, str, str]] = []
+        rejects: list[tuple[str, int, str, str, str, bytes | None, str]] = []
         window = self.window
         check = check_line if strict else check_line_fast
         for repo in {item.repo for item, _, _ in ready}:
@@ -300,8 +319,10 @@ class _Loader:
                                 records += 1
                                 res = check(line, window)
                                 if isinstance(res, Rejected):
-                                    text = original_text(line if res.original is None else res.original.encode())
-                                    rejects.append((item.key, line_no, res.reason, res.detail, text, self.run_id))
+                                    raw = line if res.original is None else res.original.encode(
+                                        "utf-8", "surrogateescape")
+                                    rejects.append((item.key, line_no, res.reason, res.detail, original_text(raw),
+                                                    raw if _lossy_as_text(raw) else None, self.run_id))
                                     result.rejected[res.reason] += 1
                                     continue
                                 sha = res[0]
@@ -389,6 +410,23 @@ def _check_encoding(conn: psycopg.Connection[Any]) -> None:
         raise WarehouseError(f"the warehouse database must use UTF8 encoding (jsonb \\u escapes), not {row}")
 
 
+def _take_lock(conn: psycopg.Connection[Any], wait_s: float) -> None:
+    """LOADER_LOCK, waiting at most `wait_s` (lock_timeout bounds an advisory lock wait like any other)."""
+    if conn.execute("select pg_try_advisory_lock(%s)", [LOADER_LOCK]).fetchone()[0]:  # type: ignore[index]
+        conn.commit()
+        return
+    _log.info("load_waiting_for_lock", lock=LOADER_LOCK, wait_s=wait_s)
+    try:
+        conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(f"{max(1, round(wait_s * 1000))}ms")))
+        conn.execute("select pg_advisory_lock(%s)", [LOADER_LOCK])
+        conn.commit()
+    except psycopg.errors.LockNotAvailable as exc:
+        conn.rollback()
+        raise WarehouseError(
+            f"another loader held the load lock for over {wait_s:g} s; giving up so the stage is retried later"
+        ) from exc
+
+
 def load_lake(
     conninfo: str,
     lake: Lake,
@@ -398,12 +436,14 @@ def load_lake(
     prefix: str = "raw/",
     now: datetime | None = None,
     group_records: int = GROUP_RECORDS,
+    lock_wait_s: float = LOCK_WAIT_SECONDS,
 ) -> LoadReport:
     """Load every manifest-listed object under `prefix` not yet in the ledger; see the module docstring.
 
     `progress(done, total, result)` is called after each object (skipped ones included). `now` fixes the date
     window's upper bound (tests); it defaults to the current time. `group_records`: objects are loaded
     in transactions of about this many records (small objects, e.g. one GitHub page each, share one).
+    `lock_wait_s`: how long to wait for another loader to finish before giving up with a transient error.
     """
     started = time.perf_counter()
     report = LoadReport()
@@ -415,10 +455,7 @@ def load_lake(
     with conn:
         _check_encoding(conn)
         conn.commit()
-        if not conn.execute("select pg_try_advisory_lock(%s)", [LOADER_LOCK]).fetchone()[0]:  # type: ignore[index]
-            _log.info("load_waiting_for_lock", lock=LOADER_LOCK)
-            conn.execute("select pg_advisory_lock(%s)", [LOADER_LOCK])
-        conn.commit()
+        _take_lock(conn, lock_wait_s)
         try:
             pending = _discover(lake, prefix)
             report.objects_seen = len(pending)

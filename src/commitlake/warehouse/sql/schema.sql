@@ -31,10 +31,22 @@ create table if not exists raw.rejected_records (
     reason        text        not null,
     detail        text,
     original_text text        not null,
+    -- the exact bytes of a line original_text cannot hold as it was (invalid UTF-8, NUL bytes); null otherwise
+    original_bytes bytea,
     run_id        text        not null,
     rejected_at   timestamptz not null default now(),
     unique (lake_key, line_no)
 );
+-- Warehouses made before original_bytes existed get it once (no ALTER, so no lock, on every later start).
+do $rejected_records$
+begin
+    if not exists (select 1 from information_schema.columns
+                   where table_schema = 'raw' and table_name = 'rejected_records'
+                     and column_name = 'original_bytes') then
+        alter table raw.rejected_records add column original_bytes bytea;
+    end if;
+end
+$rejected_records$;
 
 -- The ledger: one row per lake object loaded, written in the same transaction as its rows.
 create table if not exists ops.loaded_objects (
@@ -51,7 +63,7 @@ create table if not exists ops.loaded_objects (
 create table if not exists ops.pipeline_runs (
     run_id       text        not null,
     stage        text        not null,
-    status       text        not null check (status in ('running', 'succeeded', 'failed', 'skipped')),
+    status       text        not null,
     started_at   timestamptz not null default now(),
     finished_at  timestamptz,
     duration_s   double precision,
@@ -60,6 +72,21 @@ create table if not exists ops.pipeline_runs (
     error        text,
     primary key (run_id, stage)
 );
+
+-- partial: done for every input but some (named in details); abandoned: found still `running` by a later
+-- run after its process had died (finished_at is when that was noticed). Replaced only when it differs, so
+-- databases created before a status was added accept it.
+do $pipeline_runs$
+begin
+    if coalesce((select pg_get_constraintdef(oid) from pg_constraint
+                 where conname = 'pipeline_runs_status_check' and conrelid = 'ops.pipeline_runs'::regclass), '')
+       not like '%abandoned%' then
+        alter table ops.pipeline_runs drop constraint if exists pipeline_runs_status_check;
+        alter table ops.pipeline_runs add constraint pipeline_runs_status_check
+            check (status in ('running', 'succeeded', 'partial', 'failed', 'skipped', 'abandoned'));
+    end if;
+end
+$pipeline_runs$;
 
 -- Incremental ingest state per source, repository and branch.
 create table if not exists ops.ingest_state (
