@@ -260,8 +260,12 @@ def run(ctx: StageContext) -> StageResult:
         summary += f", {unreadable} unreadable bytes"
     if skipped:
         summary += f", {len(skipped)} skipped"
-    if failures:
-        summary += f"; {len(failures)} not fully ingested: " + "; ".join(f"{u} ({r})" for u, r in failures.items())
+    broken = {o.uri: f"{o.status}: {o.reason}" for o in outcomes if o.status in FAILED_STATUSES - {"incomplete"}}
+    if broken:
+        summary += f"; {len(broken)} not fully ingested: " + "; ".join(f"{u} ({r})" for u, r in broken.items())
+    for outcome in outcomes:
+        if outcome.status == "incomplete":  # e.g. "budget reached: 2849 commits left for the next run"
+            summary += f"; {outcome.repo}: {outcome.reason}"
     counts = {
         "records": records,
         "commits_ingested": records - rejected,
