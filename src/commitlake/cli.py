@@ -13,14 +13,12 @@ import orjson
 
 from commitlake import __version__
 from commitlake.config import Settings
-from commitlake.errors import CommitlakeError
+from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, EXIT_TRANSIENT
+from commitlake.errors import CommitlakeError, ConfigError
 from commitlake.logs import configure
 from commitlake.pipeline import STAGES
 
 __all__ = ["EXIT_TRANSIENT", "main"]
-
-#: EX_TEMPFAIL: a retry may succeed. Argo's retryStrategy retries this code (and pod errors) only.
-EXIT_TRANSIENT = 75
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
 
     submit = sub.add_parser("submit", help="submit the WorkflowTemplate to an Argo Server")
-    submit.add_argument("--argo-server", default=None, help="Argo Server URL (default: ARGO_SERVER or https://localhost:2746)")
-    submit.add_argument("--namespace", default=None, help="namespace (default: ARGO_NAMESPACE or commitlake)")
+    submit.add_argument("--argo-server", default=None,
+                        help=f"Argo Server URL (default: ARGO_SERVER or {DEFAULT_ARGO_SERVER})")
+    submit.add_argument("--namespace", default=None,
+                        help=f"namespace (default: ARGO_NAMESPACE or {DEFAULT_NAMESPACE})")
     submit.add_argument("--repos", nargs="+", metavar="URI", help="sources for this run")
     submit.add_argument("--insecure", action="store_true",
                         help="skip TLS verification (a port-forwarded Argo Server with its self-signed certificate)")
@@ -128,10 +128,13 @@ def _cmd_dbt(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    from commitlake.submit import submit
+    try:  # Hera and the workflows package: `make submit` puts them on the path
+        from commitlake_workflows.submit import submit
+    except ImportError as exc:
+        raise ConfigError(f"commitlake submit needs the workflows extra on PYTHONPATH (make submit): {exc}") from exc
 
-    server = args.argo_server or os.environ.get("ARGO_SERVER") or "https://localhost:2746"
-    namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or "commitlake"
+    server = args.argo_server or os.environ.get("ARGO_SERVER") or DEFAULT_ARGO_SERVER
+    namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or DEFAULT_NAMESPACE
     name = submit(server, namespace, os.environ.get("ARGO_TOKEN"), list(args.repos or settings.repos),
                   verify_ssl=not args.insecure)
     print(name)

@@ -10,8 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from commitlake import __version__
+from commitlake.config import DEFAULT_INGEST_CONCURRENCY
 
-__all__ = ["IMAGES", "IMAGE_EXTRAS", "IMAGE_REPOSITORY", "STAGES", "Resources", "Stage", "image_for", "stage_by_name"]
+__all__ = [
+    "FAN_OUT_PARALLELISM",
+    "IMAGES",
+    "IMAGE_EXTRAS",
+    "IMAGE_REPOSITORY",
+    "STAGES",
+    "Resources",
+    "Stage",
+    "image_for",
+    "stage_by_name",
+]
+
+#: At most this many fan-out items at once, in Argo (the DAG's parallelism) as in the local runner's default
+#: (COMMITLAKE_INGEST_CONCURRENCY overrides it locally).
+FAN_OUT_PARALLELISM = DEFAULT_INGEST_CONCURRENCY
 
 #: Image names are `<IMAGE_REPOSITORY>/<component>:<version>`; CI overrides the prefix with COMMITLAKE_IMAGE_PREFIX.
 IMAGE_REPOSITORY = "commitlake"

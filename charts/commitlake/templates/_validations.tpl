@@ -27,6 +27,12 @@ http://{{ include "commitlake.objectStoreHost" . }}:9000
 {{- if and .Values.secrets.create .Values.mlflow.enabled (ne .Values.mlflow.auth.existingSecret .Values.secrets.mlflow) }}
 {{- fail "mlflow.auth.existingSecret must equal secrets.mlflow when secrets.create=true" }}
 {{- end }}
+{{- $configKeys := (.Files.Get "files/config-env.yaml" | fromYaml).keys | default list }}
+{{- range $key, $_ := .Values.pipeline.env }}
+{{- if not (has $key $configKeys) }}
+{{- fail (printf "pipeline.env.%s is read by no stage (the stages read: %s)" $key (join ", " $configKeys)) }}
+{{- end }}
+{{- end }}
 {{- if ne .Values.secrets.pipeline "commitlake-pipeline" }}
 {{- fail "secrets.pipeline must stay commitlake-pipeline: the WorkflowTemplate references it by that name" }}
 {{- end }}
