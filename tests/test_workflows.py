@@ -241,6 +241,7 @@ def test_a_new_stage_needs_no_workflow_code(monkeypatch: pytest.MonkeyPatch) -> 
         name="report",
         summary="a hypothetical stage after predict",
         image="train",
+        function="commitlake.stages.predict:run",
         depends_on=("predict",),
         resources=Resources("1", "1Gi", "2", "2Gi"),
         secret_env=("DATABASE_URL",),

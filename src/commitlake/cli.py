@@ -16,7 +16,7 @@ from commitlake.config import Settings
 from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, EXIT_TRANSIENT
 from commitlake.errors import CommitlakeError, ConfigError
 from commitlake.logs import configure
-from commitlake.pipeline import STAGES
+from commitlake.pipeline import FAN_OUT_LIST, STAGES, stage_by_name
 
 __all__ = ["EXIT_TRANSIENT", "main"]
 
@@ -150,16 +150,13 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
         summary = run_pipeline(settings, only=only)
         print(summary.render(), file=sys.stderr)
         return 0
-    if args.command == "plan":
-        from commitlake.stages.plan import plan_uris
-
-        print(orjson.dumps(plan_uris(settings)).decode())
-        return 0
     if args.command in {s.name for s in STAGES}:
         from commitlake.runner import run_single_stage
 
         result = run_single_stage(settings, args.command)
         print(f"{args.command}: {result.summary}", file=sys.stderr)
+        if stage_by_name(args.command).emits_fan_out_list:  # Argo reads the list from stdout
+            print(orjson.dumps(result.details[FAN_OUT_LIST]).decode())
         return 0
     if args.command == "status":
         return _cmd_status(args, settings)
@@ -177,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = Settings.from_env()
         # `plan` and `db url` print results on stdout (Argo and shells read them), so their logs go to stderr.
-        configure(base.log_level, sys.stderr if args.command in ("plan", "db") else None, base.log_format)
+        stdout_commands = {"db", *(s.name for s in STAGES if s.emits_fan_out_list)}
+        configure(base.log_level, sys.stderr if args.command in stdout_commands else None, base.log_format)
         return _dispatch(args, base)
     except CommitlakeError as exc:
         print(f"commitlake: error: {exc}", file=sys.stderr)

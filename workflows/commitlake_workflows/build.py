@@ -62,7 +62,7 @@ from commitlake.contract import (
     WAREHOUSE_MUTEX,
     WORKFLOW_TEMPLATE_NAME,
 )
-from commitlake.pipeline import FAN_OUT_PARALLELISM, IMAGE_REPOSITORY, STAGES, Resources, Stage, image_for
+from commitlake.pipeline import FAN_OUT_PARALLELISM, IMAGE_REPOSITORY, RETRY_BACKOFF, STAGES, Resources, Stage, image_for
 from commitlake_workflows.submit import workflow_for
 
 __all__ = [
@@ -86,7 +86,12 @@ EXIT_TIMEOUT_SECONDS = 300
 #: and exit code 75 (EX_TEMPFAIL, a transient condition the CLI reports). A failed quality gate or a bad
 #: setting exits 1 and fails at once.
 RETRY_EXPRESSION = f'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == {EXIT_TRANSIENT}'
-BACKOFF = Backoff(duration="30s", factor=IntOrString("2"), cap="10m", max_duration="1h")
+BACKOFF = Backoff(
+    duration=f"{RETRY_BACKOFF.first_seconds:g}s",
+    factor=IntOrString(str(RETRY_BACKOFF.factor)),
+    cap=f"{RETRY_BACKOFF.cap_seconds:g}s",
+    max_duration="1h",
+)
 
 
 # Argo types activeDeadlineSeconds, retry limit and backoff factor as IntOrString, and its published JSON

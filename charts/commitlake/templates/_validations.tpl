@@ -29,8 +29,10 @@ http://{{ include "commitlake.objectStoreHost" . }}:9000
 {{- end }}
 {{- $configKeys := (.Files.Get "files/config-env.yaml" | fromYaml).keys | default list }}
 {{- range $key, $_ := .Values.pipeline.env }}
+{{- if $configKeys }}
 {{- if not (has $key $configKeys) }}
 {{- fail (printf "pipeline.env.%s is read by no stage (the stages read: %s)" $key (join ", " $configKeys)) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if ne .Values.secrets.pipeline "commitlake-pipeline" }}

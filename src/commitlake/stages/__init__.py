@@ -7,7 +7,9 @@ own container, be retried, or be resumed after a crash.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +21,19 @@ from commitlake.config import Settings
 from commitlake.errors import CommitlakeError, StageFailed
 from commitlake.lake import Lake, open_lake
 from commitlake.logs import bind, get_logger
+from commitlake.pipeline import Stage, stage_by_name
 from commitlake.warehouse.db import Warehouse
 
-__all__ = ["StageContext", "StageResult", "execute_stage", "record_stage"]
+__all__ = [
+    "StageContext",
+    "StageResult",
+    "StageTimeout",
+    "execute_stage",
+    "function_for",
+    "merge_for",
+    "read_stage_details",
+    "record_stage",
+]
 
 _log = get_logger("stages")
 
@@ -53,10 +65,58 @@ class StageResult:
 StageFunction = Callable[[StageContext], StageResult]
 
 
-def _function_for(name: str) -> StageFunction:
-    module = importlib.import_module(f"commitlake.stages.{name}")
-    function: StageFunction = module.run
+class StageTimeout(CommitlakeError):
+    """The stage ran past its `timeout_seconds` (not retried: Argo's activeDeadlineSeconds is not either)."""
+
+
+def _resolve(reference: str) -> Callable[..., object]:
+    module_name, _, attribute = reference.partition(":")
+    function: Callable[..., object] = getattr(importlib.import_module(module_name), attribute)
     return function
+
+
+def function_for(stage: Stage) -> StageFunction:
+    """The function a Stage names (`module:attribute`): what `commitlake <stage>` and `commitlake run` call."""
+    return _resolve(stage.function)  # type: ignore[return-value]
+
+
+def merge_for(stage: Stage) -> Callable[[list[StageResult]], StageResult]:
+    """How the fan-out items of `stage` combine into one result (the stage names it; default: first item)."""
+    if stage.merge is None:
+        return lambda results: results[0]
+    return _resolve(stage.merge)  # type: ignore[return-value]
+
+
+def _call_with_timeout(function: StageFunction, ctx: StageContext, seconds: float) -> StageResult:
+    """Run `function` in a daemon thread and give up after `seconds`: the run stops, the thread is abandoned
+    (a pod would be killed; a process cannot kill a thread, so the CLI exits right after)."""
+    outcome: dict[str, object] = {}
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome["result"] = context.run(function, ctx)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="stage", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise StageTimeout(f"timed out after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]  # type: ignore[return-value]
+
+
+def read_stage_details(warehouse: Warehouse, run_id: str, stage: str) -> dict[str, Any] | None:
+    """The details a succeeded stage kept in its run record (e.g. plan's repository list), or None."""
+    with warehouse.connect() as conn:
+        row = conn.execute(
+            "select details from ops.pipeline_runs where run_id = %s and stage = %s and status = 'succeeded'",
+            [run_id, stage],
+        ).fetchone()
+    return dict(row[0]) if row and row[0] is not None else None
 
 
 def record_stage(
@@ -102,25 +162,28 @@ def record_stage(
         )
 
 
-def _record_name(name: str, ctx: StageContext) -> str:
+def _record_name(stage: Stage, ctx: StageContext) -> str:
     """Fan-out pods of one run share the run id: each records its own row, `ingest[<source uri>]`."""
-    from commitlake.pipeline import stage_by_name
-
-    if stage_by_name(name).fan_out_over and len(ctx.settings.repos) == 1:
-        return f"{name}[{ctx.settings.repos[0]}]"
-    return name
+    if stage.fan_out_over and len(ctx.settings.repos) == 1:
+        return f"{stage.name}[{ctx.settings.repos[0]}]"
+    return stage.name
 
 
-def execute_stage(name: str, ctx: StageContext) -> StageResult:
-    """Run one stage with logging and bookkeeping; any failure becomes StageFailed naming the stage."""
-    function = _function_for(name)
-    record_as = _record_name(name, ctx)
+def execute_stage(name: str, ctx: StageContext, *, timeout_seconds: float | None = None) -> StageResult:
+    """Run one stage with logging, bookkeeping and its timeout; any failure becomes StageFailed naming it.
+
+    The one wrapper every stage goes through, in a pod (`commitlake <stage>`) as in `commitlake run`.
+    """
+    stage = stage_by_name(name)
+    function = function_for(stage)
+    record_as = _record_name(stage, ctx)
+    timeout = stage.timeout_seconds if timeout_seconds is None else timeout_seconds
     with bind(run_id=ctx.run_id, stage=name):
         _log.info("stage.started")
         record_stage(ctx.warehouse, ctx.run_id, record_as, "running")
         started = time.monotonic()
         try:
-            result = function(ctx)
+            result = _call_with_timeout(function, ctx, timeout)
         except Exception as exc:
             duration = round(time.monotonic() - started, 3)
             message = str(exc) if isinstance(exc, CommitlakeError) else f"{type(exc).__name__}: {exc}"

@@ -21,13 +21,14 @@ import orjson
 from commitlake.errors import BudgetExhausted, RepoUnavailable
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
+from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
 from commitlake.progress import Progress
 from commitlake.sources import Cursor, Source, build_source, scheme_of
-from commitlake.stages import StageContext, StageResult
-from commitlake.stages.plan import github_client, plan_uris
+from commitlake.stages import StageContext, StageResult, read_stage_details
+from commitlake.stages.plan import github_client, is_wildcard, plan_uris
 from commitlake.warehouse.db import Warehouse
 
-__all__ = ["encode_batch", "ingest_source", "run"]
+__all__ = ["encode_batch", "ingest_source", "merge", "planned_uris", "run"]
 
 _log = get_logger("ingest")
 
@@ -143,9 +144,52 @@ def ingest_source(
     return manifest, status
 
 
+def planned_uris(ctx: StageContext) -> list[str]:
+    """What to ingest: the one item this fan-out pod was given, else the list plan kept in this run's record.
+
+    Only a run without a plan record (`commitlake ingest` on its own) plans here, and says so in the log.
+    """
+    given = ctx.settings.repos
+    if len(given) == 1 and not is_wildcard(given[0]):
+        return list(given)
+    source_stage = stage_by_name("ingest").fan_out_over or "plan"
+    details = read_stage_details(ctx.warehouse, ctx.run_id, source_stage)
+    if details is not None and FAN_OUT_LIST in details and not given:
+        return [str(uri) for uri in details[FAN_OUT_LIST]]
+    _log.info("ingest.unplanned", reason=f"no {source_stage} record for this run" if not given else "--repos given")
+    return plan_uris(ctx.settings)
+
+
+def _summary(details: dict[str, Any]) -> str:
+    repositories = details["repositories"]
+    records = sum(o["records"] for o in repositories)
+    skipped = sum(1 for o in repositories if o["status"] == "skipped")
+    unchanged = sum(1 for o in repositories if o["status"] == "unchanged")
+    summary = f"{records} commits from {len(repositories) - skipped} repositories"
+    if unchanged:
+        summary += f" ({unchanged} unchanged)"
+    if skipped:
+        summary += f", {skipped} skipped"
+    return summary
+
+
+def merge(results: list[StageResult]) -> StageResult:
+    """One result for the fan-out items of a run (each item is one `ingest` call on one repository)."""
+    details: dict[str, Any] = {"repositories": [], "skipped": [], "requests": 0, "not_modified": 0, "retries": 0}
+    rows: dict[str, int] = {}
+    for result in results:
+        for key in ("repositories", "skipped"):
+            details[key].extend(result.details.get(key, []))
+        for key in ("requests", "not_modified", "retries"):
+            details[key] += result.details.get(key, 0)
+        for key, value in result.row_counts.items():
+            rows[key] = rows.get(key, 0) + value
+    return StageResult(_summary(details), rows, details)
+
+
 def run(ctx: StageContext) -> StageResult:
     settings = ctx.settings
-    uris = plan_uris(settings)
+    uris = planned_uris(ctx)
     progress = Progress("ingest", unit="commits", enabled=ctx.progress)
     client = github_client(settings, progress.note) if any(scheme_of(u) == "github" for u in uris) else None
     cursors = {} if settings.full_refresh else _read_cursors(ctx.warehouse)
@@ -191,18 +235,12 @@ def run(ctx: StageContext) -> StageResult:
     finally:
         progress.close()
     records = sum(o.records for o in outcomes)
-    skipped = [{"repo": o.repo, "reason": o.reason} for o in outcomes if o.status == "skipped"]
-    details = {
-        "repositories": [o.__dict__ for o in outcomes],
-        "skipped": skipped,
+    details: dict[str, Any] = {
+        "repositories": [dict(o.__dict__) for o in outcomes],
+        "skipped": [{"repo": o.repo, "reason": o.reason} for o in outcomes if o.status == "skipped"],
         "requests": sum(o.requests for o in outcomes),
         "not_modified": sum(o.not_modified for o in outcomes),
         "retries": sum(o.retries for o in outcomes),
     }
-    unchanged = sum(1 for o in outcomes if o.status == "unchanged")
-    summary = f"{records} commits from {len(outcomes) - len(skipped)} repositories"
-    if unchanged:
-        summary += f" ({unchanged} unchanged)"
-    if skipped:
-        summary += f", {len(skipped)} skipped"
-    return StageResult(summary, {"commits_ingested": records, "objects": sum(o.objects for o in outcomes)}, details)
+    rows = {"commits_ingested": records, "objects": sum(o.objects for o in outcomes)}
+    return StageResult(_summary(details), rows, details)
