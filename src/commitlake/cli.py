@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 import orjson
 
-from commitlake import __version__
+from commitlake import __version__, pipeline
 from commitlake.config import Settings
 from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, EXIT_TRANSIENT
 from commitlake.errors import CommitlakeError, ConfigError
 from commitlake.logs import configure
-from commitlake.pipeline import FAN_OUT_LIST, STAGES, stage_by_name
+from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
 
 __all__ = ["EXIT_TRANSIENT", "main"]
 
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--stages", help="comma-separated subset of stages to run, in pipeline order")
     run.add_argument("--run-id", help="reuse a run id (resume a failed run)")
 
-    for stage in STAGES:
+    for stage in pipeline.STAGES:
         cmd = sub.add_parser(stage.name, help=stage.summary)
         _add_source_flags(cmd)
         cmd.add_argument("--run-id", help="run id shared by the stages of one run (default: COMMITLAKE_RUN_ID)")
@@ -150,7 +150,7 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
         summary = run_pipeline(settings, only=only)
         print(summary.render(), file=sys.stderr)
         return 0
-    if args.command in {s.name for s in STAGES}:
+    if args.command in {s.name for s in pipeline.STAGES}:
         from commitlake.runner import run_single_stage
 
         result = run_single_stage(settings, args.command)
@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = Settings.from_env()
         # `plan` and `db url` print results on stdout (Argo and shells read them), so their logs go to stderr.
-        stdout_commands = {"db", *(s.name for s in STAGES if s.emits_fan_out_list)}
+        stdout_commands = {"db", *(s.name for s in pipeline.STAGES if s.emits_fan_out_list)}
         configure(base.log_level, sys.stderr if args.command in stdout_commands else None, base.log_format)
         return _dispatch(args, base)
     except CommitlakeError as exc:

@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 from commitlake.config import Settings
+from commitlake.contract import RUN_FINISHED_EVENT
 from commitlake.errors import ConfigError
+from commitlake.logs import bind, get_logger
 from commitlake.warehouse.db import open_warehouse
 
 __all__ = ["print_status", "record_exit"]
 
 _ARGO_TO_STATUS = {"succeeded": "succeeded", "failed": "failed", "error": "failed"}
+_log = get_logger("runner")
 
 
-def record_exit(settings: Settings, workflow_status: str) -> None:
-    """Record the outcome Argo reports ({{workflow.status}}) as the run's `_run` row."""
+def record_exit(settings: Settings, workflow_status: str) -> str:
+    """Record the outcome Argo reports ({{workflow.status}}) as the run's `_run` row, and log the same
+    `run.finished` line the local runner writes (the "run failed" alert counts those lines)."""
+    from commitlake.runner import RUN_STAGE
     from commitlake.stages import record_stage
 
     if not settings.run_id:
         raise ConfigError("--record-exit needs COMMITLAKE_RUN_ID")
     status = _ARGO_TO_STATUS.get(workflow_status.strip().lower(), "failed")
-    with open_warehouse(settings) as warehouse:
-        record_stage(warehouse, settings.run_id, "_run", status, details={"workflow_status": workflow_status})
+    with bind(run_id=settings.run_id), open_warehouse(settings) as warehouse:
+        with warehouse.connect() as conn:
+            row = conn.execute(
+                """
+                select extract(epoch from now() - min(started_at))::float8,
+                       (array_agg(stage order by finished_at desc) filter (where status = 'failed'))[1]
+                from ops.pipeline_runs where run_id = %s and stage <> %s
+                """,
+                [settings.run_id, RUN_STAGE],
+            ).fetchone()
+        duration = round(row[0], 3) if row and row[0] is not None else 0.0
+        failed_stage = row[1].split("[", 1)[0] if row and row[1] else None
+        record_stage(warehouse, settings.run_id, RUN_STAGE, status, duration_s=duration,
+                     details={"workflow_status": workflow_status})
+        if status == "succeeded":
+            _log.info(RUN_FINISHED_EVENT, status=status, duration_s=duration)
+        else:
+            _log.error(RUN_FINISHED_EVENT, status=status, duration_s=duration, failed_stage=failed_stage)
+    return status
 
 
 def print_status(settings: Settings, limit: int) -> None:

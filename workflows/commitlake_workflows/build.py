@@ -62,7 +62,15 @@ from commitlake.contract import (
     WAREHOUSE_MUTEX,
     WORKFLOW_TEMPLATE_NAME,
 )
-from commitlake.pipeline import FAN_OUT_PARALLELISM, IMAGE_REPOSITORY, RETRY_BACKOFF, STAGES, Resources, Stage, image_for
+from commitlake.pipeline import (
+    FAN_OUT_PARALLELISM,
+    IMAGE_REPOSITORY,
+    RETRY_BACKOFF,
+    STAGES,
+    Resources,
+    Stage,
+    image_for,
+)
 from commitlake_workflows.submit import workflow_for
 
 __all__ = [
