@@ -381,3 +381,84 @@ def test_the_chart_defaults_are_the_contract() -> None:
     config = yaml.safe_load((ROOT / "charts" / "commitlake" / "files" / "config-env.yaml").read_text())
     assert config == {"configMap": contract.CONFIG_MAP, "keys": render.config_env_keys()}
     assert set(values["pipeline"]["env"]) <= set(config["keys"])
+
+
+# -- the exit handler ends a run like the local runner, and the alert sees both ----------------------------------
+def _alert_expr() -> str:
+    rules = yaml.safe_load((ROOT / "charts" / "observability" / "files" / "alerting" / "rules.yaml").read_text())
+    [rule] = [r for g in rules["groups"] for r in g["rules"] if r["uid"] == "commitlake-run-failed"]
+    return str(next(q["model"]["expr"] for q in rule["data"] if q["datasourceUid"] == "loki"))
+
+
+def _label_match(value: str, op: str, wanted: str) -> bool:
+    return {"=": value == wanted, "!=": value != wanted,
+            "=~": re.fullmatch(wanted, value) is not None, "!~": re.fullmatch(wanted, value) is None}[op]
+
+
+def logql_counts(expr: str, stream: dict[str, str], line: str) -> bool:
+    """Would `count_over_time(<selector> <pipeline> [range])` count this line? (selector, `json`, label filters)"""
+    match = re.search(r"count_over_time\((.*)\[[^\]]+\]\s*\)", expr)
+    assert match, f"no count_over_time in {expr}"
+    selector, _, stages = match.group(1).strip().partition("}")
+    matcher = r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"'
+    for label, op, wanted in re.findall(matcher, selector.lstrip("{")):
+        if not _label_match(stream.get(label, ""), op, wanted):
+            return False
+    labels = dict(stream)
+    for step in (s.strip() for s in stages.split("|") if s.strip()):
+        if step == "json":
+            labels.update({k: "" if v is None else str(v) for k, v in orjson.loads(line).items()
+                           if not isinstance(v, dict | list)})
+            continue
+        parsed = re.fullmatch(matcher, step)
+        assert parsed, f"unsupported LogQL step {step!r}: extend logql_counts"
+        label, op, wanted = parsed.groups()
+        if not _label_match(labels.get(label, ""), op, wanted):
+            return False
+    return True
+
+
+def _finished_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines()
+            if line.startswith("{") and orjson.loads(line).get("event") == contract.RUN_FINISHED_EVENT]
+
+
+def test_the_exit_handler_records_the_end_and_the_alert_counts_both_executors(settings: Settings) -> None:
+    from commitlake.stages import record_stage
+    from commitlake.warehouse.db import open_warehouse
+
+    template = build.workflow_template().to_dict()
+    exit_template = {t["name"]: t for t in template["spec"]["templates"]}[template["spec"]["onExit"]]
+    command = [c.replace("{{workflow.status}}", "Failed") for c in exit_template["container"]["command"]]
+    assert command[:1] == ["commitlake"]
+    # Alloy turns the pod label app.kubernetes.io/component into the stream label `component`.
+    stream = {"component": exit_template["metadata"]["labels"][contract.LABEL_COMPONENT]}
+    env = {**os.environ, "DATABASE_URL": settings.database_url or "", "COMMITLAKE_HOME": str(settings.home),
+           "COMMITLAKE_RUN_ID": "commitlake-x7k2p", "COMMITLAKE_PROJECT_DIR": str(ROOT)}
+    with open_warehouse(settings) as warehouse:  # what the pods of a failed workflow left behind
+        record_stage(warehouse, "commitlake-x7k2p", "plan", "succeeded", duration_s=1.0)
+        record_stage(warehouse, "commitlake-x7k2p", "ingest[github:o/r]", "failed", duration_s=2.0, error="boom")
+    argo = subprocess.run([sys.executable, "-m", "commitlake", *command[1:]], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert argo.returncode == 0, argo.stderr
+    [argo_line] = _finished_lines(argo.stdout)
+    assert orjson.loads(argo_line)["failed_stage"] == "ingest"
+    assert _rows(settings.database_url or "", "commitlake-x7k2p")["_run"][0] == "failed"
+
+    local = subprocess.run([sys.executable, "-m", "commitlake", "run", "--repos", "svn:whatever"],
+                           env={**env, "COMMITLAKE_RUN_ID": "local-failed"}, capture_output=True, text=True,
+                           timeout=120)
+    assert local.returncode == 1
+    [local_line] = _finished_lines(local.stdout)
+    expr = _alert_expr()
+    assert logql_counts(expr, stream, argo_line) and logql_counts(expr, stream, local_line)
+    same = {"event", "status", "level", "logger"}
+    argo_fields, local_fields = orjson.loads(argo_line), orjson.loads(local_line)
+    assert {k: argo_fields[k] for k in same} == {k: local_fields[k] for k in same}
+
+    succeeded = subprocess.run([sys.executable, "-m", "commitlake", "status", "--record-exit", "Succeeded"],
+                               env={**env, "COMMITLAKE_RUN_ID": "commitlake-ok"}, capture_output=True, text=True,
+                               timeout=120)
+    [ok_line] = _finished_lines(succeeded.stdout)
+    assert not logql_counts(expr, stream, ok_line)
+    assert not logql_counts(expr, {"component": "platform"}, argo_line)
