@@ -13,7 +13,7 @@ import orjson
 
 from commitlake import __version__, pipeline
 from commitlake.config import Settings
-from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, EXIT_TRANSIENT
+from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, EXIT_TRANSIENT, FINAL_PHASES
 from commitlake.errors import CommitlakeError, ConfigError
 from commitlake.logs import configure
 from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--limit", type=int, default=5)
     status.add_argument("--record-exit", metavar="STATUS",
                         help="record a workflow's final status (Argo exit handler) for COMMITLAKE_RUN_ID")
+    status.add_argument("--cluster", action="store_true",
+                        help="list recent Workflows through the Kubernetes API (kubeconfig or in-cluster)")
+    status.add_argument("--namespace", default=None,
+                        help=f"with --cluster: namespace (default: ARGO_NAMESPACE or {DEFAULT_NAMESPACE})")
 
     db = sub.add_parser("db", help="the warehouse in use")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -68,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--repos", nargs="+", metavar="URI", help="sources for this run")
     submit.add_argument("--insecure", action="store_true",
                         help="skip TLS verification (a port-forwarded Argo Server with its self-signed certificate)")
+    submit.add_argument("--wait", action="store_true",
+                        help="follow the run through the Kubernetes API and exit with its result")
     return parser
 
 
@@ -89,6 +95,13 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.record_exit:
         record_exit(settings, args.record_exit)
+        return 0
+    if args.cluster:
+        from commitlake.cluster import list_workflows, workflow_api
+
+        namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or DEFAULT_NAMESPACE
+        rows = list_workflows(workflow_api(os.environ.get("KUBECONFIG")), namespace, args.limit)
+        print("\n".join(r.render() for r in rows) if rows else f"no commitlake workflows in {namespace}")
         return 0
     print_status(settings, args.limit)
     return 0
@@ -138,7 +151,14 @@ def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     name = submit(server, namespace, os.environ.get("ARGO_TOKEN"), list(args.repos or settings.repos),
                   verify_ssl=not args.insecure)
     print(name)
-    return 0
+    if not args.wait:
+        return 0
+    from commitlake.cluster import follow, workflow_api
+
+    sys.stdout.flush()
+    api = workflow_api(os.environ.get("KUBECONFIG"))
+    phase = follow(api, namespace, name, show=lambda line: print(line, file=sys.stderr, flush=True))
+    return 0 if phase == FINAL_PHASES[0] else 1
 
 
 def _dispatch(args: argparse.Namespace, base: Settings) -> int:

@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "EXIT_HANDLER",
     "EXIT_TRANSIENT",
+    "FINAL_PHASES",
     "LABEL_COMPONENT",
     "LABEL_PART_OF",
     "LABEL_VERSION",
@@ -26,7 +27,10 @@ __all__ = [
     "SECRET",
     "SERVICE_ACCOUNT",
     "WAREHOUSE_MUTEX",
+    "WORKFLOW_GROUP",
+    "WORKFLOW_PLURAL",
     "WORKFLOW_TEMPLATE_NAME",
+    "WORKFLOW_VERSION",
 ]
 
 #: The WorkflowTemplate users name (`argo submit --from workflowtemplate/commitlake`); its version is a label.
@@ -64,3 +68,10 @@ LABEL_VERSION = "app.kubernetes.io/version"
 PART_OF = "commitlake"
 #: Component label of workflow pods (NetworkPolicies and the log pipeline select on it).
 PIPELINE_COMPONENT = "pipeline"
+
+#: The Workflow custom resource, as the Kubernetes API names it.
+WORKFLOW_GROUP = "argoproj.io"
+WORKFLOW_VERSION = "v1alpha1"
+WORKFLOW_PLURAL = "workflows"
+#: Workflow phases that end a run; only the first is a success.
+FINAL_PHASES = ("Succeeded", "Failed", "Error")
