@@ -59,8 +59,10 @@ def _api_errors(what: str) -> Iterator[None]:
 def workflow_api(kubeconfig: str | None = None, context: str | None = None) -> Any:
     """A CustomObjectsApi from the kubeconfig (`kubeconfig`: KUBECONFIG's value; None: ~/.kube/config), else
     from the pod's ServiceAccount."""
-    from kubernetes import client, config
-
+    try:
+        from kubernetes import client, config
+    except ImportError as exc:
+        raise CommitlakeError(f"the Kubernetes client is not installed (the `workflows` extra): {exc}") from exc
     with _api_errors("the Workflow API"):
         try:
             api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
