@@ -7,6 +7,7 @@ from commitlake.contract import RUN_FINISHED_EVENT
 from commitlake.errors import ConfigError
 from commitlake.logs import bind, get_logger
 from commitlake.warehouse.db import open_warehouse
+from commitlake.warehouse.runs import recent_runs, record_stage, run_end, run_stages
 
 __all__ = ["print_status", "record_exit"]
 
@@ -18,58 +19,35 @@ def record_exit(settings: Settings, workflow_status: str) -> str:
     """Record the outcome Argo reports ({{workflow.status}}) as the run's `_run` row, and log the same
     `run.finished` line the local runner writes (the "run failed" alert counts those lines)."""
     from commitlake.runner import RUN_STAGE
-    from commitlake.stages import record_stage
 
     if not settings.run_id:
         raise ConfigError("--record-exit needs COMMITLAKE_RUN_ID")
     status = _ARGO_TO_STATUS.get(workflow_status.strip().lower(), "failed")
     with bind(run_id=settings.run_id), open_warehouse(settings) as warehouse:
-        with warehouse.connect() as conn:
-            row = conn.execute(
-                """
-                select extract(epoch from now() - min(started_at))::float8,
-                       (array_agg(stage order by finished_at desc) filter (where status = 'failed'))[1]
-                from ops.pipeline_runs where run_id = %s and stage <> %s
-                """,
-                [settings.run_id, RUN_STAGE],
-            ).fetchone()
-        duration = round(row[0], 3) if row and row[0] is not None else 0.0
-        failed_stage = row[1].split("[", 1)[0] if row and row[1] else None
-        record_stage(warehouse, settings.run_id, RUN_STAGE, status, duration_s=duration,
+        end = run_end(warehouse, settings.run_id, RUN_STAGE)
+        record_stage(warehouse, settings.run_id, RUN_STAGE, status, duration_s=end.duration_s,
                      details={"workflow_status": workflow_status})
         if status == "succeeded":
-            _log.info(RUN_FINISHED_EVENT, status=status, duration_s=duration)
+            _log.info(RUN_FINISHED_EVENT, status=status, duration_s=end.duration_s)
         else:
-            _log.error(RUN_FINISHED_EVENT, status=status, duration_s=duration, failed_stage=failed_stage)
+            _log.error(RUN_FINISHED_EVENT, status=status, duration_s=end.duration_s, failed_stage=end.failed_stage)
     return status
 
 
 def print_status(settings: Settings, limit: int) -> None:
-    with open_warehouse(settings) as warehouse, warehouse.connect() as conn:
-        runs = conn.execute(
-            """
-            select run_id, min(started_at) as started, max(finished_at) as finished,
-                   coalesce(max(status) filter (where stage = '_run'), 'running') as status
-            from ops.pipeline_runs group by run_id order by min(started_at) desc limit %s
-            """,
-            [limit],
-        ).fetchall()
+    from commitlake.runner import RUN_STAGE
+
+    with open_warehouse(settings) as warehouse:
+        runs = recent_runs(warehouse, RUN_STAGE, limit)
         if not runs:
             print("no runs recorded yet")
             return
-        for run_id, started, _finished, status in runs:
-            print(f"{run_id}  {status:<9}  started {started:%Y-%m-%d %H:%M:%S %Z}")
-            stages = conn.execute(
-                """
-                select stage, status, duration_s, row_counts, error from ops.pipeline_runs
-                where run_id = %s and stage <> '_run' order by started_at
-                """,
-                [run_id],
-            ).fetchall()
-            for stage, stage_status, duration, rows, error in stages:
-                counts = ", ".join(f"{k}={v}" for k, v in (rows or {}).items())
-                seconds = f"{duration:7.1f}s" if duration is not None else "       -"
-                line = f"    {stage:<10} {stage_status:<9} {seconds}  {counts}"
-                if error:
-                    line += f"  error: {error[:160]}"
+        for run in runs:
+            print(f"{run.run_id}  {run.status:<9}  started {run.started:%Y-%m-%d %H:%M:%S %Z}")
+            for row in run_stages(warehouse, run.run_id, RUN_STAGE):
+                counts = ", ".join(f"{k}={v}" for k, v in row.row_counts.items())
+                seconds = f"{row.duration_s:7.1f}s" if row.duration_s is not None else "       -"
+                line = f"    {row.stage:<10} {row.status:<9} {seconds}  {counts}"
+                if row.error:
+                    line += f"  error: {row.error[:160]}"
                 print(line)

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from commitlake.config import Settings
 from commitlake.errors import CommitlakeError, StageFailed
 from commitlake.lake import Lake, open_lake
 from commitlake.logs import bind, get_logger
 from commitlake.pipeline import Stage, stage_by_name
 from commitlake.warehouse.db import Warehouse
+from commitlake.warehouse.runs import record_stage
+from commitlake.warehouse.runs import stage_details as read_stage_details
 
 __all__ = [
     "StageContext",
@@ -107,59 +107,6 @@ def _call_with_timeout(function: StageFunction, ctx: StageContext, seconds: floa
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["result"]  # type: ignore[return-value]
-
-
-def read_stage_details(warehouse: Warehouse, run_id: str, stage: str) -> dict[str, Any] | None:
-    """The details a succeeded stage kept in its run record (e.g. plan's repository list), or None."""
-    with warehouse.connect() as conn:
-        row = conn.execute(
-            "select details from ops.pipeline_runs where run_id = %s and stage = %s and status = 'succeeded'",
-            [run_id, stage],
-        ).fetchone()
-    return dict(row[0]) if row and row[0] is not None else None
-
-
-def record_stage(
-    warehouse: Warehouse,
-    run_id: str,
-    stage: str,
-    status: str,
-    *,
-    duration_s: float | None = None,
-    row_counts: dict[str, int] | None = None,
-    details: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> None:
-    """Upsert one row of ops.pipeline_runs (a rerun of the same run id and stage overwrites it)."""
-    finished = status != "running"
-    with warehouse.connect(autocommit=True) as conn:
-        conn.execute(
-            """
-            insert into ops.pipeline_runs (run_id, stage, status, started_at, finished_at, duration_s,
-                                           row_counts, details, error)
-            values (%(run_id)s, %(stage)s, %(status)s, now() - make_interval(secs => coalesce(%(duration)s, 0)),
-                    case when %(finished)s then now() end, %(duration)s, %(rows)s, %(details)s, %(error)s)
-            on conflict (run_id, stage) do update set
-                status = excluded.status,
-                started_at = case when excluded.status = 'running' then excluded.started_at
-                                  else ops.pipeline_runs.started_at end,
-                finished_at = excluded.finished_at,
-                duration_s = excluded.duration_s,
-                row_counts = excluded.row_counts,
-                details = excluded.details,
-                error = excluded.error
-            """,
-            {
-                "run_id": run_id,
-                "stage": stage,
-                "status": status,
-                "finished": finished,
-                "duration": duration_s,
-                "rows": orjson.dumps(row_counts or {}).decode(),
-                "details": orjson.dumps(details or {}, default=str).decode(),
-                "error": error,
-            },
-        )
 
 
 def _record_name(stage: Stage, ctx: StageContext) -> str:
