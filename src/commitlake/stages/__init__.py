@@ -116,7 +116,7 @@ def _record_name(stage: Stage, ctx: StageContext) -> str:
     return stage.name
 
 
-def execute_stage(name: str, ctx: StageContext, *, timeout_seconds: float | None = None) -> StageResult:
+def execute_stage(name: str, ctx: StageContext) -> StageResult:
     """Run one stage with logging, bookkeeping and its timeout; any failure becomes StageFailed naming it.
 
     The one wrapper every stage goes through, in a pod (`commitlake <stage>`) as in `commitlake run`.
@@ -124,13 +124,12 @@ def execute_stage(name: str, ctx: StageContext, *, timeout_seconds: float | None
     stage = stage_by_name(name)
     function = function_for(stage)
     record_as = _record_name(stage, ctx)
-    timeout = stage.timeout_seconds if timeout_seconds is None else timeout_seconds
     with bind(run_id=ctx.run_id, stage=name):
         _log.info("stage.started")
         record_stage(ctx.warehouse, ctx.run_id, record_as, "running")
         started = time.monotonic()
         try:
-            result = _call_with_timeout(function, ctx, timeout)
+            result = _call_with_timeout(function, ctx, stage.timeout_seconds)
         except Exception as exc:
             duration = round(time.monotonic() - started, 3)
             message = str(exc) if isinstance(exc, CommitlakeError) else f"{type(exc).__name__}: {exc}"
