@@ -536,16 +536,17 @@ def test_secret_names_must_agree(charts_dir: Path) -> None:
 
 
 def test_pipeline_contract(platform: list[Doc]) -> None:
-    config = by_kind(platform, "ConfigMap")["commitlake-config"]["data"]
-    assert set(config) == {
-        "COMMITLAKE_LAKE_URI", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "MLFLOW_TRACKING_URI",
-        "MLFLOW_S3_ENDPOINT_URL", "GITHUB_API_URL", "COMMITLAKE_REPOS",
-    }
+    from commitlake.contract import CONFIG_MAP, SERVICE_ACCOUNT
+    from commitlake.pipeline import STAGES
+
+    config = by_kind(platform, "ConfigMap")[CONFIG_MAP]["data"]
+    assert list(config) == list(dict.fromkeys(k for s in STAGES for k in s.config_env))  # generated from the stages
+    assert config["COMMITLAKE_MAX_REQUESTS"] == "" and config["COMMITLAKE_WITH_FILES"] == "false"
     assert config["COMMITLAKE_LAKE_URI"] == "s3://commitlake-lake/lake"
     assert config["AWS_ENDPOINT_URL_S3"] == "http://commitlake-objectstore:9000"
     assert config["MLFLOW_TRACKING_URI"] == "http://commitlake-mlflow.commitlake.svc:5000"
     assert set(by_kind(platform, "Service")) >= {"commitlake-objectstore", "commitlake-mlflow", "commitlake-postgres"}
-    assert "commitlake-workflow" in by_kind(platform, "ServiceAccount")
+    assert SERVICE_ACCOUNT in by_kind(platform, "ServiceAccount")
     role = by_kind(platform, "Role")["commitlake-workflow-executor"]
     assert role["rules"] == [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
                               "verbs": ["create", "patch"]}]
@@ -553,12 +554,15 @@ def test_pipeline_contract(platform: list[Doc]) -> None:
     assert "commitlake-objectstore.commitlake.svc:9000" in repo["data"]["default-v1"]
 
 
-def test_workflows_are_included_verbatim(platform: list[Doc], charts_dir: Path) -> None:
+def test_workflows_are_rendered_from_the_hera_files(platform: list[Doc], charts_dir: Path) -> None:
+    """With default values the chart's WorkflowTemplate is Hera's, placed in the release namespace."""
     files = CHARTS / "commitlake" / "files"
     present = {name: (files / name).exists() for name in ("workflow-template.yaml", "cron-workflow.yaml")}
     kinds = {d["kind"] for d in platform}
     if present["workflow-template.yaml"]:
         expected = [d for d in yaml.safe_load_all((files / "workflow-template.yaml").read_text()) if d]
+        for doc in expected:
+            doc["metadata"]["namespace"] = NAMESPACE
         assert [d for d in platform if d["kind"] == "WorkflowTemplate"] == expected
     if present["cron-workflow.yaml"]:
         assert "CronWorkflow" in kinds

@@ -16,14 +16,15 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from commitlake import __version__
+from commitlake.contract import CONFIG_MAP, EXIT_TRANSIENT, SECRET, SERVICE_ACCOUNT, WORKFLOW_TEMPLATE_NAME
 from commitlake.errors import CommitlakeError
 from commitlake.pipeline import STAGES, Resources, Stage, image_for
-from commitlake.submit import submit, template_name
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflows"))
 
 from commitlake_workflows import build, render  # noqa: E402
+from commitlake_workflows.submit import submit  # noqa: E402
 
 SCHEMA_PATH = ROOT.parent / "shared" / "schemas" / "argo-workflows-v4.1.2.schema.json"
 KIND_DEFINITIONS = {
@@ -160,7 +161,7 @@ def test_each_stage_template_carries_the_stage_settings(template: dict[str, Any]
         assert int(t["activeDeadlineSeconds"]) == stage.timeout_seconds
         assert int(t["retryStrategy"]["limit"]) == stage.retries
         assert t["retryStrategy"]["backoff"]["duration"]
-        assert "asInt(lastRetry.exitCode) == 75" in t["retryStrategy"]["expression"]
+        assert f"asInt(lastRetry.exitCode) == {EXIT_TRANSIENT}" in t["retryStrategy"]["expression"]
         r = stage.resources
         assert container["resources"] == {
             "requests": {"cpu": r.cpu_request, "memory": r.memory_request},
@@ -194,13 +195,13 @@ def test_environment_config_from_the_configmap_secrets_only_by_reference(templat
     templates = _templates(template)
     for stage in STAGES:
         container = templates[stage.name]["container"]
-        assert container["envFrom"] == [{"configMapRef": {"name": "commitlake-config", "optional": False}}]
+        assert container["envFrom"] == [{"configMapRef": {"name": CONFIG_MAP, "optional": False}}]
         env = {e["name"]: e for e in container["env"]}
         assert env["COMMITLAKE_RUN_ID"]["value"] == "{{workflow.name}}"
         secret_refs = {n: e["valueFrom"]["secretKeyRef"] for n, e in env.items() if "valueFrom" in e}
         assert set(secret_refs) == set(stage.secret_env), stage.name
         for name, ref in secret_refs.items():
-            assert ref["name"] == "commitlake-pipeline" and ref["key"] == name
+            assert ref["name"] == SECRET and ref["key"] == name
             assert ref.get("optional", False) is (name == "GITHUB_TOKEN")
             assert "value" not in env[name]
     plan_env = {e["name"]: e for e in templates["plan"]["container"]["env"]}
@@ -213,8 +214,9 @@ def test_environment_config_from_the_configmap_secrets_only_by_reference(templat
 
 def test_run_level_settings(template: dict[str, Any]) -> None:
     spec = template["spec"]
-    assert template["metadata"]["name"] == template_name() == f"commitlake-pipeline-{__version__}"
-    assert spec["serviceAccountName"] == "commitlake-workflow"
+    assert template["metadata"]["name"] == WORKFLOW_TEMPLATE_NAME == "commitlake"
+    assert template["metadata"]["labels"]["app.kubernetes.io/version"] == __version__
+    assert spec["serviceAccountName"] == SERVICE_ACCOUNT
     assert spec["synchronization"] == {"mutexes": [{"name": "commitlake-warehouse"}]}
     assert spec["podGC"]["strategy"] == "OnPodSuccess"
     assert spec["ttlStrategy"]["secondsAfterSuccess"] > 0 and spec["ttlStrategy"]["secondsAfterFailure"] > 0
@@ -226,7 +228,7 @@ def test_run_level_settings(template: dict[str, Any]) -> None:
 def test_cron_workflow_runs_the_template_one_at_a_time() -> None:
     cron = _rendered()["cron-workflow.yaml"]
     spec = cron["spec"]
-    assert spec["workflowSpec"] == {"workflowTemplateRef": {"name": template_name()}}
+    assert spec["workflowSpec"] == {"workflowTemplateRef": {"name": WORKFLOW_TEMPLATE_NAME}}
     assert spec["concurrencyPolicy"] == "Forbid"
     assert isinstance(spec["schedules"], list) and spec["schedules"] and "schedule" not in spec
     assert spec["timezone"] and spec["startingDeadlineSeconds"] > 0
@@ -239,6 +241,7 @@ def test_a_new_stage_needs_no_workflow_code(monkeypatch: pytest.MonkeyPatch) -> 
         name="report",
         summary="a hypothetical stage after predict",
         image="train",
+        function="commitlake.stages.predict:run",
         depends_on=("predict",),
         resources=Resources("1", "1Gi", "2", "2Gi"),
         secret_env=("DATABASE_URL",),
@@ -260,7 +263,7 @@ class _FakeArgoServer(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append((self.path, dict(self.headers), body))
         if type(self).status != 200:
-            payload = {"code": 5, "message": f'workflowtemplates.argoproj.io "{template_name()}" not found'}
+            payload = {"code": 5, "message": f'workflowtemplates.argoproj.io "{WORKFLOW_TEMPLATE_NAME}" not found'}
         else:
             payload = copy.deepcopy(body["workflow"])
             payload["metadata"]["name"] = payload["metadata"]["generateName"] + "x7k2p"
@@ -294,7 +297,7 @@ def test_submit_creates_a_workflow_from_the_template(argo_server: str) -> None:
     assert path == "/api/v1/workflows/commitlake"
     assert headers["Authorization"] == "Bearer s3cr3t"
     spec = body["workflow"]["spec"]
-    assert spec["workflowTemplateRef"] == {"name": template_name()}
+    assert spec["workflowTemplateRef"] == {"name": WORKFLOW_TEMPLATE_NAME}
     assert spec["arguments"]["parameters"] == [
         {"name": "repos", "value": "github:pallets/click jsonl:/data/x.jsonl.gz"}
     ]

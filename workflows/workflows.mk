@@ -8,4 +8,4 @@ workflows-check: $(VENV)/.installed-dev ## fail if the rendered YAML differs fro
 	PYTHONPATH=workflows $(BIN)/python -m commitlake_workflows.render --check
 
 submit: $(VENV)/.installed-dev ## start a run on Argo (ARGO_SERVER, ARGO_NAMESPACE, ARGO_TOKEN; REPOS="...")
-	$(BIN)/commitlake submit $(if $(REPOS),--repos $(REPOS))
+	PYTHONPATH=workflows $(BIN)/commitlake submit $(if $(REPOS),--repos $(REPOS))

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 import orjson
 
-from commitlake import __version__
+from commitlake import __version__, pipeline
 from commitlake.config import Settings
-from commitlake.errors import EXIT_PARTIAL, EXIT_TRANSIENT, CommitlakeError
+from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, FINAL_PHASES
+from commitlake.errors import EXIT_PARTIAL, EXIT_TRANSIENT, CommitlakeError, ConfigError
 from commitlake.logs import configure
-from commitlake.pipeline import STAGES
+from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
 
 __all__ = ["EXIT_TRANSIENT", "main"]
 
@@ -40,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--stages", help="comma-separated subset of stages to run, in pipeline order")
     run.add_argument("--run-id", help="reuse a run id (resume a failed run)")
 
-    for stage in STAGES:
+    for stage in pipeline.STAGES:
         cmd = sub.add_parser(stage.name, help=stage.summary)
         _add_source_flags(cmd)
         cmd.add_argument("--run-id", help="run id shared by the stages of one run (default: COMMITLAKE_RUN_ID)")
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--limit", type=int, default=5)
     status.add_argument("--record-exit", metavar="STATUS",
                         help="record a workflow's final status (Argo exit handler) for COMMITLAKE_RUN_ID")
+    status.add_argument("--cluster", action="store_true",
+                        help="list recent Workflows through the Kubernetes API (kubeconfig or in-cluster)")
+    status.add_argument("--namespace", default=None,
+                        help=f"with --cluster: namespace (default: ARGO_NAMESPACE or {DEFAULT_NAMESPACE})")
 
     db = sub.add_parser("db", help="the warehouse in use")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -60,11 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
 
     submit = sub.add_parser("submit", help="submit the WorkflowTemplate to an Argo Server")
-    submit.add_argument("--argo-server", default=None, help="Argo Server URL (default: ARGO_SERVER or https://localhost:2746)")
-    submit.add_argument("--namespace", default=None, help="namespace (default: ARGO_NAMESPACE or commitlake)")
+    submit.add_argument("--argo-server", default=None,
+                        help=f"Argo Server URL (default: ARGO_SERVER or {DEFAULT_ARGO_SERVER})")
+    submit.add_argument("--namespace", default=None,
+                        help=f"namespace (default: ARGO_NAMESPACE or {DEFAULT_NAMESPACE})")
     submit.add_argument("--repos", nargs="+", metavar="URI", help="sources for this run")
     submit.add_argument("--insecure", action="store_true",
                         help="skip TLS verification (a port-forwarded Argo Server with its self-signed certificate)")
+    submit.add_argument("--wait", action="store_true",
+                        help="follow the run through the Kubernetes API and exit with its result")
     return parser
 
 
@@ -86,6 +95,13 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.record_exit:
         record_exit(settings, args.record_exit)
+        return 0
+    if args.cluster:
+        from commitlake.cluster import list_workflows, workflow_api
+
+        namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or DEFAULT_NAMESPACE
+        rows = list_workflows(workflow_api(os.environ.get("KUBECONFIG")), namespace, args.limit)
+        print("\n".join(r.render() for r in rows) if rows else f"no commitlake workflows in {namespace}")
         return 0
     print_status(settings, args.limit)
     return 0
@@ -125,14 +141,24 @@ def _cmd_dbt(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    from commitlake.submit import submit
+    try:  # Hera and the workflows package: `make submit` puts them on the path
+        from commitlake_workflows.submit import submit
+    except ImportError as exc:
+        raise ConfigError(f"commitlake submit needs the workflows extra on PYTHONPATH (make submit): {exc}") from exc
 
-    server = args.argo_server or os.environ.get("ARGO_SERVER") or "https://localhost:2746"
-    namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or "commitlake"
+    server = args.argo_server or os.environ.get("ARGO_SERVER") or DEFAULT_ARGO_SERVER
+    namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or DEFAULT_NAMESPACE
     name = submit(server, namespace, os.environ.get("ARGO_TOKEN"), list(args.repos or settings.repos),
                   verify_ssl=not args.insecure)
     print(name)
-    return 0
+    if not args.wait:
+        return 0
+    from commitlake.cluster import follow, workflow_api
+
+    sys.stdout.flush()
+    api = workflow_api(os.environ.get("KUBECONFIG"))
+    phase = follow(api, namespace, name, show=lambda line: print(line, file=sys.stderr, flush=True))
+    return 0 if phase == FINAL_PHASES[0] else 1
 
 
 def _dispatch(args: argparse.Namespace, base: Settings) -> int:
@@ -144,18 +170,15 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
         summary = run_pipeline(settings, only=only)
         print(summary.render(), file=sys.stderr)
         return EXIT_PARTIAL if summary.failures else 0
-    if args.command == "plan":
-        from commitlake.stages.plan import plan_uris
-
-        print(orjson.dumps(plan_uris(settings)).decode())
-        return 0
-    if args.command in {s.name for s in STAGES}:
+    if args.command in {s.name for s in pipeline.STAGES}:
         from commitlake.runner import run_single_stage
 
         result = run_single_stage(settings, args.command)
         print(f"{args.command}: {result.summary}", file=sys.stderr)
         for key, why in result.failures.items():  # the rest was done: one line per input that was not
             print(f"commitlake: error: {key}: {why}", file=sys.stderr)
+        if stage_by_name(args.command).emits_fan_out_list:  # Argo reads the list from stdout
+            print(orjson.dumps(result.details[FAN_OUT_LIST]).decode())
         return EXIT_PARTIAL if result.failures else 0
     if args.command == "status":
         return _cmd_status(args, settings)
@@ -173,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = Settings.from_env()
         # `plan` and `db url` print results on stdout (Argo and shells read them), so their logs go to stderr.
-        configure(base.log_level, sys.stderr if args.command in ("plan", "db") else None, base.log_format)
+        stdout_commands = {"db", *(s.name for s in pipeline.STAGES if s.emits_fan_out_list)}
+        configure(base.log_level, sys.stderr if args.command in stdout_commands else None, base.log_format)
         return _dispatch(args, base)
     except CommitlakeError as exc:
         print(f"commitlake: error: {exc}", file=sys.stderr)

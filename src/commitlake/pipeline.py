@@ -1,8 +1,8 @@
 """The one pipeline definition.
 
-Both executors read this list: the local runner (`commitlake run`) walks it in order, and the Hera code in
-`workflows/` turns it into an Argo WorkflowTemplate. It knows nothing of either executor, so adding a stage
-means adding one entry here.
+Both executors read this graph: the local runner (`commitlake run`) executes it in dependency order with the
+same fan-out, retries and timeouts, and the Hera code in `workflows/` turns it into an Argo WorkflowTemplate.
+It knows nothing of either executor, so adding a stage means adding one entry here (and its function).
 """
 
 from __future__ import annotations
@@ -10,8 +10,44 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from commitlake import __version__
+from commitlake.config import DEFAULT_INGEST_CONCURRENCY
 
-__all__ = ["IMAGES", "IMAGE_EXTRAS", "IMAGE_REPOSITORY", "STAGES", "Resources", "Stage", "image_for", "stage_by_name"]
+__all__ = [
+    "FAN_OUT_LIST",
+    "FAN_OUT_PARALLELISM",
+    "IMAGES",
+    "IMAGE_EXTRAS",
+    "IMAGE_REPOSITORY",
+    "RETRY_BACKOFF",
+    "STAGES",
+    "Backoff",
+    "Resources",
+    "Stage",
+    "image_for",
+    "stage_by_name",
+]
+
+#: At most this many fan-out items at once, in Argo (the DAG's parallelism) as in the local runner's default
+#: (COMMITLAKE_INGEST_CONCURRENCY overrides it locally).
+FAN_OUT_PARALLELISM = DEFAULT_INGEST_CONCURRENCY
+#: Key of the list a fan-out source stage keeps in its run record (ops.pipeline_runs.details) and prints.
+FAN_OUT_LIST = "repos"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Wait before retry n (n = 1, 2, ...): first_seconds * factor**(n-1), at most cap_seconds."""
+
+    first_seconds: float = 30
+    factor: int = 2
+    cap_seconds: float = 600
+
+    def seconds(self, retry: int) -> float:
+        return float(min(self.first_seconds * self.factor ** (retry - 1), self.cap_seconds))
+
+
+#: Backoff between retries of a stage that exited with the transient exit code, in both executors.
+RETRY_BACKOFF = Backoff()
 
 #: Image names are `<IMAGE_REPOSITORY>/<component>:<version>`; CI overrides the prefix with COMMITLAKE_IMAGE_PREFIX.
 IMAGE_REPOSITORY = "commitlake"
@@ -29,15 +65,24 @@ class Resources:
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the pipeline: a `commitlake <name>` command in the image `image`."""
+    """One step of the pipeline: `function` (module:attribute) run by `commitlake <name>` in the image `image`."""
 
     name: str
     summary: str
     image: str
+    #: The function both executors run, `module:attribute`, taking a StageContext and returning a StageResult.
+    function: str
+    #: What the stage reads and writes (documentation the tests keep honest about order: a stage reads only
+    #: what a stage it depends on writes, or what exists before the run).
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     #: Run once per repository (Argo `withParam` over the output of the stage named here).
     fan_out_over: str | None = None
-    #: Prints the JSON list that a fan-out stage iterates over (Argo captures stdout as its result).
+    #: Combines the results of the fan-out items into one (`module:attribute`), for the local runner's summary.
+    merge: str | None = None
+    #: Prints the JSON list that a fan-out stage iterates over (Argo captures stdout as its result); the list is
+    #: also kept in its run record as details[FAN_OUT_LIST].
     emits_fan_out_list: bool = False
     retries: int = 2
     timeout_seconds: int = 3600
@@ -62,6 +107,9 @@ STAGES: tuple[Stage, ...] = (
         name="plan",
         summary="Expand the source URIs (github:OWNER/* included) into one list of repositories.",
         image="ingest",
+        function="commitlake.stages.plan:run",
+        inputs=("config:COMMITLAKE_REPOS", "github:API"),
+        outputs=("ops.pipeline_runs:plan.repos", "stdout:json-list"),
         emits_fan_out_list=True,
         timeout_seconds=600,
         resources=Resources("100m", "128Mi", "500m", "256Mi"),
@@ -72,6 +120,10 @@ STAGES: tuple[Stage, ...] = (
         name="ingest",
         summary="Fetch commits from each source into immutable gzip JSON-lines objects in the raw lake.",
         image="ingest",
+        function="commitlake.stages.ingest:run",
+        inputs=("ops.pipeline_runs:plan.repos", "ops.ingest_state", "github:API"),
+        outputs=("lake:raw", "ops.ingest_state"),
+        merge="commitlake.stages.ingest:merge",
         depends_on=("plan",),
         fan_out_over="plan",
         retries=3,
@@ -83,6 +135,9 @@ STAGES: tuple[Stage, ...] = (
         name="load",
         summary="COPY new lake objects into raw.github_commits exactly once; bad records to raw.rejected_records.",
         image="ingest",
+        function="commitlake.stages.load:run",
+        inputs=("lake:raw",),
+        outputs=("raw.github_commits", "raw.rejected_records"),
         depends_on=("ingest",),
         resources=Resources("500m", "512Mi", "2", "1Gi"),
         config_env=_LAKE,
@@ -92,6 +147,9 @@ STAGES: tuple[Stage, ...] = (
         name="transform",
         summary="dbt build: raw → staging → analytics, with data tests and unit tests.",
         image="transform",
+        function="commitlake.stages.transform:run",
+        inputs=("raw.github_commits",),
+        outputs=("staging", "analytics"),
         depends_on=("load",),
         resources=Resources("500m", "512Mi", "2", "2Gi"),
         secret_env=_DB_SECRETS,
@@ -100,6 +158,9 @@ STAGES: tuple[Stage, ...] = (
         name="validate",
         summary="Great Expectations suites on every layer; a critical failure stops the pipeline here.",
         image="quality",
+        function="commitlake.stages.validate:run",
+        inputs=("raw", "staging", "analytics"),
+        outputs=("ops.data_quality_results",),
         depends_on=("transform",),
         retries=1,
         resources=Resources("250m", "512Mi", "1", "2Gi"),
@@ -109,6 +170,9 @@ STAGES: tuple[Stage, ...] = (
         name="train",
         summary="Train the commit-type classifier on the feature table; log and register it in MLflow.",
         image="train",
+        function="commitlake.stages.train:run",
+        inputs=("analytics.ml_commit_features",),
+        outputs=("mlflow:model",),
         depends_on=("validate",),
         retries=1,
         resources=Resources("500m", "1Gi", "2", "4Gi"),
@@ -119,6 +183,9 @@ STAGES: tuple[Stage, ...] = (
         name="predict",
         summary="Score unlabelled commits with the model aliased 'champion' into analytics.commit_type_predictions.",
         image="train",
+        function="commitlake.stages.predict:run",
+        inputs=("mlflow:model", "analytics.ml_commit_features"),
+        outputs=("analytics.commit_type_predictions",),
         depends_on=("train",),
         retries=1,
         resources=Resources("250m", "512Mi", "1", "2Gi"),

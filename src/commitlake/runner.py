@@ -1,21 +1,30 @@
-"""The local executor: walk the pipeline definition in order, in this process, against one warehouse."""
+"""The local executor: the pipeline graph of commitlake.pipeline, in this process, against one warehouse.
+
+It executes what Argo executes, from the same definition: stages in dependency order, a fan-out stage once per
+item of its source stage's list (through the same `execute_stage` a pod runs, at most `ingest_concurrency` at
+once), retries of a transient failure (exit code 75 in a pod) with the same backoff, and per-stage timeouts.
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from graphlib import TopologicalSorter
 
 from commitlake.config import Settings
-from commitlake.errors import StageFailed
-from commitlake.logs import bind, get_logger
-from commitlake.pipeline import STAGES
-from commitlake.stages import StageContext, StageResult, execute_stage, record_stage
-from commitlake.status import run_alive
+from commitlake.contract import RUN_FINISHED_EVENT
+from commitlake.errors import ConfigError, StageFailed
+from commitlake.logs import bind, current_run_id, get_logger
+from commitlake.pipeline import FAN_OUT_LIST, Backoff, Stage
+from commitlake.stages import StageContext, StageResult, execute_stage, merge_for, read_stage_details, record_stage
 from commitlake.warehouse.db import open_warehouse
+from commitlake.warehouse.runs import run_alive
 
-__all__ = ["RunSummary", "new_run_id", "run_pipeline", "run_single_stage"]
+__all__ = ["RUN_STAGE", "RunSummary", "execution_order", "new_run_id", "run_pipeline", "run_single_stage"]
 
 RUN_STAGE = "_run"
 _log = get_logger("runner")
@@ -46,35 +55,117 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def run_pipeline(settings: Settings, *, only: list[str] | None = None, progress: bool = True) -> RunSummary:
-    """Run every stage (or `only` those) in pipeline order; stop at the first failure."""
+def execution_order(stages: tuple[Stage, ...], only: list[str] | None = None) -> list[Stage]:
+    """The stages to run, each after the stages it depends on (ties keep the definition's order)."""
+    names = [s.name for s in stages]
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ConfigError(f"--stages names no stage {', '.join(unknown)}; stages: {', '.join(names)}")
+    by_name = {s.name: s for s in stages}
+    missing = {d for s in stages for d in s.depends_on} - set(by_name)
+    if missing:
+        raise ConfigError(f"pipeline definition: depends_on names unknown stages {sorted(missing)}")
+    sorter = TopologicalSorter({s.name: s.depends_on for s in stages})
+    sorter.prepare()
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=names.index)
+        order.extend(ready)
+        sorter.done(*ready)
+    return [by_name[n] for n in order if only is None or n in only]
+
+
+def _with_retries(stage: Stage, attempt: Callable[[], StageResult], backoff: Backoff,
+                  sleep: Callable[[float], None]) -> StageResult:
+    """Retry a transient failure up to stage.retries times, waiting as Argo's retryStrategy would."""
+    for retry in range(stage.retries + 1):
+        try:
+            return attempt()
+        except StageFailed as exc:
+            if not exc.transient or retry == stage.retries:
+                raise
+            wait = backoff.seconds(retry + 1)
+            _log.warning("stage.retry", stage=stage.name, retry=retry + 1, wait_seconds=wait, error=str(exc.cause))
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _Executor:
+    """Runs one stage of a run: once, or once per fan-out item, each attempt through execute_stage."""
+
+    ctx: StageContext
+    backoff: Backoff
+    sleep: Callable[[float], None]
+
+    def run(self, stage: Stage) -> StageResult:
+        if stage.fan_out_over is None:
+            return _with_retries(stage, lambda: execute_stage(stage.name, self.ctx), self.backoff, self.sleep)
+        items = self._items(stage.fan_out_over)
+        if items is None:  # no list recorded (the source stage was not run): one call over the configured repos
+            return _with_retries(stage, lambda: execute_stage(stage.name, self.ctx), self.backoff, self.sleep)
+        run_id = current_run_id()
+
+        def one(item: str) -> StageResult:
+            ctx = StageContext(self.ctx.settings.with_overrides(repos=(item,)), self.ctx.run_id,
+                               self.ctx.warehouse, progress=self.ctx.progress)
+            with bind(run_id=run_id):
+                return _with_retries(stage, lambda: execute_stage(stage.name, ctx), self.backoff, self.sleep)
+
+        workers = max(1, min(self.ctx.settings.ingest_concurrency, len(items)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=stage.name) as pool:
+            futures = [pool.submit(one, item) for item in items]
+        failures = [f.exception() for f in futures if f.exception() is not None]
+        if failures:  # like Argo: every item finishes, then the first failure fails the stage
+            raise failures[0]  # type: ignore[misc]
+        return merge_for(stage)([f.result() for f in futures])
+
+    def _items(self, source: str) -> list[str] | None:
+        details = read_stage_details(self.ctx.warehouse, self.ctx.run_id, source)
+        if details is None or FAN_OUT_LIST not in details:
+            return None
+        return [str(item) for item in details[FAN_OUT_LIST]]
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    only: list[str] | None = None,
+    progress: bool = True,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunSummary:
+    """Run the pipeline graph (or `only` those stages, in graph order); stop at the first failed stage."""
+    from commitlake import pipeline
+
     run_id = settings.run_id or new_run_id()
     summary = RunSummary(run_id)
     started = time.monotonic()
-    selected = [s for s in STAGES if only is None or s.name in only]
+    selected = execution_order(pipeline.STAGES, only)
     with bind(run_id=run_id), open_warehouse(settings) as warehouse, run_alive(warehouse, run_id):
         _log.info("run.started", stages=[s.name for s in selected])
         record_stage(warehouse, run_id, RUN_STAGE, "running")
         ctx = StageContext(settings, run_id, warehouse, progress=progress)
+        executor = _Executor(ctx, backoff or pipeline.RETRY_BACKOFF, sleep)
         try:
             for stage in selected:
-                summary.results[stage.name] = execute_stage(stage.name, ctx)
+                summary.results[stage.name] = executor.run(stage)
         except StageFailed as exc:
             seconds = round(time.monotonic() - started, 3)
             record_stage(warehouse, run_id, RUN_STAGE, "failed", duration_s=seconds, error=str(exc))
-            _log.error("run.finished", status="failed", duration_s=seconds, failed_stage=exc.stage)
+            _log.error(RUN_FINISHED_EVENT, status="failed", duration_s=seconds, failed_stage=exc.stage)
             raise
         summary.seconds = round(time.monotonic() - started, 3)
         rows = {f"{name}.{k}": v for name, r in summary.results.items() for k, v in r.row_counts.items()}
         status = "partial" if summary.failures else "succeeded"
         record_stage(warehouse, run_id, RUN_STAGE, status, duration_s=summary.seconds, row_counts=rows,
                      details={"failures": summary.failures} if summary.failures else None)
-        _log.info("run.finished", status=status, duration_s=summary.seconds)
+        _log.info(RUN_FINISHED_EVENT, status=status, duration_s=summary.seconds)
     return summary
 
 
 def run_single_stage(settings: Settings, name: str, *, progress: bool = True) -> StageResult:
-    """`commitlake <stage>`: one stage, as a container in Argo runs it."""
+    """`commitlake <stage>`: one stage, as a container in Argo runs it (Argo retries the pod)."""
     run_id = settings.run_id or new_run_id()
     with bind(run_id=run_id), open_warehouse(settings) as warehouse, run_alive(warehouse, run_id):
         return execute_stage(name, StageContext(settings, run_id, warehouse, progress=progress))

@@ -1,16 +1,15 @@
 """Build the Argo objects for commitlake from the one pipeline definition (commitlake.pipeline.STAGES).
 
 Side-effect free: every function returns a Hera object and nothing reads the environment, writes files or talks
-to a cluster (`render.py` writes YAML, `commitlake.submit` talks to the Argo Server). The stage list is never
+to a cluster (`render.py` writes YAML, `submit.py` talks to the Argo Server). The stage list is never
 restated here: each Stage becomes one container template and one DAG task, its `depends_on` become the DAG's
 edges, `fan_out_over` becomes `withParam` over that stage's stdout, and its retries, timeout, resources,
 config_env and secret_env become the template's retryStrategy, activeDeadlineSeconds, resources, envFrom and
 secretKeyRefs.
 
-Contracts with the Helm chart (charts/commitlake embeds the rendered files verbatim): ServiceAccount
-`commitlake-workflow`, ConfigMap `commitlake-config` (all non-secret config_env keys), Secret
-`commitlake-pipeline` (one key per secret_env name), pod labels part-of/component (the NetworkPolicies select
-on them).
+Every name shared with the Helm chart comes from commitlake.contract (ServiceAccount, ConfigMap, Secret,
+parameter names, the transient exit code, pod labels). The chart renders the WorkflowTemplate from this output
+and sets the deploy-time choices on it: image registry and tag, namespace and ServiceAccount.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from hera.workflows import Resources as HeraResources
 from hera.workflows.models import (
     Backoff,
     Capabilities,
+    ContinueOn,
     IntOrString,
     Mutex,
     PodGC,
@@ -46,36 +46,47 @@ from hera.workflows.models import (
 )
 
 from commitlake import __version__
-from commitlake.errors import EXIT_TRANSIENT
-from commitlake.pipeline import IMAGE_REPOSITORY, STAGES, Resources, Stage, image_for
-from commitlake.submit import REPOS_PARAMETER, template_name, workflow_for
+from commitlake.contract import (
+    CONFIG_MAP,
+    EXIT_HANDLER,
+    EXIT_TRANSIENT,
+    LABEL_COMPONENT,
+    LABEL_PART_OF,
+    LABEL_VERSION,
+    OPTIONAL_SECRETS,
+    PART_OF,
+    PIPELINE_COMPONENT,
+    REPO_INPUT,
+    REPOS_PARAMETER,
+    SECRET,
+    SERVICE_ACCOUNT,
+    WAREHOUSE_MUTEX,
+    WORKFLOW_TEMPLATE_NAME,
+)
+from commitlake.pipeline import (
+    FAN_OUT_PARALLELISM,
+    IMAGE_REPOSITORY,
+    RETRY_BACKOFF,
+    STAGES,
+    Resources,
+    Stage,
+    image_for,
+)
+from commitlake_workflows.submit import workflow_for
 
 __all__ = [
-    "CONFIG_MAP",
-    "SECRET",
-    "SERVICE_ACCOUNT",
     "cron_workflow",
     "example_workflow",
     "stage_container",
     "workflow_template",
 ]
 
-SERVICE_ACCOUNT = "commitlake-workflow"
-CONFIG_MAP = "commitlake-config"
-SECRET = "commitlake-pipeline"
-#: Secret keys a run can do without (anonymous GitHub access: 60 requests an hour).
-OPTIONAL_SECRETS = frozenset({"GITHUB_TOKEN"})
 #: The only writable paths under a read-only root filesystem: emptyDir volumes.
 STATE_DIR = "/var/lib/commitlake"
 TMP_DIR = "/tmp"
-#: Every run writes the same raw/staging/analytics tables: runs of this template never overlap.
-WAREHOUSE_MUTEX = "commitlake-warehouse"
-#: At most this many DAG tasks at once: in practice, repositories ingested in parallel.
-FAN_OUT_PARALLELISM = 4
 #: UID/GID of the `commitlake` user baked into images/base/Dockerfile.
 RUN_AS = 10001
 DAG_NAME = "pipeline"
-EXIT_HANDLER = "record-exit"
 #: The exit handler runs `commitlake status` in the first stage's (lightest) image.
 EXIT_IMAGE_STAGE = STAGES[0]
 EXIT_RESOURCES = Resources("50m", "128Mi", "500m", "256Mi")
@@ -83,9 +94,13 @@ EXIT_TIMEOUT_SECONDS = 300
 #: Retry only what a retry can fix: pod-level errors (eviction, node loss, image pull: Argo's "Error" phase)
 #: and exit code 75 (EX_TEMPFAIL, a transient condition the CLI reports). A failed quality gate or a bad
 #: setting exits 1 and fails at once.
-TRANSIENT_EXIT_CODE = EXIT_TRANSIENT
-RETRY_EXPRESSION = f'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == {TRANSIENT_EXIT_CODE}'
-BACKOFF = Backoff(duration="30s", factor=IntOrString("2"), cap="10m", max_duration="1h")
+RETRY_EXPRESSION = f'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == {EXIT_TRANSIENT}'
+BACKOFF = Backoff(
+    duration=f"{RETRY_BACKOFF.first_seconds:g}s",
+    factor=IntOrString(str(RETRY_BACKOFF.factor)),
+    cap=f"{RETRY_BACKOFF.cap_seconds:g}s",
+    max_duration="1h",
+)
 
 
 # Argo types activeDeadlineSeconds, retry limit and backoff factor as IntOrString, and its published JSON
@@ -100,10 +115,10 @@ REPOS_FROM_CONFIG = "$(COMMITLAKE_REPOS)"
 def labels(component_name: str, version: str = __version__) -> dict[str, str]:
     """Pod labels: NetworkPolicies select on part-of and component; name tells the stages apart."""
     return {
-        "app.kubernetes.io/part-of": "commitlake",
-        "app.kubernetes.io/component": "pipeline",
+        LABEL_PART_OF: PART_OF,
+        LABEL_COMPONENT: PIPELINE_COMPONENT,
         "app.kubernetes.io/name": f"commitlake-{component_name}",
-        "app.kubernetes.io/version": version,
+        LABEL_VERSION: version,
     }
 
 
@@ -164,8 +179,8 @@ def stage_container(stage: Stage, image_prefix: str = IMAGE_REPOSITORY, version:
     inputs = None
     if stage.fan_out_over:
         # One pod per item of the list the upstream stage printed: that item is this pod's only source.
-        inputs = [Parameter(name="repo")]
-        env.append(Env(name="COMMITLAKE_REPOS", value="{{inputs.parameters.repo}}"))
+        inputs = [Parameter(name=REPO_INPUT)]
+        env.append(Env(name="COMMITLAKE_REPOS", value=f"{{{{inputs.parameters.{REPO_INPUT}}}}}"))
     elif "COMMITLAKE_REPOS" in stage.config_env:
         env.append(Env(name="COMMITLAKE_REPOS", value=f"{{{{workflow.parameters.{REPOS_PARAMETER}}}}}"))
     env.extend(_secret_env(stage.secret_env))
@@ -214,7 +229,7 @@ def exit_container(image_prefix: str = IMAGE_REPOSITORY, version: str = __versio
 def workflow_template(image_prefix: str = IMAGE_REPOSITORY, version: str = __version__) -> WorkflowTemplate:
     """The pipeline as a DAG: fan-out ingest over plan's list, then the remaining stages in their order."""
     with WorkflowTemplate(
-        name=template_name(version),
+        name=WORKFLOW_TEMPLATE_NAME,
         labels={k: v for k, v in labels("pipeline", version).items() if k != "app.kubernetes.io/name"},
         annotations={"workflows.argoproj.io/description": "commitlake pipeline: " + " → ".join(s.name for s in STAGES)},
         entrypoint=DAG_NAME,
@@ -242,7 +257,11 @@ def workflow_template(image_prefix: str = IMAGE_REPOSITORY, version: str = __ver
                         name=stage.name,
                         template=containers[stage.name],
                         with_param=f"{{{{tasks.{stage.fan_out_over}.outputs.result}}}}",
-                        arguments={"repo": "{{item}}"},
+                        arguments={REPO_INPUT: "{{item}}"},
+                        # One repository that cannot be read (exit EXIT_PARTIAL, or out of retries) must not
+                        # keep the others' manifests from being loaded: as in the local runner, the DAG goes on
+                        # and the failed items stay visible in ops.pipeline_runs and the Argo UI.
+                        continue_on=ContinueOn(failed=True),
                     )
                 else:
                     tasks[stage.name] = Task(name=stage.name, template=containers[stage.name])
@@ -263,7 +282,7 @@ def cron_workflow(version: str = __version__) -> CronWorkflow:
         starting_deadline_seconds=3600,
         successful_jobs_history_limit=3,
         failed_jobs_history_limit=3,
-        workflow_template_ref=WorkflowTemplateRef(name=template_name(version)),
+        workflow_template_ref=WorkflowTemplateRef(name=WORKFLOW_TEMPLATE_NAME),
     )
 
 

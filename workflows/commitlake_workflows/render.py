@@ -1,4 +1,5 @@
-"""Write the rendered YAML: workflows/rendered/*.yaml, the two copies the Helm chart embeds, and the chart's
+"""Write the rendered YAML: workflows/rendered/*.yaml, the two copies the Helm chart renders from, the list of
+ConfigMap keys the stages read (files/config-env.yaml, from every Stage's `config_env`), and the chart's
 appVersion (the package version is written once, in commitlake/__init__.py, and flows from there).
 
     PYTHONPATH=workflows python -m commitlake_workflows.render            # write
@@ -17,10 +18,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
 from hera.workflows import Workflow
 
 from commitlake import __version__
+from commitlake.contract import CONFIG_MAP
 from commitlake.pipeline import IMAGE_REPOSITORY
+from commitlake_workflows import build
 from commitlake_workflows.build import cron_workflow, example_workflow, workflow_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +46,17 @@ CHART_COPIES = {
     "cron-workflow.yaml": ROOT / "charts" / "commitlake" / "files" / "cron-workflow.yaml",
 }
 CHART = ROOT / "charts" / "commitlake" / "Chart.yaml"
+CONFIG_ENV = ROOT / "charts" / "commitlake" / "files" / "config-env.yaml"
+
+
+def config_env_keys() -> list[str]:
+    """Every non-secret variable some stage reads: the keys of the chart's ConfigMap, in first-use order."""
+    return list(dict.fromkeys(name for stage in build.STAGES for name in stage.config_env))
+
+
+def config_env_document() -> str:
+    keys = {"configMap": CONFIG_MAP, "keys": config_env_keys()}
+    return HEADER + yaml.safe_dump(keys, sort_keys=False)
 
 
 def chart_with_app_version(text: str, version: str = __version__) -> str:
@@ -55,11 +70,12 @@ def chart_with_app_version(text: str, version: str = __version__) -> str:
 def render_all(image_prefix: str = IMAGE_REPOSITORY) -> dict[Path, str]:
     """Every output path with its text (nothing written)."""
     out: dict[Path, str] = {}
-    for name, build in documents(image_prefix).items():
-        text = HEADER + build().to_yaml(allow_unicode=True, width=120)
+    for name, make in documents(image_prefix).items():
+        text = HEADER + make().to_yaml(allow_unicode=True, width=120)
         out[ROOT / "workflows" / "rendered" / name] = text
         if name in CHART_COPIES:
             out[CHART_COPIES[name]] = text
+    out[CONFIG_ENV] = config_env_document()
     out[CHART] = chart_with_app_version(CHART.read_text())
     return out
 

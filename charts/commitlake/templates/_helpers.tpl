@@ -73,3 +73,10 @@ podSelector:
     app.kubernetes.io/part-of: commitlake
     app.kubernetes.io/component: {{ . }}
 {{- end }}
+
+{{/* A stage's image under the chart's registry and tag: (list $ "<any prefix>/<component>:<any tag>"). */}}
+{{- define "commitlake.stageImage" -}}
+{{- $root := index . 0 }}
+{{- $component := regexReplaceAll "^(.*/)?([^/:]+)(:[^/]*)?$" (index . 1) "${2}" }}
+{{- printf "%s/%s:%s" $root.Values.image.registry $component (default $root.Chart.AppVersion $root.Values.image.tag) }}
+{{- end }}

@@ -56,6 +56,14 @@ http://{{ include "commitlake.objectStoreHost" . }}:9000
 {{- fail (printf "global.kubeAPI.cidrs contains %s: name the API server's addresses (kubectl get endpoints kubernetes -n default), not everywhere" .) }}
 {{- end }}
 {{- end }}
+{{- $configKeys := (.Files.Get "files/config-env.yaml" | fromYaml).keys | default list }}
+{{- range $key, $_ := .Values.pipeline.env }}
+{{- if $configKeys }}
+{{- if not (has $key $configKeys) }}
+{{- fail (printf "pipeline.env.%s is read by no stage (the stages read: %s)" $key (join ", " $configKeys)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if ne .Values.secrets.pipeline "commitlake-pipeline" }}
 {{- fail "secrets.pipeline must stay commitlake-pipeline: the WorkflowTemplate references it by that name" }}
 {{- end }}

@@ -7,21 +7,33 @@ own container, be retried, or be resumed after a crash.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from commitlake.config import Settings
 from commitlake.errors import CommitlakeError, StageFailed
 from commitlake.lake import Lake, open_lake
 from commitlake.logs import bind, get_logger
+from commitlake.pipeline import Stage, stage_by_name
 from commitlake.warehouse.db import Warehouse
+from commitlake.warehouse.runs import record_stage
+from commitlake.warehouse.runs import stage_details as read_stage_details
 
-__all__ = ["StageContext", "StageResult", "execute_stage", "record_stage"]
+__all__ = [
+    "StageContext",
+    "StageResult",
+    "StageTimeout",
+    "execute_stage",
+    "function_for",
+    "merge_for",
+    "read_stage_details",
+    "record_stage",
+]
 
 _log = get_logger("stages")
 
@@ -56,74 +68,71 @@ class StageResult:
 StageFunction = Callable[[StageContext], StageResult]
 
 
-def _function_for(name: str) -> StageFunction:
-    module = importlib.import_module(f"commitlake.stages.{name}")
-    function: StageFunction = module.run
+class StageTimeout(CommitlakeError):
+    """The stage ran past its `timeout_seconds` (not retried: Argo's activeDeadlineSeconds is not either)."""
+
+
+def _resolve(reference: str) -> Callable[..., object]:
+    module_name, _, attribute = reference.partition(":")
+    function: Callable[..., object] = getattr(importlib.import_module(module_name), attribute)
     return function
 
 
-def record_stage(
-    warehouse: Warehouse,
-    run_id: str,
-    stage: str,
-    status: str,
-    *,
-    duration_s: float | None = None,
-    row_counts: dict[str, int] | None = None,
-    details: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> None:
-    """Upsert one row of ops.pipeline_runs (a rerun of the same run id and stage overwrites it)."""
-    finished = status != "running"
-    with warehouse.connect(autocommit=True) as conn:
-        conn.execute(
-            """
-            insert into ops.pipeline_runs (run_id, stage, status, started_at, finished_at, duration_s,
-                                           row_counts, details, error)
-            values (%(run_id)s, %(stage)s, %(status)s, now() - make_interval(secs => coalesce(%(duration)s, 0)),
-                    case when %(finished)s then now() end, %(duration)s, %(rows)s, %(details)s, %(error)s)
-            on conflict (run_id, stage) do update set
-                status = excluded.status,
-                started_at = case when excluded.status = 'running' then excluded.started_at
-                                  else ops.pipeline_runs.started_at end,
-                finished_at = excluded.finished_at,
-                duration_s = excluded.duration_s,
-                row_counts = excluded.row_counts,
-                details = excluded.details,
-                error = excluded.error
-            """,
-            {
-                "run_id": run_id,
-                "stage": stage,
-                "status": status,
-                "finished": finished,
-                "duration": duration_s,
-                "rows": orjson.dumps(row_counts or {}).decode(),
-                "details": orjson.dumps(details or {}, default=str).decode(),
-                "error": error,
-            },
-        )
+def function_for(stage: Stage) -> StageFunction:
+    """The function a Stage names (`module:attribute`): what `commitlake <stage>` and `commitlake run` call."""
+    return _resolve(stage.function)  # type: ignore[return-value]
 
 
-def _record_name(name: str, ctx: StageContext) -> str:
+def merge_for(stage: Stage) -> Callable[[list[StageResult]], StageResult]:
+    """How the fan-out items of `stage` combine into one result (the stage names it; default: first item)."""
+    if stage.merge is None:
+        return lambda results: results[0]
+    return _resolve(stage.merge)  # type: ignore[return-value]
+
+
+def _call_with_timeout(function: StageFunction, ctx: StageContext, seconds: float) -> StageResult:
+    """Run `function` in a daemon thread and give up after `seconds`: the run stops, the thread is abandoned
+    (a pod would be killed; a process cannot kill a thread, so the CLI exits right after)."""
+    outcome: dict[str, object] = {}
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome["result"] = context.run(function, ctx)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="stage", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise StageTimeout(f"timed out after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]  # type: ignore[return-value]
+
+
+def _record_name(stage: Stage, ctx: StageContext) -> str:
     """Fan-out pods of one run share the run id: each records its own row, `ingest[<source uri>]`."""
-    from commitlake.pipeline import stage_by_name
-
-    if stage_by_name(name).fan_out_over and len(ctx.settings.repos) == 1:
-        return f"{name}[{ctx.settings.repos[0]}]"
-    return name
+    if stage.fan_out_over and len(ctx.settings.repos) == 1:
+        return f"{stage.name}[{ctx.settings.repos[0]}]"
+    return stage.name
 
 
 def execute_stage(name: str, ctx: StageContext) -> StageResult:
-    """Run one stage with logging and bookkeeping; any failure becomes StageFailed naming the stage."""
-    function = _function_for(name)
-    record_as = _record_name(name, ctx)
+    """Run one stage with logging, bookkeeping and its timeout; any failure becomes StageFailed naming it.
+
+    The one wrapper every stage goes through, in a pod (`commitlake <stage>`) as in `commitlake run`.
+    """
+    stage = stage_by_name(name)
+    function = function_for(stage)
+    record_as = _record_name(stage, ctx)
     with bind(run_id=ctx.run_id, stage=name):
         _log.info("stage.started")
         record_stage(ctx.warehouse, ctx.run_id, record_as, "running")
         started = time.monotonic()
         try:
-            result = function(ctx)
+            result = _call_with_timeout(function, ctx, stage.timeout_seconds)
         except Exception as exc:
             duration = round(time.monotonic() - started, 3)
             message = str(exc) if isinstance(exc, CommitlakeError) else f"{type(exc).__name__}: {exc}"

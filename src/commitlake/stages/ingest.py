@@ -28,14 +28,15 @@ from psycopg.types.json import Jsonb
 from commitlake.errors import AuthError, BudgetExhausted, RepoUnavailable, SourceError
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
+from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
 from commitlake.progress import Progress
 from commitlake.sources import Cursor, Source, build_source, scheme_of
 from commitlake.sources.jsonl import unparsed_bytes
-from commitlake.stages import StageContext, StageResult
-from commitlake.stages.plan import github_client, plan_uris
+from commitlake.stages import StageContext, StageResult, read_stage_details
+from commitlake.stages.plan import github_client, is_wildcard, plan_uris
 from commitlake.warehouse.db import Warehouse
 
-__all__ = ["FAILED_STATUSES", "encode_batch", "ingest_source", "run"]
+__all__ = ["FAILED_STATUSES", "encode_batch", "ingest_source", "merge", "planned_uris", "run"]
 
 #: Outcomes that make the stage partial: the source was not (fully) ingested.
 FAILED_STATUSES = frozenset({"failed", "partial", "incomplete"})
@@ -176,9 +177,70 @@ def ingest_source(
     return manifest, status
 
 
+def planned_uris(ctx: StageContext) -> list[str]:
+    """What to ingest: the one item this fan-out pod was given, else the list plan kept in this run's record.
+
+    Only a run without a plan record (`commitlake ingest` on its own) plans here, and says so in the log.
+    """
+    given = ctx.settings.repos
+    if len(given) == 1 and not is_wildcard(given[0]):
+        return list(given)
+    source_stage = stage_by_name("ingest").fan_out_over or "plan"
+    details = read_stage_details(ctx.warehouse, ctx.run_id, source_stage)
+    if details is not None and FAN_OUT_LIST in details and not given:
+        return [str(uri) for uri in details[FAN_OUT_LIST]]
+    _log.info("ingest.unplanned", reason=f"no {source_stage} record for this run" if not given else "--repos given")
+    return plan_uris(ctx.settings)
+
+
+def _summary(details: dict[str, Any]) -> str:
+    repositories = details["repositories"]
+    records = sum(o["records"] for o in repositories)
+    rejected = sum(o.get("rejected", 0) for o in repositories)
+    unreadable = sum(o.get("unreadable_bytes", 0) for o in repositories)
+    skipped = sum(1 for o in repositories if o["status"] == "skipped")
+    failed = sum(1 for o in repositories if o["status"] == "failed")
+    unchanged = sum(1 for o in repositories if o["status"] == "unchanged")
+    summary = f"{records - rejected} commits from {len(repositories) - skipped - failed} repositories"
+    if unchanged:
+        summary += f" ({unchanged} unchanged)"
+    if rejected:
+        summary += f", {rejected} unparseable lines passed on for quarantine"
+    if unreadable:
+        summary += f", {unreadable} unreadable bytes"
+    if skipped:
+        summary += f", {skipped} skipped"
+    broken = {o["uri"]: f"{o['status']}: {o['reason']}" for o in repositories
+              if o["status"] in FAILED_STATUSES - {"incomplete"}}
+    if broken:
+        summary += f"; {len(broken)} not fully ingested: " + "; ".join(f"{u} ({r})" for u, r in broken.items())
+    for outcome in repositories:
+        if outcome["status"] == "incomplete":  # e.g. "budget reached: 2849 commits left for the next run"
+            summary += f"; {outcome['repo']}: {outcome['reason']}"
+    return summary
+
+
+def merge(results: list[StageResult]) -> StageResult:
+    """One result for the fan-out items of a run (each item is one `ingest` call on one repository)."""
+    details: dict[str, Any] = {"repositories": [], "skipped": [], "failures": {}, "requests": 0, "not_modified": 0,
+                               "retries": 0}
+    rows: dict[str, int] = {}
+    failures: dict[str, str] = {}
+    for result in results:
+        for key in ("repositories", "skipped"):
+            details[key].extend(result.details.get(key, []))
+        for key in ("requests", "not_modified", "retries"):
+            details[key] += result.details.get(key, 0)
+        for key, value in result.row_counts.items():
+            rows[key] = rows.get(key, 0) + value
+        failures.update(result.failures)
+    details["failures"] = failures
+    return StageResult(_summary(details), rows, details, failures=failures)
+
+
 def run(ctx: StageContext) -> StageResult:
     settings = ctx.settings
-    uris = plan_uris(settings)
+    uris = planned_uris(ctx)
     progress = Progress("ingest", unit="commits", enabled=ctx.progress)
     client = github_client(settings, progress.note) if any(scheme_of(u) == "github" for u in uris) else None
     cursors = {} if settings.full_refresh else _read_cursors(ctx.warehouse)
@@ -239,33 +301,15 @@ def run(ctx: StageContext) -> StageResult:
     records = sum(o.records for o in outcomes)
     rejected = sum(o.rejected for o in outcomes)
     unreadable = sum(o.unreadable_bytes for o in outcomes)
-    skipped = [{"repo": o.repo, "reason": o.reason} for o in outcomes if o.status == "skipped"]
     failures = {o.uri: f"{o.status}: {o.reason}" for o in outcomes if o.status in FAILED_STATUSES}
-    details = {
-        "repositories": [o.__dict__ for o in outcomes],
-        "skipped": skipped,
+    details: dict[str, Any] = {
+        "repositories": [dict(o.__dict__) for o in outcomes],
+        "skipped": [{"repo": o.repo, "reason": o.reason} for o in outcomes if o.status == "skipped"],
         "failures": failures,
         "requests": sum(o.requests for o in outcomes),
         "not_modified": sum(o.not_modified for o in outcomes),
         "retries": sum(o.retries for o in outcomes),
     }
-    unchanged = sum(1 for o in outcomes if o.status == "unchanged")
-    failed = sum(1 for o in outcomes if o.status == "failed")
-    summary = f"{records - rejected} commits from {len(outcomes) - len(skipped) - failed} repositories"
-    if unchanged:
-        summary += f" ({unchanged} unchanged)"
-    if rejected:
-        summary += f", {rejected} unparseable lines passed on for quarantine"
-    if unreadable:
-        summary += f", {unreadable} unreadable bytes"
-    if skipped:
-        summary += f", {len(skipped)} skipped"
-    broken = {o.uri: f"{o.status}: {o.reason}" for o in outcomes if o.status in FAILED_STATUSES - {"incomplete"}}
-    if broken:
-        summary += f"; {len(broken)} not fully ingested: " + "; ".join(f"{u} ({r})" for u, r in broken.items())
-    for outcome in outcomes:
-        if outcome.status == "incomplete":  # e.g. "budget reached: 2849 commits left for the next run"
-            summary += f"; {outcome.repo}: {outcome.reason}"
     counts = {
         "records": records,
         "commits_ingested": records - rejected,
@@ -273,4 +317,4 @@ def run(ctx: StageContext) -> StageResult:
         "unreadable_bytes": unreadable,
         "objects": sum(o.objects for o in outcomes),
     }
-    return StageResult(summary, counts, details, failures=failures)
+    return StageResult(_summary(details), counts, details, failures=failures)

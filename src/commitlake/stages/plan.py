@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 from commitlake.config import Settings
 from commitlake.errors import ConfigError
+from commitlake.pipeline import FAN_OUT_LIST
 from commitlake.sources import scheme_of
 from commitlake.stages import StageContext, StageResult
 
-__all__ = ["default_repos", "plan_uris", "run"]
+__all__ = ["default_repos", "is_wildcard", "plan_uris", "run"]
 
 
 def default_repos(settings: Settings) -> tuple[str, ...]:
@@ -38,12 +39,16 @@ def github_client(settings: Settings, show: Callable[[str], None] | None = None)
     )
 
 
+def is_wildcard(uri: str) -> bool:
+    """`github:OWNER/*`: a URI that plan expands into many repositories."""
+    return scheme_of(uri) == "github" and uri.split("@", 1)[0].endswith("/*")
+
+
 def plan_uris(settings: Settings, client: object | None = None) -> list[str]:
     uris = settings.repos or default_repos(settings)
     planned: list[str] = []
     for uri in uris:
-        scheme = scheme_of(uri)
-        if scheme == "github" and uri.split("@", 1)[0].endswith("/*"):
+        if is_wildcard(uri):
             from commitlake.sources.github import expand_github_uri
 
             client = client or github_client(settings)
@@ -55,4 +60,4 @@ def plan_uris(settings: Settings, client: object | None = None) -> list[str]:
 
 def run(ctx: StageContext) -> StageResult:
     uris = plan_uris(ctx.settings)
-    return StageResult(f"{len(uris)} repositories", {"repositories": len(uris)}, {"repos": uris})
+    return StageResult(f"{len(uris)} repositories", {"repositories": len(uris)}, {FAN_OUT_LIST: uris})

@@ -33,6 +33,10 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
         raise WarehouseError(f"cannot connect to the warehouse at {redact_url(url)}: {reason}") from exc
 
 
+#: pg_advisory_lock key held while the schema is created or migrated: concurrent stages (fan-out pods) wait.
+SCHEMA_LOCK = 7204151
+
+
 def _sql(name: str) -> str:
     return resources.files("commitlake.warehouse").joinpath("sql", name).read_text()
 
@@ -40,7 +44,7 @@ def _sql(name: str) -> str:
 def ensure_schema(url: str) -> None:
     """Create schemas, raw/ops tables and the role matrix; idempotent and cheap, so every stage runs it."""
     with connect(url, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(7204151)")
+        conn.execute("select pg_advisory_lock(%s)", [SCHEMA_LOCK])
         try:
             conn.execute(_sql("schema.sql"))
             try:
@@ -49,7 +53,7 @@ def ensure_schema(url: str) -> None:
                 return
             ensure_roles(conn)
         finally:
-            conn.execute("select pg_advisory_unlock(7204151)")
+            conn.execute("select pg_advisory_unlock(%s)", [SCHEMA_LOCK])
 
 
 class Warehouse:

@@ -1,10 +1,8 @@
 """Start a pipeline run on Argo Workflows: a Workflow that references the installed WorkflowTemplate.
 
-The WorkflowTemplate itself is rendered from the pipeline definition by the Hera code in `workflows/` and
-installed by the Helm chart; this module only names it and asks the Argo Server for a run, so the names below
-are the contract both sides share. The template name carries the package version (like the image tags), so a
-client never starts a template built for other images: a version mismatch fails with "not found".
-Hera is imported inside the functions: it belongs to the `workflows` extra, not to every image.
+The WorkflowTemplate is rendered from the pipeline definition by `build.py` and installed by the Helm chart
+under the stable name `commitlake` (commitlake.contract); this module asks the Argo Server for a run of it.
+Hera belongs to the `workflows` extra: `commitlake submit` imports this module only when it runs.
 """
 
 from __future__ import annotations
@@ -13,32 +11,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from commitlake import __version__
+from commitlake.contract import LABEL_PART_OF, LABEL_VERSION, PART_OF, REPOS_PARAMETER, RUN_NAME_PREFIX
+from commitlake.contract import WORKFLOW_TEMPLATE_NAME as TEMPLATE
 from commitlake.errors import CommitlakeError
 
 if TYPE_CHECKING:
     from hera.workflows import Workflow
 
-__all__ = [
-    "REPOS_PARAMETER",
-    "RUN_NAME_PREFIX",
-    "WORKFLOW_TEMPLATE_NAME",
-    "submit",
-    "template_name",
-    "workflow_for",
-]
-
-#: Workflow parameter holding the source URIs of one run (whitespace-separated, as COMMITLAKE_REPOS).
-REPOS_PARAMETER = "repos"
-#: Runs are named `commitlake-<random>`; the name doubles as COMMITLAKE_RUN_ID in every stage.
-RUN_NAME_PREFIX = "commitlake-"
-
-
-def template_name(version: str = __version__) -> str:
-    """`commitlake-pipeline-0.1.0`: the WorkflowTemplate built for the images tagged `version`."""
-    return f"commitlake-pipeline-{version}"
-
-
-WORKFLOW_TEMPLATE_NAME = template_name()
+__all__ = ["submit", "workflow_for"]
 
 
 def workflow_for(repos: Sequence[str] = (), *, namespace: str | None = None, version: str = __version__) -> Workflow:
@@ -50,8 +30,8 @@ def workflow_for(repos: Sequence[str] = (), *, namespace: str | None = None, ver
     return Workflow(
         generate_name=RUN_NAME_PREFIX,
         namespace=namespace,
-        labels={"app.kubernetes.io/part-of": "commitlake", "app.kubernetes.io/version": version},
-        workflow_template_ref=WorkflowTemplateRef(name=template_name(version)),
+        labels={LABEL_PART_OF: PART_OF, LABEL_VERSION: version},
+        workflow_template_ref=WorkflowTemplateRef(name=TEMPLATE),
         arguments=arguments,
     )
 
@@ -67,7 +47,7 @@ def submit(
 ) -> str:
     """Create one run through the Argo Server API (Hera's WorkflowsService); returns the workflow name.
 
-    Server refusals (401, 404 for a template of another version, ...) and connection failures become one
+    Server refusals (401, 404 when the chart is not installed, ...) and connection failures become one
     CommitlakeError, so `commitlake submit` reports them in a line.
     """
     import requests
@@ -80,7 +60,7 @@ def submit(
         try:
             created = workflow.create()
         except (HeraException, requests.RequestException) as exc:
-            raise CommitlakeError(f"Argo Server {argo_server} refused {template_name(version)}: {exc}") from exc
+            raise CommitlakeError(f"Argo Server {argo_server} refused a run of {TEMPLATE}: {exc}") from exc
     name = created.metadata.name
     if not name:
         raise CommitlakeError(f"the Argo Server at {argo_server} returned a workflow without a name")

@@ -1,0 +1,196 @@
+"""ops.pipeline_runs: the one place its SQL lives (written by the stage wrapper and the exit handler, read by
+`commitlake status`, the fan-out and ingest)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from commitlake.logs import get_logger
+from commitlake.warehouse.db import Warehouse
+
+__all__ = [
+    "RUN_ALIVE_LOCK",
+    "RunEnd",
+    "RunRow",
+    "StageRow",
+    "mark_abandoned",
+    "recent_runs",
+    "record_stage",
+    "run_alive",
+    "run_end",
+    "run_stages",
+    "stage_details",
+]
+
+#: First key of the shared advisory lock (RUN_ALIVE_LOCK, hashtext(run_id)) a live run holds.
+RUN_ALIVE_LOCK = 7204153
+
+_log = get_logger("runs")
+
+_MARK_ABANDONED = """
+update ops.pipeline_runs r set
+    status = 'abandoned',
+    finished_at = now(),
+    details = r.details || jsonb_build_object('abandoned_noticed_at', now(), 'abandoned_noticed_by', %(run_id)s::text),
+    error = coalesce(r.error, 'abandoned: its process ended while the stage was running')
+where r.status = 'running'
+  and not exists (
+      select 1 from pg_locks l
+      where l.locktype = 'advisory' and l.database = (select oid from pg_database where datname = current_database())
+        and l.classid = %(lock)s::int::oid and l.objid = hashtext(r.run_id)::oid and l.objsubid = 2
+        and l.pid <> pg_backend_pid() and l.granted)
+returning r.run_id, r.stage
+"""
+
+
+@contextlib.contextmanager
+def run_alive(warehouse: Warehouse, run_id: str) -> Iterator[list[tuple[str, str]]]:
+    """Hold this run's liveness lock while the block runs; yields the rows found abandoned on entry.
+
+    A stage killed mid-run (SIGKILL, OOM, a node gone) leaves its row `running`. Postgres drops the shared
+    lock with the dead process's connection, so a `running` row whose run id nobody holds is provably abandoned.
+    """
+    with warehouse.connect(autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock_shared(%s, hashtext(%s))", [RUN_ALIVE_LOCK, run_id])
+        abandoned = mark_abandoned(conn, run_id)
+        yield abandoned
+
+
+def mark_abandoned(conn: psycopg.Connection[Any], noticed_by: str) -> list[tuple[str, str]]:
+    """Mark `running` rows whose process is gone as `abandoned`; returns their (run_id, stage)."""
+    rows: list[tuple[str, str]] = conn.execute(
+        _MARK_ABANDONED, {"run_id": noticed_by, "lock": RUN_ALIVE_LOCK}
+    ).fetchall()
+    for run_id, stage in rows:
+        _log.warning("run.abandoned_stage", abandoned_run_id=run_id, abandoned_stage=stage)
+    return rows
+
+
+def record_stage(
+    warehouse: Warehouse,
+    run_id: str,
+    stage: str,
+    status: str,
+    *,
+    duration_s: float | None = None,
+    row_counts: dict[str, int] | None = None,
+    details: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Upsert one row of ops.pipeline_runs (a rerun of the same run id and stage overwrites it)."""
+    finished = status != "running"
+    with warehouse.connect(autocommit=True) as conn:
+        conn.execute(
+            """
+            insert into ops.pipeline_runs (run_id, stage, status, started_at, finished_at, duration_s,
+                                           row_counts, details, error)
+            values (%(run_id)s, %(stage)s, %(status)s, now() - make_interval(secs => coalesce(%(duration)s, 0)),
+                    case when %(finished)s then now() end, %(duration)s, %(rows)s, %(details)s, %(error)s)
+            on conflict (run_id, stage) do update set
+                status = excluded.status,
+                started_at = case when excluded.status = 'running' then excluded.started_at
+                                  else ops.pipeline_runs.started_at end,
+                finished_at = excluded.finished_at,
+                duration_s = excluded.duration_s,
+                row_counts = excluded.row_counts,
+                details = excluded.details,
+                error = excluded.error
+            """,
+            {
+                "run_id": run_id,
+                "stage": stage,
+                "status": status,
+                "finished": finished,
+                "duration": duration_s,
+                "rows": orjson.dumps(row_counts or {}).decode(),
+                "details": orjson.dumps(details or {}, default=str).decode(),
+                "error": error,
+            },
+        )
+
+
+def stage_details(warehouse: Warehouse, run_id: str, stage: str) -> dict[str, Any] | None:
+    """The details a succeeded stage kept in its run record (e.g. plan's repository list), or None."""
+    with warehouse.connect() as conn:
+        row = conn.execute(
+            "select details from ops.pipeline_runs where run_id = %s and stage = %s and status = 'succeeded'",
+            [run_id, stage],
+        ).fetchone()
+    return dict(row[0]) if row and row[0] is not None else None
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """What the stage rows of a run say about its end: seconds since its first stage, the last failed stage."""
+
+    duration_s: float
+    failed_stage: str | None
+
+
+def run_end(warehouse: Warehouse, run_id: str, run_stage: str) -> RunEnd:
+    with warehouse.connect() as conn:
+        row = conn.execute(
+            """
+            select extract(epoch from now() - min(started_at))::float8,
+                   (array_agg(stage order by finished_at desc) filter (where status = 'failed'))[1]
+            from ops.pipeline_runs where run_id = %s and stage <> %s
+            """,
+            [run_id, run_stage],
+        ).fetchone()
+    duration = round(row[0], 3) if row and row[0] is not None else 0.0
+    failed = row[1].split("[", 1)[0] if row and row[1] else None  # `ingest[<uri>]` is the ingest stage
+    return RunEnd(duration, failed)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    started: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class StageRow:
+    stage: str
+    status: str
+    duration_s: float | None
+    row_counts: dict[str, int]
+    error: str | None
+    finished_at: datetime | None = None
+    details: dict[str, Any] | None = None
+
+
+def recent_runs(warehouse: Warehouse, run_stage: str, limit: int) -> list[RunRow]:
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            """
+            select run_id, min(started_at) as started,
+                   coalesce(max(status) filter (where stage = %s),
+                            case when bool_or(status = 'abandoned') then 'abandoned' else 'running' end) as status
+            from ops.pipeline_runs group by run_id order by min(started_at) desc limit %s
+            """,
+            [run_stage, limit],
+        ).fetchall()
+    return [RunRow(*row) for row in rows]
+
+
+def run_stages(warehouse: Warehouse, run_id: str, run_stage: str) -> list[StageRow]:
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            """
+            select stage, status, duration_s, row_counts, error, finished_at, details from ops.pipeline_runs
+            where run_id = %s and stage <> %s order by started_at
+            """,
+            [run_id, run_stage],
+        ).fetchall()
+    return [
+        StageRow(stage, status, duration, counts or {}, error, finished, details)
+        for stage, status, duration, counts, error, finished, details in rows
+    ]
