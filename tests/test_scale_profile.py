@@ -350,3 +350,60 @@ def test_single_pod_store_is_unchanged(charts_dir: Path) -> None:
 ])
 def test_bad_distributed_settings_fail_with_one_line(charts_dir: Path, args: tuple[str, ...], message: str) -> None:
     assert message in render_error(charts_dir / "objectstore", *args)
+
+
+# -- item 4: pipeline scale-out ------------------------------------------------------------------------------
+
+ARGO_SCHEMA = ROOT.parent / "shared" / "schemas" / "argo-workflows-v4.1.2.schema.json"
+HERA_TEMPLATE = CHARTS / "commitlake" / "files" / "workflow-template.yaml"
+
+
+def _argo_errors(doc: Doc) -> list[str]:
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from crd_schema import strict
+
+    if not ARGO_SCHEMA.is_file():
+        pytest.skip(f"Argo schema not found at {ARGO_SCHEMA}")
+    schema = json.loads(ARGO_SCHEMA.read_text())
+    closed = {"$schema": schema["$schema"], "definitions": strict(schema["definitions"]),
+              "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.WorkflowTemplate"}
+    return [e.message for e in Draft202012Validator(closed).iter_errors(doc)]
+
+
+def _without_scale_knobs(doc: Doc) -> Doc:
+    out = copy.deepcopy(doc)
+    out["spec"].pop("podSpecPatch", None)
+    for t in out["spec"]["templates"]:
+        t.pop("parallelism", None)
+        (t.get("container") or {}).pop("resources", None)
+    return out
+
+
+def test_workflow_scale_out_overlay(scale: list[Doc]) -> None:
+    if not HERA_TEMPLATE.is_file():
+        pytest.skip("no Hera render in charts/commitlake/files")
+    wt = one(scale, "WorkflowTemplate")
+    hera = yaml.safe_load(HERA_TEMPLATE.read_text())
+    templates = {t["name"]: t for t in wt["spec"]["templates"]}
+    assert templates["pipeline"]["parallelism"] == 12, "ingest fan-out parallelism from values"
+    assert templates["transform"]["container"]["resources"]["limits"] == {"cpu": "4", "memory": "4Gi"}
+    hera_plan = next(t for t in hera["spec"]["templates"] if t["name"] == "plan")
+    assert templates["plan"]["container"]["resources"] == hera_plan["container"]["resources"], "others untouched"
+    patch = yaml.safe_load(wt["spec"]["podSpecPatch"])
+    spread = patch["topologySpreadConstraints"][0]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "pipeline"
+    assert wt["spec"]["synchronization"] == {"mutexes": [{"name": "commitlake-warehouse"}]}, "the mutex is kept"
+    assert _without_scale_knobs(wt) == _without_scale_knobs(hera), "nothing else changes"
+    assert _argo_errors(wt) == []
+
+
+def test_workflow_scale_knobs_are_validated(charts_dir: Path) -> None:
+    if not HERA_TEMPLATE.is_file():
+        pytest.skip("no Hera render in charts/commitlake/files")
+    err = render_error(charts_dir / "commitlake", "--set", "workflowScale.resources.transfrom.limits.cpu=2")
+    assert "workflowScale.resources.transfrom: no such stage" in err
+    assert "parallelism" in render_error(charts_dir / "commitlake", "--set", "workflowScale.parallelism=0")
