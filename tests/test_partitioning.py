@@ -127,3 +127,22 @@ def test_loader_stays_exactly_once_on_partitions(both: dict) -> None:
 def test_bad_partition_count_is_one_clear_error() -> None:
     with pytest.raises(ConfigError, match="between 2 and 1024, got 1"):
         partition_raw("postgresql://unused", 1)
+
+
+def test_cli_partitions_the_warehouse_in_use(fresh_database: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": fresh_database, "COMMITLAKE_HOME": str(tmp_path)}
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute(SCHEMA_SQL.read_text())
+        conn.execute("insert into raw.github_commits (repo_full_name, sha, authored_at, committed_at, payload, "
+                     "source_kind, lake_key, line_no, run_id) values ('a/b', 'abc', now(), now(), '{}', 'jsonl', "
+                     "'k', 1, 'r')")
+    for expected in ("is now HASH-partitioned", "was already partitioned"):
+        done = subprocess.run([sys.executable, "-m", "commitlake", "db", "partition-raw"], capture_output=True,
+                              text=True, env=env, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert expected in done.stdout
+    assert _query(fresh_database, "select repo_full_name, sha from raw.github_commits") == [("a/b", "abc")]
+    assert _query(fresh_database, "select relkind from pg_class where oid = 'raw.github_commits'::regclass") == [("p",)]

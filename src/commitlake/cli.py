@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("backup", help="pg_dump the warehouse into the lake (backups/warehouse/)")
     db_sub.add_parser("restore", help="restore a backup from the lake (default: the newest)").add_argument(
         "key", nargs="?", help="backup key, as printed by `db backup`")
+    db_sub.add_parser("partition-raw", help="HASH-partition raw.github_commits on repository (16; idempotent)")
 
     dbt = sub.add_parser("dbt", help="run any dbt command against the warehouse in use (e.g. docs generate)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
@@ -107,6 +108,11 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         stopped = EmbeddedPostgres(settings.home / "postgres").stop()
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running", file=sys.stderr)
+        return 0
+    if args.db_command == "partition-raw":
+        from commitlake.warehouse.partitioning import run_partition_command
+
+        print(run_partition_command(settings))
         return 0
     if args.db_command in ("backup", "restore"):
         from commitlake.warehouse.backup import run_backup_command

@@ -18,10 +18,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from commitlake.config import Settings
 from commitlake.errors import ConfigError
 from commitlake.logs import get_logger
 
-__all__ = ["DEFAULT_PARTITIONS", "is_partitioned", "partition_raw"]
+__all__ = ["DEFAULT_PARTITIONS", "is_partitioned", "partition_raw", "run_partition_command"]
 
 #: Partitions of raw.github_commits; a power of two so a later split (modulus x2) stays simple.
 DEFAULT_PARTITIONS = 16
@@ -65,3 +66,13 @@ def partition_raw(url: str, partitions: int = DEFAULT_PARTITIONS) -> bool:
     ensure_schema(url)  # grants of the role matrix on the new table
     _log.info("raw.partitioned", partitions=partitions, rows=moved.rowcount)
     return True
+
+
+def run_partition_command(settings: Settings) -> str:
+    """`commitlake db partition-raw` on the warehouse in use; returns a one-line outcome."""
+    from commitlake.warehouse.db import open_warehouse
+
+    with open_warehouse(settings) as warehouse:
+        done = partition_raw(warehouse.url)
+    return ("raw.github_commits is now HASH-partitioned" if done else "raw.github_commits was already partitioned") + (
+        f" ({DEFAULT_PARTITIONS} partitions on repo_full_name)")
