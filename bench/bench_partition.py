@@ -106,7 +106,7 @@ def run(dsn: str, rows: int) -> dict[str, Any]:
     hashed = measure(dsn, rows)
     return {"rows": rows, "repositories": REPOS, "generate_seconds": round(generate_s, 1),
             "partition_raw_seconds": round(convert_s, 1), "unpartitioned": plain, "partitioned": hashed,
-            "load_average_at_end": os.getloadavg()}
+            "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()}
 
 
 def main() -> None:
