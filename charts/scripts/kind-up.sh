@@ -10,6 +10,15 @@ CLUSTER="${KIND_CLUSTER:-commitlake}"
 NAMESPACE=commitlake
 ARGO_VERSION="${ARGO_VERSION:-v4.1.2}"
 ARGO_MANIFEST="https://github.com/argoproj/argo-workflows/releases/download/${ARGO_VERSION}/install.yaml"
+# PROFILE=scale: 3 workers, the CloudNativePG operator (pinned) and charts/commitlake/values-scale.yaml.
+PROFILE="${PROFILE:-default}"
+case "${PROFILE}" in
+    default) KIND_CONFIG=kind-config.yaml; PROFILE_VALUES="" ;;
+    scale) KIND_CONFIG=kind-config-scale.yaml; PROFILE_VALUES=charts/commitlake/values-scale.yaml ;;
+    *) printf '[kind-up] PROFILE must be default or scale, got %s\n' "${PROFILE}" >&2; exit 2 ;;
+esac
+CNPG_VERSION="${CNPG_VERSION:-1.30.0}"
+CNPG_MANIFEST="https://github.com/cloudnative-pg/cloudnative-pg/releases/download/v${CNPG_VERSION}/cnpg-${CNPG_VERSION}.yaml"
 
 log() { printf '[kind-up] %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null || { log "$1 is required: $2"; exit 1; }; }
@@ -24,7 +33,7 @@ if (( kmaj == 0 && kmin < 24 )); then log "kind >= 0.24 is needed (NetworkPolicy
 
 if ! kind get clusters | grep -qx "${CLUSTER}"; then
     log "creating cluster ${CLUSTER}"
-    kind create cluster --name "${CLUSTER}" --config kind-config.yaml --wait 120s
+    kind create cluster --name "${CLUSTER}" --config "${KIND_CONFIG}" --wait 120s
 fi
 kubectl config use-context "kind-${CLUSTER}" >/dev/null
 
@@ -52,6 +61,12 @@ kubectl -n argo patch service argo-server --type merge \
     -p '{"spec":{"type":"NodePort","ports":[{"name":"web","port":2746,"targetPort":2746,"nodePort":30746}]}}'
 kubectl -n argo rollout status deployment/workflow-controller --timeout=180s
 kubectl -n argo rollout status deployment/argo-server --timeout=180s
+
+if [[ "${PROFILE}" == scale ]]; then
+    log "CloudNativePG operator ${CNPG_VERSION}"
+    kubectl apply --server-side -f "${CNPG_MANIFEST}"
+    kubectl -n cnpg-system rollout status deployment/cnpg-controller-manager --timeout=180s
+fi
 
 log "stage images"
 if [[ -x images/build.sh ]]; then
@@ -91,7 +106,7 @@ cp -r charts "${work}/charts"
 rm -rf "${work}/charts/commitlake/charts"
 helm dependency build "${work}/charts/commitlake" >/dev/null
 helm upgrade --install commitlake "${work}/charts/commitlake" -n "${NAMESPACE}" \
-    -f charts/commitlake/ci/kind-values.yaml -f "${work}/cluster-values.yaml" \
+    -f charts/commitlake/ci/kind-values.yaml ${PROFILE_VALUES:+-f "${PROFILE_VALUES}"} -f "${work}/cluster-values.yaml" \
     ${COMMITLAKE_VALUES:+-f "${COMMITLAKE_VALUES}"} \
     --wait --timeout 15m
 if [[ -n "${GITHUB_TOKEN:-}" ]]; then

@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("url", help="print the connection URL (starts the embedded server if needed)")
     db_sub.add_parser("shell", help="open psql on the warehouse")
     db_sub.add_parser("stop", help="stop the embedded server")
+    db_sub.add_parser("backup", help="pg_dump the warehouse into the lake (backups/warehouse/)")
+    db_sub.add_parser("restore", help="restore a backup from the lake (default: the newest)").add_argument(
+        "key", nargs="?", help="backup key, as printed by `db backup`")
+    db_sub.add_parser("partition-raw", help="HASH-partition raw.github_commits on repository (16; idempotent)")
 
     dbt = sub.add_parser("dbt", help="run any dbt command against the warehouse in use (e.g. docs generate)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
@@ -117,6 +121,16 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         stopped = EmbeddedPostgres(settings.home / "postgres").stop()
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running", file=sys.stderr)
+        return 0
+    if args.db_command == "partition-raw":
+        from commitlake.warehouse.partitioning import run_partition_command
+
+        print(run_partition_command(settings))
+        return 0
+    if args.db_command in ("backup", "restore"):
+        from commitlake.warehouse.backup import run_backup_command
+
+        print(run_backup_command(settings, args.db_command, getattr(args, "key", None)))
         return 0
     warehouse = Warehouse(settings, keep_running=True).open()
     if args.db_command == "url":

@@ -17,6 +17,13 @@
 {{- end }}
 {{- end }}
 {{- end }}
+{{- $drives := mul (int .Values.replicas) (int .Values.drivesPerNode) }}
+{{- if and (gt (int .Values.replicas) 1) (ne .Values.backend "minio") }}
+{{- fail "replicas > 1 needs backend=minio (distributed mode); run SeaweedFS as one pod here" }}
+{{- end }}
+{{- if and (gt (int .Values.replicas) 1) (lt $drives 4) }}
+{{- fail (printf "MinIO distributed mode needs at least 4 drives: replicas x drivesPerNode is %d" $drives) }}
+{{- end }}
 {{- range .Values.buckets }}
 {{- if not (regexMatch "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" .) }}
 {{- fail (printf "bucket name %q is not a valid S3 bucket name" .) }}
@@ -35,4 +42,27 @@
 
 {{- define "objectstore.consoleEnabled" -}}
 {{- if and (eq .Values.backend "minio") .Values.minio.console.enabled }}true{{ end }}
+{{- end }}
+
+{{/* MinIO distributed mode: more than one pod. */}}
+{{- define "objectstore.distributed" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* Data volume names: `data` for one drive per pod, `data0`... for several. */}}
+{{- define "objectstore.dataVolumes" -}}
+{{- if gt (int .Values.drivesPerNode) 1 }}
+{{- range $i := until (int .Values.drivesPerNode) }}data{{ $i }} {{ end }}
+{{- else }}data{{ end }}
+{{- end }}
+
+{{/* The MinIO server's drive argument: /data, /data{0...n-1}, or every pod's drives by DNS name. */}}
+{{- define "objectstore.minioVolumes" -}}
+{{- $path := ternary (printf "/data{0...%d}" (sub (int .Values.drivesPerNode) 1)) "/data" (gt (int .Values.drivesPerNode) 1) }}
+{{- if include "objectstore.distributed" . }}
+{{- $name := include "objectstore.fullname" . }}
+{{- printf "http://%s-{0...%d}.%s-hl.%s.svc.%s:9000%s" $name (sub (int .Values.replicas) 1) $name .Release.Namespace .Values.clusterDomain $path }}
+{{- else }}
+{{- $path }}
+{{- end }}
 {{- end }}
