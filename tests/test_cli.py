@@ -95,3 +95,52 @@ def test_failed_run_leaves_earlier_data_untouched(env: dict[str, str], shared_co
         failed = conn.execute("select count(*) from ops.pipeline_runs where status = 'failed'").fetchone()
     assert before == after and before is not None and before[0] == 396
     assert failed is not None and failed[0] == 2  # the ingest stage and the run
+
+
+# Every wrong input: one line naming the input and what to do, exit status by class --------------------------
+def _only_line(result: subprocess.CompletedProcess[str], status: int) -> str:
+    assert result.returncode == status, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # no traceback, no usage block: one line
+    return lines[0]
+
+
+def test_unknown_stage_is_a_usage_error_and_runs_nothing(env: dict[str, str]) -> None:
+    import psycopg
+
+    line = _only_line(commitlake("run", "--stages", "plan,bogus", env=env), 2)
+    assert line == ("commitlake: error: argument --stages: unknown stage 'bogus'; choose from "
+                    "plan,ingest,load,transform,validate,train,predict (see `commitlake run --help`)")
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("select to_regclass('ops.pipeline_runs')").fetchone() == (None,)
+
+
+def test_negative_limit_is_a_usage_error(env: dict[str, str]) -> None:
+    line = _only_line(commitlake("status", "--limit", "-1", env=env), 2)
+    assert line == "commitlake: error: argument --limit: must be 1 or more, got -1 (see `commitlake status --help`)"
+
+
+def test_malformed_database_url_is_bad_input(env: dict[str, str]) -> None:
+    line = _only_line(commitlake("status", env={**env, "DATABASE_URL": "not a url"}), 1)
+    assert line == ("commitlake: error: DATABASE_URL='not a url' is not a PostgreSQL URL; expected "
+                    "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or unset it to use the embedded server)")
+
+
+def test_refused_connection_says_so_and_is_transient(env: dict[str, str]) -> None:
+    url = "postgresql://pipeline:s3cret@127.0.0.1:1/commitlake"
+    line = _only_line(commitlake("status", env={**env, "DATABASE_URL": url}), 75)
+    assert line == ("commitlake: error: cannot connect to the warehouse at postgresql://pipeline:***@127.0.0.1:1/"
+                    "commitlake: connection refused; is PostgreSQL running there? check DATABASE_URL")
+
+
+def test_unresolvable_github_fails_fast_without_retries(env: dict[str, str]) -> None:
+    import time
+
+    started = time.monotonic()
+    result = commitlake("ingest", "--repos", "github:octo/cat", "--log-format", "json",
+                        env={**env, "GITHUB_API_URL": "https://api.github.invalid"})
+    seconds = time.monotonic() - started
+    line = _only_line(result, 75)
+    assert line == ("commitlake: error: stage 'ingest' failed: cannot resolve api.github.invalid: check the network "
+                    "and DNS, or GITHUB_API_URL=https://api.github.invalid")
+    assert '"github.retry"' not in result.stdout and seconds < 30

@@ -9,6 +9,7 @@ sent only to the API's own origin and never appears in a message, a log line or 
 from __future__ import annotations
 
 import random
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import httpx
 import orjson
 
 from commitlake import __version__
-from commitlake.errors import AuthError, BudgetExhausted, SourceError
+from commitlake.errors import AuthError, BudgetExhausted, HostUnreachable, SourceError
 from commitlake.logs import get_logger
 from commitlake.sources.base import SourceStats
 from commitlake.sources.github._clock import Clock, SystemClock
@@ -75,6 +76,16 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return response.reason_phrase or "no message"
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """The resolver found no address for the host (socket.gaierror somewhere in the exception chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _Transient(Exception):
@@ -223,6 +234,11 @@ class GitHubClient:
         try:
             response = self._http.get(url, params=dict(params) if params else None, headers=headers)
         except httpx.TransportError as exc:  # connect/read errors, timeouts, dropped or cut-off answers
+            if _name_not_resolved(exc):  # no answer will come from backing off: say so now
+                host = urlsplit(self.api_url).hostname
+                raise HostUnreachable(
+                    f"cannot resolve {host}: check the network and DNS, or GITHUB_API_URL={self.api_url}"
+                ) from None
             raise _Transient(f"{type(exc).__name__}") from None
         self._observe_quota(response)
         status = response.status_code
