@@ -144,3 +144,94 @@ def test_unresolvable_github_fails_fast_without_retries(env: dict[str, str]) -> 
     assert line == ("commitlake: error: stage 'ingest' failed: cannot resolve api.github.invalid: check the network "
                     "and DNS, or GITHUB_API_URL=https://api.github.invalid")
     assert '"github.retry"' not in result.stdout and seconds < 30
+
+
+# Help, version, dry run, output format -----------------------------------------------------------------
+def test_version(env: dict[str, str]) -> None:
+    from commitlake import __version__
+
+    result = commitlake("--version", env=env)
+    assert result.returncode == 0 and result.stdout.strip() == f"commitlake {__version__}"
+
+
+def test_each_stage_shows_only_its_flags_a_description_and_env_vars(env: dict[str, str]) -> None:
+    train = " ".join(commitlake("train", "--help", env=env).stdout.split())  # argparse wraps lines
+    assert "Train the commit-type classifier" in train and "[env COMMITLAKE_RUN_ID]" in train
+    assert "MLFLOW_TRACKING_URI" in train
+    for flag in ("--with-files", "--max-requests", "--concurrency", "--repos", "--dry-run"):
+        assert flag not in train
+    ingest = " ".join(commitlake("ingest", "--help", env=env).stdout.split())  # argparse wraps lines
+    for flag, var in (("--max-requests", "COMMITLAKE_MAX_REQUESTS"), ("--concurrency", "COMMITLAKE_INGEST_CONCURRENCY"),
+                      ("--repos", "COMMITLAKE_REPOS"), ("--log-format", "COMMITLAKE_LOG_FORMAT")):
+        assert flag in ingest and f"[env {var}]" in ingest
+    assert "--dry-run" in ingest
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(env: dict[str, str], shared_commits: Path) -> None:
+    import psycopg
+
+    uri = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
+    result = commitlake("run", "--dry-run", "--repos", uri, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [
+        "dry run: nothing will be written. stages: plan, ingest, load, transform, validate, train, predict",
+        f"sources (1): {uri}",
+        "repositories (1):",
+    ]
+    assert "jsonl:commitizen/cz-cli" in result.stdout and "no requests (local read)" in result.stdout
+    assert "no ops.ingest_state yet" in result.stdout
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("select to_regclass('ops.ingest_state')").fetchone() == (None,)
+    assert not Path(env["COMMITLAKE_HOME"]).exists()  # no lake, no state directory
+
+
+def test_expected_requests_read_the_stored_cursor() -> None:
+    from datetime import UTC, datetime
+
+    from commitlake.dryrun import expected_requests
+
+    since = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    assert expected_requests("github", since=None, etag=None, full_refresh=False, with_files=False) == (
+        "full history: 1 request per 100 commits")
+    assert expected_requests("github", since=since, etag='W/"x"', full_refresh=False, with_files=False) == (
+        "1 conditional request (ETag stored: free if unchanged), then 1 per 100 new commits")
+    assert expected_requests("github", since=since, etag=None, full_refresh=True, with_files=True) == (
+        "full history: 1 request per 100 commits; plus 1 per new commit (--with-files)")
+
+
+def test_dbt_command_stops_the_embedded_server_it_started(env: dict[str, str]) -> None:
+    import shutil
+    import tempfile
+
+    # Outside pytest's tmp dirs: each new pytest session resets /tmp/pytest-of-root to 0700, which locks
+    # the embedded server's service user out of its data directory.
+    home = Path(tempfile.mkdtemp(prefix="commitlake-test-docs-"))
+    env = {k: v for k, v in env.items() if k != "DATABASE_URL"} | {"COMMITLAKE_HOME": str(home)}
+    try:
+        result = commitlake("dbt", "--", "docs", "generate", env=env)  # what `make docs` runs first
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert '"postgres.started"' in result.stdout and '"postgres.stopped"' in result.stdout
+        leftover = subprocess.run(["pgrep", "-f", f"postgres.*{home}"], capture_output=True, text=True)
+        assert leftover.stdout == ""
+    finally:
+        commitlake("db", "stop", env=env)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_piped_run_is_json_lines_from_first_to_last(env: dict[str, str], shared_commits: Path) -> None:
+    """A whole run (dbt, GX, MLflow, sklearn included) into a pipe: every stdout line is one JSON object."""
+    import orjson
+
+    uri = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
+    result = commitlake("run", "--repos", uri, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [orjson.loads(line) for line in result.stdout.splitlines()]  # raises on any stray line
+    assert records[0]["event"] == "run.started" and records[-1]["event"] == "run.finished"
+    stages = {r["stage"] for r in records if r["event"] == "stage.finished"}
+    assert stages == {"plan", "ingest", "load", "transform", "validate", "train", "predict"}
+    # stderr holds the summary only: no library chatter, no warning blocks, no traceback
+    assert result.stderr.startswith("commitlake run ") and "succeeded" in result.stderr.splitlines()[0]
+    for noise in ("INFO:", "WARNING", "Warning:", "Successfully registered", "Traceback"):
+        assert noise not in result.stderr
+    assert "  plan       1 repository\n" in result.stderr and "where next:" in result.stderr

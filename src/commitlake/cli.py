@@ -222,6 +222,23 @@ def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _where_next(run_id: str, details: dict[str, dict[str, object]], settings: Settings) -> str:
+    """The summary's last lines: where the results of this run can be looked at."""
+    lines = ["where next:",
+             f"  commitlake status                  this run ({run_id}) and earlier ones, stage by stage"]
+    if "validate" in details:
+        lines.append(f"  commitlake db shell                then: select * from ops.data_quality_results "
+                     f"where run_id = '{run_id}'")
+    mlflow_run = details.get("train", {}).get("mlflow_run_id")
+    if mlflow_run:
+        uri = settings.effective_mlflow_uri
+        where = uri if uri.startswith(("http://", "https://")) else f"`mlflow ui --backend-store-uri {uri}`"
+        lines.append(f"  MLflow run {mlflow_run}: {where}")
+    if "transform" in details:
+        lines.append("  make docs                          dbt docs: lineage from raw to analytics, on :8081")
+    return "\n".join(lines)
+
+
 def _dispatch(args: argparse.Namespace, base: Settings) -> int:
     settings = _settings(args, base)
     if getattr(args, "dry_run", False):
@@ -235,6 +252,8 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
         with capture_output():  # a library's prints become log records: the chosen format holds
             summary = run_pipeline(settings, only=args.stages)
         print(summary.render(), file=sys.stderr)
+        print(_where_next(summary.run_id, {name: r.details for name, r in summary.results.items()}, settings),
+              file=sys.stderr)
         return 0
     if args.command == "plan":
         from commitlake.stages.plan import plan_uris

@@ -59,20 +59,27 @@ _NOISY_LIBRARIES = ("great_expectations", "mlflow", "alembic", "urllib3", "botoc
 
 
 class _Handler(logging.Handler):
-    """Every stdlib log record (ours to route, a library's to emit) becomes one of our records."""
+    """Every stdlib log record becomes one of our records; a library's INFO chatter only at DEBUG."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
         except Exception:  # a library's bad format string must not break the run
             message = str(record.msg)
-        if record.name == "py.warnings":
-            category, _, text = message.partition(": ")
-            log("WARNING", "python.warning", logger=record.name, category=category.rsplit(" ", 1)[-1],
-                message=text.strip()[:500] or message[:500])
-            return
-        level = "ERROR" if record.levelno >= logging.ERROR else logging.getLevelName(min(record.levelno, 30))
-        log(level if level in _LEVELS else "INFO", "library.log", logger=record.name, message=message[:2000])
+        if record.levelno >= logging.ERROR:
+            level = "ERROR"
+        elif record.levelno >= logging.WARNING:
+            level = "WARNING"
+        else:
+            level = "DEBUG"
+        log(level, "library.log", logger=record.name, message=message[:2000])
+
+
+def _showwarning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: IO[str] | None = None, line: str | None = None) -> None:
+    """warnings.showwarning: a Python warning becomes a `python.warning` record, not a stderr block."""
+    log("WARNING", "python.warning", category=category.__name__, message=str(message)[:500],
+        where=f"{filename}:{lineno}")
 
 
 _handler = _Handler()
@@ -113,8 +120,7 @@ def configure(level: str = "INFO", stream: IO[str] | None = None, fmt: str = "js
     if _handler not in root.handlers:
         root.addHandler(_handler)
     root.setLevel(library_level)
-    logging.captureWarnings(True)
-    warnings.simplefilter("default")  # each warning once per place, as a record
+    warnings.showwarning = _showwarning
 
 
 def _stream() -> IO[str]:
@@ -164,20 +170,42 @@ def _redact(key: str, value: Any) -> Any:
     return value
 
 
+def _seconds(record: dict[str, Any]) -> str:
+    value = record.get("duration_s")
+    return f" in {value:.1f} s" if isinstance(value, int | float) else ""
+
+
+def _headline(record: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """The message a person reads for an event, and the fields it already says (not repeated as key=value)."""
+    event = record["event"]
+    if event in ("library.log", "library.output"):
+        return str(record.get("message", "")), ("message", "stream")
+    if event == "stage.started":
+        return "started", ()
+    if event == "stage.finished":
+        detail = record.get("summary") or record.get("error") or ""
+        return (f"{record.get('status', 'finished')}{_seconds(record)}" + (f": {detail}" if detail else ""),
+                ("status", "duration_s", "summary", "error", "rows"))
+    if event == "run.started":
+        return "run started: " + ", ".join(map(str, record.get("stages") or [])), ("stages",)
+    if event == "run.finished":
+        return f"run {record.get('status', 'finished')}{_seconds(record)}", ("status", "duration_s")
+    return event, ()
+
+
 def _human(record: dict[str, Any]) -> Any:
     """`15:02:11 INFO    ingest    ingest.repo_finished repo=octo/cat records=396` as rich Text."""
     from rich.text import Text
 
     level = record["level"]
+    headline, said = _headline(record)
     text = Text()
     text.append(record["ts"][11:19], style="dim")
     text.append(f" {level.upper():<7} ", style=_LEVEL_STYLE.get(level, ""))
     text.append(f"{record['stage'] or '-':<9} ", style="cyan")
-    message = record.get("message") if record["event"] in ("library.log", "library.output") else None
-    text.append(str(message if message is not None else record["event"]),
-                style="bold" if level in ("warning", "error") else "")
+    text.append(headline, style="bold" if level in ("warning", "error") else "")
     for key, value in record.items():
-        if key in _HUMAN_HIDDEN or (message is not None and key == "message"):
+        if key in _HUMAN_HIDDEN or key in said:
             continue
         shown = orjson.dumps(value, default=str).decode() if isinstance(value, dict | list) else value
         text.append(f" {key}=", style="dim")

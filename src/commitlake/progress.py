@@ -28,14 +28,7 @@ def progress_stream() -> IO[str] | None:
 
 
 def _shared_display(stream: IO[str]) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        SpinnerColumn,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as RichProgress
 
     with _display_lock:
@@ -44,9 +37,7 @@ def _shared_display(stream: IO[str]) -> Any:
                 SpinnerColumn(),
                 TextColumn("[bold cyan]{task.description:<9}"),
                 BarColumn(),
-                TaskProgressColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[unit]}"),
+                TextColumn("{task.fields[counter]}"),
                 TimeElapsedColumn(),
                 TextColumn("[dim]{task.fields[note]}"),
                 console=logs.console(stream),
@@ -76,12 +67,21 @@ class Progress:
         self._lock = threading.Lock()
         self.count = 0
         self.total = total
+        self.unit = unit
         self._display: Any = None
         self._task: Any = None
         stream = progress_stream() if enabled else None
         if stream is not None:
             self._display = _shared_display(stream)
-            self._task = self._display.add_task(label, total=total, unit=unit, note="")
+            self._task = self._display.add_task(label, total=total, counter=self._counter(), note="")
+
+    def _counter(self) -> str:
+        """`12/96 dbt nodes`, `3,862 commits`, or nothing for a step that has no unit (a spinner and a clock)."""
+        if not self.unit:
+            return ""
+        if self.total is None:
+            return f"{self.count:,} {self.unit}"
+        return f"{self.count:,}/{self.total:,} {self.unit}"
 
     @property
     def drawn(self) -> bool:
@@ -91,14 +91,14 @@ class Progress:
         with self._lock:
             self.count += n
             if self._display is not None:
-                self._display.update(self._task, completed=self.count)
+                self._display.update(self._task, completed=self.count, counter=self._counter())
 
     def set_total(self, total: int | None) -> None:
         """The total once it is known (e.g. when the object list has been read)."""
         with self._lock:
             self.total = total
             if self._display is not None:
-                self._display.update(self._task, total=total)
+                self._display.update(self._task, total=total, counter=self._counter())
 
     def note(self, text: str) -> None:
         """Show a short status (e.g. a rate-limit wait or the current model) next to the bar."""

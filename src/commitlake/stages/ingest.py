@@ -26,6 +26,7 @@ from commitlake.sources import Cursor, Source, build_source, scheme_of
 from commitlake.stages import StageContext, StageResult
 from commitlake.stages.plan import github_client, plan_uris
 from commitlake.warehouse.db import Warehouse
+from commitlake.wording import plural
 
 __all__ = ["encode_batch", "ingest_source", "run"]
 
@@ -151,6 +152,7 @@ def run(ctx: StageContext) -> StageResult:
     cursors = {} if settings.full_refresh else _read_cursors(ctx.warehouse)
     lake = ctx.lake
     lock = threading.Lock()
+    finished: list[str] = []
     run_id, stage = current_run_id(), current_stage()
 
     def one(uri: str) -> RepoOutcome:
@@ -181,6 +183,9 @@ def run(ctx: StageContext) -> StageResult:
                 retries=source.stats.retries, wait_seconds=round(source.stats.wait_seconds, 3),
                 reason=source.stats.skipped_reason,
             )
+            with lock:
+                finished.append(source.repo)
+                progress.note(f"{len(finished)}/{len(uris)} repositories, last {source.repo}")
             _log.info("ingest.repo_finished", source=uri, repo=source.repo, status=status, records=outcome.records,
                       objects=outcome.objects, requests=outcome.requests, not_modified=outcome.not_modified)
             return outcome
@@ -200,9 +205,12 @@ def run(ctx: StageContext) -> StageResult:
         "retries": sum(o.retries for o in outcomes),
     }
     unchanged = sum(1 for o in outcomes if o.status == "unchanged")
-    summary = f"{records} commits from {len(outcomes) - len(skipped)} repositories"
+    read = len(outcomes) - len(skipped)
+    summary = f"{plural(records, 'commit')} from {plural(read, 'repository')}"
     if unchanged:
         summary += f" ({unchanged} unchanged)"
     if skipped:
         summary += f", {len(skipped)} skipped"
+    if records == 0 and read:  # say why nothing came in
+        summary += ": nothing new since the stored cursors" if not settings.full_refresh else ": the sources are empty"
     return StageResult(summary, {"commits_ingested": records, "objects": sum(o.objects for o in outcomes)}, details)

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from commitlake.logs import get_logger
+from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
 
 __all__ = ["labelled_counts", "mlflow_environment", "run"]
@@ -55,7 +56,8 @@ def run(ctx: StageContext) -> StageResult:
 
     tracking_uri, artifact_root = mlflow_environment(ctx)
     # Library warnings (e.g. sklearn's ConvergenceWarning) become JSON log lines, once each, not stderr noise.
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, Progress("train", unit="", enabled=ctx.progress) as progress:
+        progress.note(f"fitting on {labelled:,} labelled commits, logging to MLflow")
         warnings.simplefilter("always")
         report = train(
             ctx.warehouse.url,

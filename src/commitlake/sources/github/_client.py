@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_RATE_LIMIT_WAITS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT_SECONDS",
+    "RETRY_REASON_PREFIX",
     "ClientStats",
     "GitHubClient",
     "Page",
@@ -43,6 +44,9 @@ DEFAULT_MAX_RETRIES = 8
 #: Rate-limit waits tolerated for one request (each may last up to an hour) before giving up.
 DEFAULT_MAX_RATE_LIMIT_WAITS = 12
 API_VERSION = "2022-11-28"
+#: The reason handed to `on_wait` for a backoff before a retry (already logged as `github.retry`), as opposed
+#: to a rate-limit pause.
+RETRY_REASON_PREFIX = "retrying after "
 
 _log = get_logger("commitlake.sources.github")
 
@@ -188,7 +192,7 @@ class GitHubClient:
                 delay = exc.delay if exc.delay is not None else backoff_seconds(failures, self._rng)
                 self._count_retry(stats)
                 _log.warning("github.retry", url=shown, attempt=failures, error=str(exc), wait_seconds=round(delay, 3))
-                self._wait(delay, f"retrying after {exc}", stats)
+                self._wait(delay, f"{RETRY_REASON_PREFIX}{exc}", stats)
             except _Limited as exc:
                 limited += 1
                 if limited > self.max_rate_limit_waits:
