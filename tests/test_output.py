@@ -124,3 +124,32 @@ def test_a_retry_is_logged_once(restore_logs: None, tmp_path: object) -> None:
             assert client.get(client.url("repos/pallets/click/commits")).status == 200
     events = [r["event"] for r in _records(stream.getvalue())]
     assert events.count("github.retry") == 2 and "github.rate_limit_wait" not in events
+
+
+def test_training_fits_without_a_convergence_warning(shared_commits: object) -> None:
+    """Our own warning is fixed at the source: the classifier runs a fixed epoch budget, silently."""
+    import gzip
+    from pathlib import Path
+
+    import pandas as pd
+    from sklearn.exceptions import ConvergenceWarning
+
+    from commitlake.ml._features import NUMERIC_COLUMNS, TEXT_COLUMN
+    from commitlake.ml._model import build_pipeline
+
+    rows, labels = [], []
+    with gzip.open(Path(str(shared_commits)) / "commitizen__cz-cli.jsonl.gz", "rt") as lines:
+        for line in lines:
+            commit = orjson.loads(line)
+            subject = commit["commit"]["message"].splitlines()[0]
+            kind = re.match(r"(feat|fix|docs|chore|test|refactor|ci|build|style|perf)\b", subject)
+            if kind:
+                row = {column: 0.0 for column in NUMERIC_COLUMNS}
+                row.update(additions=commit["stats"]["additions"], deletions=commit["stats"]["deletions"],
+                           files_changed=len(commit["files"]), message_length=len(subject))
+                rows.append({TEXT_COLUMN: subject[kind.end():], **row})
+                labels.append(kind.group(1))
+    assert len(rows) > 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        build_pipeline(0).fit(pd.DataFrame(rows), labels)
