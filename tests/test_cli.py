@@ -235,3 +235,21 @@ def test_a_piped_run_is_json_lines_from_first_to_last(env: dict[str, str], share
     for noise in ("INFO:", "WARNING", "Warning:", "Successfully registered", "Traceback"):
         assert noise not in result.stderr
     assert "  plan       1 repository\n" in result.stderr and "where next:" in result.stderr
+
+
+def test_status_columns_align_with_long_stage_names(env: dict[str, str]) -> None:
+    from commitlake.config import Settings
+    from commitlake.stages import record_stage
+    from commitlake.warehouse.db import open_warehouse
+
+    settings = Settings.from_env(env)
+    long_name = "ingest[jsonl:/data/commits/conventional-changelog__commitlint.jsonl.gz]"
+    with open_warehouse(settings) as warehouse:
+        for stage in ("plan", long_name, "load"):
+            record_stage(warehouse, "r1", stage, "succeeded", duration_s=1.5, row_counts={"rows": 3})
+        record_stage(warehouse, "r1", "_run", "succeeded", duration_s=4.5)
+    result = commitlake("status", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("    ")]
+    assert len(rows) == 3
+    assert len({line.index("succeeded") for line in rows}) == 1, result.stdout  # one column, whatever the name

@@ -44,10 +44,11 @@ def print_status(settings: Settings, limit: int) -> None:
                 """,
                 [run_id],
             ).fetchall()
+            width = max([10, *(len(row[0]) for row in stages)])  # `ingest[<source uri>]` rows are long
             for stage, stage_status, duration, rows, error in stages:
                 counts = ", ".join(f"{k}={v}" for k, v in (rows or {}).items())
                 seconds = f"{duration:7.1f}s" if duration is not None else "       -"
-                line = f"    {stage:<10} {stage_status:<9} {seconds}  {counts}"
+                line = f"    {stage:<{width}} {stage_status:<9} {seconds}  {counts}"
                 if error:
                     line += f"  error: {error[:160]}"
                 print(line)
