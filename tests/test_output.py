@@ -153,3 +153,17 @@ def test_training_fits_without_a_convergence_warning(shared_commits: object) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         build_pipeline(0).fit(pd.DataFrame(rows), labels)
+
+
+def test_mlflow_logs_through_ours_not_its_own_handler() -> None:
+    """MLflow, imported after configure (as the train stage does), writes no line of its own to stderr."""
+    import subprocess
+    import sys
+
+    code = ("import logging; from commitlake.logs import configure; configure('INFO', None, 'json'); "
+            "import mlflow; logging.getLogger('mlflow.utils.environment').warning('Failed to resolve pip')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    record = orjson.loads(result.stdout)
+    assert (record["event"], record["level"], record["logger"], record["message"]) == (
+        "library.log", "warning", "mlflow.utils.environment", "Failed to resolve pip")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import io
 import logging
+import os
 import sys
 import threading
 import warnings
@@ -105,6 +106,9 @@ def configure(level: str = "INFO", stream: IO[str] | None = None, fmt: str = "js
     _config["stream"] = stream
     _config["format"] = fmt
     library_level = logging.DEBUG if _config["level"] <= 10 else logging.WARNING
+    # MLflow installs a stderr handler of its own when first imported (after this runs); this keeps it from
+    # doing so, and its records come here like every other library's.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     for name in _NOISY_LIBRARIES:
         library = logging.getLogger(name)
         library.setLevel(library_level)

@@ -243,7 +243,7 @@ class GitHubClient:
                 raise HostUnreachable(
                     f"cannot resolve {host}: check the network and DNS, or GITHUB_API_URL={self.api_url}"
                 ) from None
-            raise _Transient(f"{type(exc).__name__}") from None
+            raise _Transient(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
         self._observe_quota(response)
         status = response.status_code
         if status == 304:
