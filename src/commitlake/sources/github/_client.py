@@ -8,6 +8,7 @@ sent only to the API's own origin and never appears in a message, a log line or 
 
 from __future__ import annotations
 
+import errno
 import random
 import socket
 import threading
@@ -82,14 +83,20 @@ def _error_message(response: httpx.Response) -> str:
     return response.reason_phrase or "no message"
 
 
-def _name_not_resolved(exc: BaseException) -> bool:
-    """The resolver found no address for the host (socket.gaierror somewhere in the exception chain)."""
+def _unreachable(exc: BaseException) -> str | None:
+    """What makes the host unreachable for a while (a template with {host}), or None for a transient blip.
+
+    The resolver found no address (socket.gaierror), or the machine has no route to the network: retrying
+    nine times with backoff only hides that for two minutes.
+    """
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, socket.gaierror):
-            return True
+            return "cannot resolve {host}"
+        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "cannot reach {host}: no route to it"
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
 class _Transient(Exception):
@@ -238,10 +245,11 @@ class GitHubClient:
         try:
             response = self._http.get(url, params=dict(params) if params else None, headers=headers)
         except httpx.TransportError as exc:  # connect/read errors, timeouts, dropped or cut-off answers
-            if _name_not_resolved(exc):  # no answer will come from backing off: say so now
+            problem = _unreachable(exc)
+            if problem:  # no answer will come from backing off: say so now
                 host = urlsplit(self.api_url).hostname
                 raise HostUnreachable(
-                    f"cannot resolve {host}: check the network and DNS, or GITHUB_API_URL={self.api_url}"
+                    f"{problem.format(host=host)}: check the network and DNS, or GITHUB_API_URL={self.api_url}"
                 ) from None
             raise _Transient(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
         self._observe_quota(response)
