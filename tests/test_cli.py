@@ -253,3 +253,26 @@ def test_status_columns_align_with_long_stage_names(env: dict[str, str]) -> None
     rows = [line for line in result.stdout.splitlines() if line.startswith("    ")]
     assert len(rows) == 3
     assert len({line.index("succeeded") for line in rows}) == 1, result.stdout  # one column, whatever the name
+
+
+def test_dry_run_reads_the_stored_cursor(env: dict[str, str]) -> None:
+    import psycopg
+
+    from commitlake.config import Settings
+    from commitlake.warehouse.db import open_warehouse
+
+    with open_warehouse(Settings.from_env(env)) as warehouse, warehouse.connect(autocommit=True) as conn:
+        conn.execute("insert into ops.ingest_state (source_kind, repo_full_name, branch, last_committed_at, etag, "
+                     "updated_at, updated_by_run) values ('github', 'pallets/click', '', "
+                     "'2026-11-01 12:00:00+00', 'W/\"abc\"', now(), 'r0')")
+    result = commitlake("ingest", "--dry-run", "--repos", "github:pallets/click", "github:octo/new",
+                        env={**env, "GITHUB_API_URL": "https://api.github.invalid"})  # plans without a request
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "dry run: nothing will be written. stages: plan, ingest"
+    assert lines[3].split() == ["github:pallets/click", "cursor", "2026-11-01", "12:00", "1", "conditional",
+                                "request", "(ETag", "stored:", "free", "if", "unchanged),", "then", "1", "per", "100",
+                                "new", "commits"]
+    assert lines[4].split()[:3] == ["github:octo/new", "no", "cursor"] and "full history" in lines[4]
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("select count(*) from ops.pipeline_runs").fetchone() == (0,)

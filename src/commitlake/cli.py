@@ -287,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_format=getattr(args, "log_format", None), log_level=getattr(args, "log_level", None)
         )
         # `plan` and `db url` print results on stdout (Argo and shells read them), so their logs go to stderr.
-        configure(base.log_level, sys.stderr if args.command in ("plan", "db") else None, base.log_format)
+        # So does a dry run: its plan is the output.
+        to_stderr = args.command in ("plan", "db") or getattr(args, "dry_run", False)
+        configure(base.log_level, sys.stderr if to_stderr else None, base.log_format)
         return _dispatch(args, base)
     except CommitlakeError as exc:
         print(f"commitlake: error: {exc}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 The plan is built from the same pieces a run uses (plan_uris, build_source, the stored cursors in
 ops.ingest_state), but nothing is created: no lake object, no warehouse row, no schema, no embedded server
-start. Cursors are read only when the warehouse is already reachable; otherwise the plan says so.
+initialisation. An existing embedded server is started for the read and stopped again if it was not running.
 """
 
 from __future__ import annotations
@@ -44,19 +44,26 @@ def expected_requests(kind: str, *, since: datetime | None, etag: str | None, fu
 
 
 def _stored_cursors(settings: Settings) -> tuple[dict[tuple[str, str, str], tuple[Any, Any]], str | None]:
-    """(cursors, why not read): reads ops.ingest_state only from a warehouse that is already up."""
-    from commitlake.warehouse.db import connect
-
+    """(cursors, why not read): reads ops.ingest_state; creates no server, schema or row to do it."""
     if settings.embedded_database:
         from commitlake.warehouse.embedded import EmbeddedPostgres
 
         embedded = EmbeddedPostgres(settings.home / "postgres")
-        if not embedded.is_running():
-            return {}, "embedded server not running (not started for a dry run): every repository counts as new"
-        url = embedded.url()
-    else:
-        assert settings.database_url is not None
-        url = settings.database_url
+        if not embedded.initialized:  # initializing one would write: say so instead
+            return {}, f"no embedded warehouse under {settings.home} yet: every repository counts as new"
+        started = embedded.ensure_running()  # read-only visit: stopped again if this started it
+        try:
+            return _read_cursors(embedded.url())
+        finally:
+            if started:
+                embedded.stop()
+    assert settings.database_url is not None
+    return _read_cursors(settings.database_url)
+
+
+def _read_cursors(url: str) -> tuple[dict[tuple[str, str, str], tuple[Any, Any]], str | None]:
+    from commitlake.warehouse.db import connect
+
     with connect(url) as conn:
         if conn.execute("select to_regclass('ops.ingest_state')").fetchone() in (None, (None,)):
             return {}, "no ops.ingest_state yet: every repository counts as new"
