@@ -276,3 +276,24 @@ def test_dry_run_reads_the_stored_cursor(env: dict[str, str]) -> None:
     assert lines[4].split()[:3] == ["github:octo/new", "no", "cursor"] and "full history" in lines[4]
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         assert conn.execute("select count(*) from ops.pipeline_runs").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("COMMITLAKE_LOG_FORMAT", "xml", "COMMITLAKE_LOG_FORMAT='xml' is not one of auto, human, json"),
+    ("COMMITLAKE_INGEST_CONCURRENCY", "four", "COMMITLAKE_INGEST_CONCURRENCY='four' is not an integer"),
+    ("DATABASE_URL", "mysql://u:pw@db/x", "DATABASE_URL='mysql://u:***@db/x' is not a PostgreSQL URL; expected "
+     "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or unset it to use the embedded server)"),
+])
+def test_bad_environment_values_are_bad_input(env: dict[str, str], name: str, value: str, message: str) -> None:
+    assert _only_line(commitlake("status", env={**env, name: value}), 1) == f"commitlake: error: {message}"
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(env: dict[str, str], tmp_path: Path) -> None:
+    home = tmp_path / "a-file"
+    home.write_text("not a directory\n")
+    env = {k: v for k, v in env.items() if k != "DATABASE_URL"} | {"COMMITLAKE_HOME": str(home)}
+    line = _only_line(commitlake("status", env=env), 1)
+    assert line == (f"commitlake: error: unexpected NotADirectoryError: [Errno 20] Not a directory: "
+                    f"'{home}/postgres' (COMMITLAKE_LOG_LEVEL=DEBUG shows the traceback)")
+    debug = commitlake("status", env={**env, "COMMITLAKE_LOG_LEVEL": "DEBUG"})
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr

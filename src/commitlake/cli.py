@@ -297,3 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("commitlake: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not a bad input: still one line, with the traceback one setting away
+        if os.environ.get("COMMITLAKE_LOG_LEVEL", "").upper() == "DEBUG":
+            raise
+        print(f"commitlake: error: unexpected {type(exc).__name__}: {exc} "
+              "(COMMITLAKE_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        return exit_code(exc)
