@@ -257,8 +257,10 @@ def test_train_register_promote_and_predict(
 
     # 2. predictions: one row per unlabelled commit, from the champion
     unlabelled = _unlabelled_ids(rows)
-    report = predict(dsn, "p1", tracking_uri=tracking_uri, model_name=MODEL, batch_size=500)
-    assert report.rows == len(unlabelled) == report.written
+    batches: list[int] = []  # what the progress bar is fed
+    report = predict(dsn, "p1", tracking_uri=tracking_uri, model_name=MODEL, batch_size=500, on_batch=batches.append)
+    assert report.rows == len(unlabelled) == report.written == sum(batches)
+    assert batches[:-1] == [500] * (len(batches) - 1)
     assert sum(report.distribution.values()) == report.rows
     table = _predictions(dsn)
     assert {r[0] for r in table} == unlabelled

@@ -30,9 +30,9 @@ def run(ctx: StageContext) -> StageResult:
 
     from commitlake.ml import predict
 
-    with Progress("predict", unit="", enabled=ctx.progress) as progress:  # no unit to count: a spinner and a clock
-        progress.note("scoring unlabelled commits")
-        report = predict(ctx.warehouse.url, ctx.run_id, tracking_uri=tracking_uri, model_name=ctx.settings.model_name)
+    with Progress("predict", unit="commits scored", enabled=ctx.progress) as progress:
+        report = predict(ctx.warehouse.url, ctx.run_id, tracking_uri=tracking_uri, model_name=ctx.settings.model_name,
+                         on_batch=progress.advance)
     return StageResult(
         f"{plural(report.rows, 'commit')} scored with model v{report.model_version}" if report.rows else
         f"0 commits scored: every commit already has a Conventional Commits label (model v{report.model_version})",
