@@ -167,3 +167,16 @@ def test_mlflow_logs_through_ours_not_its_own_handler() -> None:
     record = orjson.loads(result.stdout)
     assert (record["event"], record["level"], record["logger"], record["message"]) == (
         "library.log", "warning", "mlflow.utils.environment", "Failed to resolve pip")
+
+
+def test_a_basicconfig_handler_stops_printing_outside_the_format() -> None:
+    """`INFO:great_expectations…` came from a root handler on stderr: configure replaces it with ours."""
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.INFO); "
+            "from commitlake.logs import configure; configure('INFO', None, 'json'); "
+            "logging.getLogger('great_expectations.core').warning('Created temporary directory')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert orjson.loads(result.stdout)["message"] == "Created temporary directory"

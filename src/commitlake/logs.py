@@ -114,17 +114,24 @@ def configure(level: str = "INFO", stream: IO[str] | None = None, fmt: str = "js
         library.setLevel(library_level)
         # Libraries that install their own stream handler (GX, MLflow) would print outside the format.
         for handler in list(library.handlers):
-            if isinstance(handler, logging.StreamHandler):
+            if _prints(handler):
                 library.removeHandler(handler)
         library.propagate = True
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if isinstance(handler, logging.StreamHandler):
+        if _prints(handler):
             root.removeHandler(handler)
     if _handler not in root.handlers:
         root.addHandler(_handler)
     root.setLevel(library_level)
     warnings.showwarning = _showwarning
+
+
+def _prints(handler: logging.Handler) -> bool:
+    """A handler that prints to a terminal stream (basicConfig's, a library's own); files and captures stay."""
+    if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+        return False
+    return not hasattr(handler.stream, "getvalue")  # an in-memory capture (pytest's) is not printing
 
 
 def _stream() -> IO[str]:
