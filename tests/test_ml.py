@@ -227,6 +227,7 @@ def test_train_register_promote_and_predict(
     from mlflow import MlflowClient
 
     from commitlake.ml import predict, train
+    from commitlake.ml._train import TRAIN_STEPS
 
     tracking_uri, artifact_root = mlflow_store
     rows = cz_cli + click
@@ -234,7 +235,10 @@ def test_train_register_promote_and_predict(
     n_labelled = sum(row[4] is not None for row in rows)
 
     # 1. first model: beats the majority baseline clearly, becomes champion (nothing to compare against)
-    first = train(dsn, "r1", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL)
+    steps: list[str] = []  # what the progress bar shows
+    first = train(dsn, "r1", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL,
+                  on_step=steps.append)
+    assert len(steps) == TRAIN_STEPS and steps[0] == "reading labelled commits" and steps[1].startswith("fitting on ")
     assert first.n_train + first.n_test == n_labelled
     assert first.n_test == pytest.approx(0.2 * n_labelled, abs=1)
     m = first.metrics
