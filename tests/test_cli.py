@@ -297,3 +297,10 @@ def test_an_unexpected_error_is_one_line_unless_debugging(env: dict[str, str], t
                     f"'{home}/postgres' (COMMITLAKE_LOG_LEVEL=DEBUG shows the traceback)")
     debug = commitlake("status", env={**env, "COMMITLAKE_LOG_LEVEL": "DEBUG"})
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_unresolvable_database_host_names_it(env: dict[str, str]) -> None:
+    url = "postgresql://pipeline:s3cret@db.invalid:5432/commitlake"
+    line = _only_line(commitlake("status", env={**env, "DATABASE_URL": url}), 75)
+    assert line == ("commitlake: error: cannot connect to the warehouse at postgresql://pipeline:***@db.invalid:5432/"
+                    "commitlake: cannot resolve db.invalid; check the host in DATABASE_URL")
