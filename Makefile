@@ -61,8 +61,11 @@ lint: $(VENV)/.installed-dev ## ruff and mypy
 bench: $(VENV)/.installed-dev ## benchmarks: JSON and PNG under bench/results/
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-docs: $(VENV)/.installed-run ## build and serve the dbt docs for the warehouse in use
+# Each `commitlake dbt` stops the embedded server it started (an external DATABASE_URL is left alone), so
+# nothing keeps running after Ctrl-C.
+docs: $(VENV)/.installed-run ## build the dbt docs, serve them on http://127.0.0.1:8081 until Ctrl-C, stop what it started
 	$(BIN)/commitlake dbt -- docs generate
+	@echo "dbt docs on http://127.0.0.1:8081 (Ctrl-C stops the docs server)"
 	$(BIN)/commitlake dbt -- docs serve --host 127.0.0.1 --port 8081 --no-browser
 
 clean: ## stop the embedded server and remove local state

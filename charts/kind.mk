@@ -17,7 +17,8 @@ kind-up: tools ## kind cluster + Argo Workflows + stage images + the commitlake 
 kind-down: ## delete the kind cluster (and all its data)
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
-ui: ## print the UI addresses and how to log in
+# No port-forward: kind-config.yaml maps each UI's NodePort to 127.0.0.1 on the host while the cluster is up.
+ui: ## print the UI addresses (NodePorts kind maps to localhost: nothing to forward) and how to log in
 	@echo "Argo Workflows  https://localhost:2746   token: $(TOOLS_BIN)/kubectl -n argo create token argo-server"
 	@echo "MinIO console   http://localhost:9001    user/password: Secret commitlake-objectstore-auth (root-user, root-password)"
 	@echo "MLflow          http://localhost:5000"

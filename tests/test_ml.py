@@ -227,6 +227,7 @@ def test_train_register_promote_and_predict(
     from mlflow import MlflowClient
 
     from commitlake.ml import predict, train
+    from commitlake.ml._train import TRAIN_STEPS
 
     tracking_uri, artifact_root = mlflow_store
     rows = cz_cli + click
@@ -234,7 +235,10 @@ def test_train_register_promote_and_predict(
     n_labelled = sum(row[4] is not None for row in rows)
 
     # 1. first model: beats the majority baseline clearly, becomes champion (nothing to compare against)
-    first = train(dsn, "r1", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL)
+    steps: list[str] = []  # what the progress bar shows
+    first = train(dsn, "r1", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL,
+                  on_step=steps.append)
+    assert len(steps) == TRAIN_STEPS and steps[0] == "reading labelled commits" and steps[1].startswith("fitting on ")
     assert first.n_train + first.n_test == n_labelled
     assert first.n_test == pytest.approx(0.2 * n_labelled, abs=1)
     m = first.metrics
@@ -257,8 +261,10 @@ def test_train_register_promote_and_predict(
 
     # 2. predictions: one row per unlabelled commit, from the champion
     unlabelled = _unlabelled_ids(rows)
-    report = predict(dsn, "p1", tracking_uri=tracking_uri, model_name=MODEL, batch_size=500)
-    assert report.rows == len(unlabelled) == report.written
+    batches: list[int] = []  # what the progress bar is fed
+    report = predict(dsn, "p1", tracking_uri=tracking_uri, model_name=MODEL, batch_size=500, on_batch=batches.append)
+    assert report.rows == len(unlabelled) == report.written == sum(batches)
+    assert batches[:-1] == [500] * (len(batches) - 1)
     assert sum(report.distribution.values()) == report.rows
     table = _predictions(dsn)
     assert {r[0] for r in table} == unlabelled

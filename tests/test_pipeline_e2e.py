@@ -129,7 +129,7 @@ def test_default_run_ingests_its_own_clone(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "commitlake", "run"], env=env, cwd=clone,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "4 commits from 1 repositories" in result.stderr
+    assert "4 commits from 1 repository" in result.stderr
     assert "train      skipped: 3 labelled commits" in result.stderr
     assert "predict    skipped" in result.stderr
     leftover = subprocess.run(["pgrep", "-f", f"postgres.*{tmp_path}"], capture_output=True, text=True)

@@ -8,46 +8,139 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import orjson
 
 from commitlake import __version__, pipeline
 from commitlake.config import Settings
 from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, FINAL_PHASES
-from commitlake.errors import EXIT_PARTIAL, EXIT_TRANSIENT, CommitlakeError, ConfigError
-from commitlake.logs import configure
+from commitlake.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_PARTIAL,
+    EXIT_TRANSIENT,
+    EXIT_USAGE,
+    CommitlakeError,
+    ConfigError,
+    exit_code,
+)
+from commitlake.logs import LOG_FORMATS, capture_output, configure
 from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
 
 __all__ = ["EXIT_TRANSIENT", "main"]
 
 
-def _add_source_flags(parser: argparse.ArgumentParser) -> None:
+def _stage_names() -> tuple[str, ...]:
+    """Read at call time: the one pipeline definition decides the subcommands (a test adds a stage)."""
+    return tuple(stage.name for stage in pipeline.STAGES)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line: what was wrong, and where the help is (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"commitlake: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _stage_list(value: str) -> list[str]:
+    """`--stages plan,ingest`: known names only, so a typo never runs nothing and reports success."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in _stage_names()]
+    if unknown or not names:
+        shown = ", ".join(repr(name) for name in unknown) or repr(value)
+        raise argparse.ArgumentTypeError(f"unknown stage {shown}; choose from {','.join(_stage_names())}")
+    return names
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
+    return number
+
+
+def _env(name: str) -> str:
+    return f"[env {name}]"
+
+
+def _add_repos(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repos", nargs="+", metavar="URI",
                         help="sources: git:PATH, jsonl:PATH, github:OWNER/REPO[@BRANCH], github:OWNER/* "
-                             "(default: COMMITLAKE_REPOS, else this clone's own history)")
-    parser.add_argument("--full-refresh", action="store_true", default=None, help="ignore stored cursors")
-    parser.add_argument("--with-files", action="store_true", default=None, help="fetch per-file stats from GitHub")
-    parser.add_argument("--max-requests", type=int, help="GitHub request budget for this run")
-    parser.add_argument("--concurrency", type=int, help="repositories ingested at once (default 4)")
+                             f"(default: this clone's own history) {_env('COMMITLAKE_REPOS')}")
+
+
+def _add_ingest_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--full-refresh", action="store_true", default=None,
+                        help=f"ignore stored cursors and fetch everything again {_env('COMMITLAKE_FULL_REFRESH')}")
+    parser.add_argument("--with-files", action="store_true", default=None,
+                        help="fetch per-file stats from GitHub (one request per commit) "
+                             f"{_env('COMMITLAKE_WITH_FILES')}")
+    parser.add_argument("--max-requests", type=_positive_int, metavar="N",
+                        help=f"GitHub request budget for this run {_env('COMMITLAKE_MAX_REQUESTS')}")
+    parser.add_argument("--concurrency", type=_positive_int, metavar="N",
+                        help=f"repositories ingested at once (default 4) {_env('COMMITLAKE_INGEST_CONCURRENCY')}")
+
+
+def _add_run_id(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--run-id", help=f"{help_text} {_env('COMMITLAKE_RUN_ID')}")
+
+
+def _add_dry_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan (sources, repositories, expected requests) and write nothing")
+
+
+def _output_flags() -> _Parser:
+    """--log-format and --log-level, accepted before or after the command."""
+    common = _Parser(add_help=False)
+    common.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS,
+                        help="human lines, JSON lines, or auto: human on a terminal, JSON elsewhere "
+                             f"(default auto) {_env('COMMITLAKE_LOG_FORMAT')}")
+    common.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                        default=argparse.SUPPRESS, help=f"(default INFO) {_env('COMMITLAKE_LOG_LEVEL')}")
+    return common
+
+
+def _stage_epilog(name: str) -> str:
+    from commitlake.pipeline import stage_by_name
+
+    stage = stage_by_name(name)
+    names = (*stage.config_env, *stage.secret_env)
+    return "environment: " + ", ".join(dict.fromkeys(names)) if names else ""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="commitlake", description="GitHub commits → lake → warehouse → model.")
+    common = _output_flags()
+    parser = _Parser(prog="commitlake", description="GitHub commits → lake → warehouse → model.", parents=[common])
     parser.add_argument("--version", action="version", version=f"commitlake {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run the whole pipeline locally, stage by stage")
-    _add_source_flags(run)
-    run.add_argument("--stages", help="comma-separated subset of stages to run, in pipeline order")
-    run.add_argument("--run-id", help="reuse a run id (resume a failed run)")
+    def add(name: str, summary: str, epilog: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=summary, epilog=epilog or None, parents=[common])
+
+    run = add("run", "Run the whole pipeline locally, stage by stage, against one warehouse.",
+              "environment: DATABASE_URL, COMMITLAKE_LAKE_URI, MLFLOW_TRACKING_URI, GITHUB_TOKEN, GITHUB_API_URL")
+    _add_repos(run)
+    _add_ingest_flags(run)
+    run.add_argument("--stages", type=_stage_list, metavar="LIST",
+                     help=f"comma-separated subset of stages, run in pipeline order: {','.join(_stage_names())}")
+    _add_run_id(run, "reuse a run id (resume a failed run)")
+    _add_dry_run(run)
 
     for stage in pipeline.STAGES:
-        cmd = sub.add_parser(stage.name, help=stage.summary)
-        _add_source_flags(cmd)
-        cmd.add_argument("--run-id", help="run id shared by the stages of one run (default: COMMITLAKE_RUN_ID)")
+        cmd = add(stage.name, stage.summary, _stage_epilog(stage.name))
+        if stage.name in ("plan", "ingest"):
+            _add_repos(cmd)
+        if stage.name == "ingest":
+            _add_ingest_flags(cmd)
+            _add_dry_run(cmd)
+        _add_run_id(cmd, "run id shared by the stages of one run")
 
-    status = sub.add_parser("status", help="recent runs and their stages")
-    status.add_argument("--limit", type=int, default=5)
+    status = add("status", "Recent runs and their stages, from ops.pipeline_runs.", "environment: DATABASE_URL")
+    status.add_argument("--limit", type=_positive_int, default=5, metavar="N", help="runs to show (default 5)")
     status.add_argument("--record-exit", metavar="STATUS",
                         help="record a workflow's final status (Argo exit handler) for COMMITLAKE_RUN_ID")
     status.add_argument("--cluster", action="store_true",
@@ -55,9 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--namespace", default=None,
                         help=f"with --cluster: namespace (default: ARGO_NAMESPACE or {DEFAULT_NAMESPACE})")
 
-    db = sub.add_parser("db", help="the warehouse in use")
-    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("url", help="print the connection URL (starts the embedded server if needed)")
+    db = add("db", "The warehouse in use: its URL, a psql shell, or stop the embedded server.",
+             "environment: DATABASE_URL (unset: the embedded server under COMMITLAKE_HOME)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", parser_class=_Parser)
+    db_sub.add_parser("url", help="print the connection URL (starts the embedded server and leaves it running)")
     db_sub.add_parser("shell", help="open psql on the warehouse")
     db_sub.add_parser("stop", help="stop the embedded server")
     db_sub.add_parser("backup", help="pg_dump the warehouse into the lake (backups/warehouse/)")
@@ -65,15 +159,17 @@ def _parser() -> argparse.ArgumentParser:
         "key", nargs="?", help="backup key, as printed by `db backup`")
     db_sub.add_parser("partition-raw", help="HASH-partition raw.github_commits on repository (16; idempotent)")
 
-    dbt = sub.add_parser("dbt", help="run any dbt command against the warehouse in use (e.g. docs generate)")
-    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    dbt = add("dbt", "Run any dbt command against the warehouse in use (e.g. `commitlake dbt -- docs generate`).",
+              "environment: DATABASE_URL, COMMITLAKE_DBT_PROJECT_DIR")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt, after --")
 
-    submit = sub.add_parser("submit", help="submit the WorkflowTemplate to an Argo Server")
+    submit = add("submit", "Submit the WorkflowTemplate to an Argo Server.",
+                 "environment: ARGO_SERVER, ARGO_NAMESPACE, ARGO_TOKEN")
     submit.add_argument("--argo-server", default=None,
-                        help=f"Argo Server URL (default: ARGO_SERVER or {DEFAULT_ARGO_SERVER})")
+                        help=f"Argo Server URL (default {DEFAULT_ARGO_SERVER}) {_env('ARGO_SERVER')}")
     submit.add_argument("--namespace", default=None,
-                        help=f"namespace (default: ARGO_NAMESPACE or {DEFAULT_NAMESPACE})")
-    submit.add_argument("--repos", nargs="+", metavar="URI", help="sources for this run")
+                        help=f"namespace (default {DEFAULT_NAMESPACE}) {_env('ARGO_NAMESPACE')}")
+    submit.add_argument("--repos", nargs="+", metavar="URI", help=f"sources for this run {_env('COMMITLAKE_REPOS')}")
     submit.add_argument("--insecure", action="store_true",
                         help="skip TLS verification (a port-forwarded Argo Server with its self-signed certificate)")
     submit.add_argument("--wait", action="store_true",
@@ -146,11 +242,12 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_dbt(args: argparse.Namespace, settings: Settings) -> int:
     from commitlake.transform import run_dbt
-    from commitlake.warehouse.db import Warehouse
+    from commitlake.warehouse.db import open_warehouse
 
-    warehouse = Warehouse(settings, keep_running=True).open()
-    dbt_args = [a for a in args.dbt_args if a != "--"]
-    result = run_dbt(settings, warehouse.url, dbt_args)
+    # Stops the embedded server on the way out if this command started it (`make docs` included).
+    with open_warehouse(settings) as warehouse:
+        dbt_args = [a for a in args.dbt_args if a != "--"]
+        result = run_dbt(settings, warehouse.url, dbt_args)
     return 0 if result.success else 1
 
 
@@ -175,19 +272,44 @@ def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if phase == FINAL_PHASES[0] else 1
 
 
+def _where_next(run_id: str, details: dict[str, dict[str, object]], settings: Settings) -> str:
+    """The summary's last lines: where the results of this run can be looked at."""
+    lines = ["where next:",
+             f"  commitlake status                  this run ({run_id}) and earlier ones, stage by stage"]
+    if "validate" in details:
+        lines.append(f"  commitlake db shell                then: select * from ops.data_quality_results "
+                     f"where run_id = '{run_id}'")
+    mlflow_run = details.get("train", {}).get("mlflow_run_id")
+    if mlflow_run:
+        uri = settings.effective_mlflow_uri
+        where = uri if uri.startswith(("http://", "https://")) else f"`mlflow ui --backend-store-uri {uri}`"
+        lines.append(f"  MLflow run {mlflow_run}: {where}")
+    if "transform" in details:
+        lines.append("  make docs                          dbt docs: lineage from raw to analytics, on :8081")
+    return "\n".join(lines)
+
+
 def _dispatch(args: argparse.Namespace, base: Settings) -> int:
     settings = _settings(args, base)
+    if getattr(args, "dry_run", False):
+        from commitlake.dryrun import print_plan
+
+        print_plan(settings, args.stages if args.command == "run" else ["plan", "ingest"])
+        return 0
     if args.command == "run":
         from commitlake.runner import run_pipeline
 
-        only = [s.strip() for s in args.stages.split(",")] if args.stages else None
-        summary = run_pipeline(settings, only=only)
+        with capture_output():  # a library's prints become log records: the chosen format holds
+            summary = run_pipeline(settings, only=args.stages)
         print(summary.render(), file=sys.stderr)
+        print(_where_next(summary.run_id, {name: r.details for name, r in summary.results.items()}, settings),
+              file=sys.stderr)
         return EXIT_PARTIAL if summary.failures else 0
-    if args.command in {s.name for s in pipeline.STAGES}:
+    if args.command in _stage_names():
         from commitlake.runner import run_single_stage
 
-        result = run_single_stage(settings, args.command)
+        with capture_output():
+            result = run_single_stage(settings, args.command)
         print(f"{args.command}: {result.summary}", file=sys.stderr)
         for key, why in result.failures.items():  # the rest was done: one line per input that was not
             print(f"commitlake: error: {key}: {why}", file=sys.stderr)
@@ -208,14 +330,24 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        base = Settings.from_env()
+        base = Settings.from_env().with_overrides(
+            log_format=getattr(args, "log_format", None), log_level=getattr(args, "log_level", None)
+        )
         # `plan` and `db url` print results on stdout (Argo and shells read them), so their logs go to stderr.
+        # So does a dry run: its plan is the output.
         stdout_commands = {"db", *(s.name for s in pipeline.STAGES if s.emits_fan_out_list)}
-        configure(base.log_level, sys.stderr if args.command in stdout_commands else None, base.log_format)
+        to_stderr = args.command in stdout_commands or getattr(args, "dry_run", False)
+        configure(base.log_level, sys.stderr if to_stderr else None, base.log_format)
         return _dispatch(args, base)
     except CommitlakeError as exc:
         print(f"commitlake: error: {exc}", file=sys.stderr)
-        return EXIT_TRANSIENT if exc.transient else 1
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("commitlake: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not a bad input: still one line, with the traceback one setting away
+        if os.environ.get("COMMITLAKE_LOG_LEVEL", "").upper() == "DEBUG":
+            raise
+        print(f"commitlake: error: unexpected {type(exc).__name__}: {exc} "
+              "(COMMITLAKE_LOG_LEVEL=DEBUG shows the traceback)", file=sys.stderr)
+        return exit_code(exc)

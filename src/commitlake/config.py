@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from commitlake.errors import ConfigError
 
@@ -43,6 +44,30 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
 
+def _database_url(value: str | None) -> str | None:
+    """DATABASE_URL must be a PostgreSQL URL: say so now rather than in a driver traceback later."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.netloc or parts.query):
+        from commitlake.warehouse.db import redact_url
+
+        raise ConfigError(
+            f"DATABASE_URL={redact_url(value)!r} is not a PostgreSQL URL; "
+            "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or unset it to use the embedded server)"
+        )
+    return value
+
+
+def _log_format(value: str | None) -> str:
+    from commitlake.logs import LOG_FORMATS
+
+    fmt = (value or "auto").strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise ConfigError(f"COMMITLAKE_LOG_FORMAT={value!r} is not one of {', '.join(LOG_FORMATS)}")
+    return fmt
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a stage needs to know about where things live. Built once, passed down."""
@@ -63,7 +88,8 @@ class Settings:
     model_name: str = DEFAULT_MODEL_NAME
     min_labelled: int = DEFAULT_MIN_LABELLED
     log_level: str = "INFO"
-    log_format: str = "json"
+    #: auto (human on a terminal, JSON elsewhere), human or json; see commitlake.logs.
+    log_format: str = "auto"
     project_dir: Path = field(default_factory=Path.cwd)
     #: The dbt project (default: dbt/ in the project directory; images set it to where they ship it).
     dbt_dir: Path | None = None
@@ -78,7 +104,7 @@ class Settings:
             raise ConfigError(f"COMMITLAKE_INGEST_CONCURRENCY must be at least 1, got {concurrency}")
         return cls(
             home=home,
-            database_url=env.get("DATABASE_URL") or None,
+            database_url=_database_url(env.get("DATABASE_URL")),
             lake_uri=env.get("COMMITLAKE_LAKE_URI") or None,
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
@@ -93,7 +119,7 @@ class Settings:
             model_name=env.get("COMMITLAKE_MODEL_NAME") or DEFAULT_MODEL_NAME,
             min_labelled=_int(env, "COMMITLAKE_MIN_LABELLED", DEFAULT_MIN_LABELLED) or DEFAULT_MIN_LABELLED,
             log_level=(env.get("COMMITLAKE_LOG_LEVEL") or "INFO").upper(),
-            log_format=env.get("COMMITLAKE_LOG_FORMAT") or "json",
+            log_format=_log_format(env.get("COMMITLAKE_LOG_FORMAT")),
             project_dir=Path(env.get("COMMITLAKE_PROJECT_DIR") or Path.cwd()).absolute(),
             dbt_dir=_path(env.get("COMMITLAKE_DBT_PROJECT_DIR")),
         )

@@ -2,6 +2,7 @@
 
     CommitlakeError            anything commitlake reports as a one-line error and a non-zero exit
     ├── ConfigError            a bad setting or source URI
+    ├── HostUnreachable        a host name does not resolve or nothing listens: transient, not retried in-process
     ├── SourceError            a source cannot be read (unreadable file, not a git repository, API refused)
     │   ├── AuthError          the API rejected the token (401): the whole run stops
     │   ├── RepoUnavailable    404/451: that repository is skipped, the others go on
@@ -19,23 +20,34 @@ succeed.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERRUPTED",
     "EXIT_PARTIAL",
     "EXIT_TRANSIENT",
+    "EXIT_USAGE",
     "AuthError",
     "BudgetExhausted",
     "CommitlakeError",
     "ConfigError",
+    "HostUnreachable",
     "LakeError",
     "QualityGateFailed",
     "RepoUnavailable",
     "SourceError",
     "StageFailed",
     "WarehouseError",
+    "exit_code",
     "is_transient",
 ]
 
+#: Exit statuses by class of failure. Usage: a flag or argument the parser refuses (argparse's own code).
+EXIT_USAGE = 2
+#: Bad input: a setting, URI, file or answer that a retry would not change.
+EXIT_BAD_INPUT = 1
 #: EX_TEMPFAIL: a retry may succeed. Argo's retryStrategy retries this code (and pod errors) only.
 EXIT_TRANSIENT = 75
+#: 128 + SIGINT, as shells report an interrupted command.
+EXIT_INTERRUPTED = 130
 #: EX_DATAERR: the command did its work for every source it could read; at least one source failed or
 #: was cut short (a damaged file, an unreachable repository). The summary names each one and why. Not
 #: retried: the same input fails the same way.
@@ -52,6 +64,12 @@ class CommitlakeError(Exception):
 
 class ConfigError(CommitlakeError):
     pass
+
+
+class HostUnreachable(CommitlakeError):
+    """The network said no (unknown host name): the run stops at once instead of backing off nine times."""
+
+    transient = True
 
 
 class SourceError(CommitlakeError):
@@ -99,3 +117,8 @@ def is_transient(exc: BaseException) -> bool:
         return exc.transient
     return type(exc).__name__ in {"OperationalError", "ConnectionError", "ConnectTimeout", "ReadTimeout",
                                   "EndpointConnectionError", "TimeoutError", "ConnectionResetError"}
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status the CLI ends with for this error: transient (75) or bad input (1)."""
+    return EXIT_TRANSIENT if is_transient(exc) else EXIT_BAD_INPUT

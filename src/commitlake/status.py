@@ -60,10 +60,12 @@ def print_status(settings: Settings, limit: int) -> None:
             return
         for run in runs:
             print(f"{run.run_id}  {run.status:<9}  started {run.started:%Y-%m-%d %H:%M:%S %Z}")
-            for row in run_stages(warehouse, run.run_id, RUN_STAGE):
+            rows = run_stages(warehouse, run.run_id, RUN_STAGE)
+            width = max([10, *(len(row.stage) for row in rows)])  # `ingest[<source uri>]` rows are long
+            for row in rows:
                 counts = ", ".join(f"{k}={v}" for k, v in row.row_counts.items())
                 seconds = f"{row.duration_s:7.1f}s" if row.duration_s is not None else "       -"
-                line = f"    {row.stage:<10} {row.status:<9} {seconds}  {counts}"
+                line = f"    {row.stage:<{width}} {row.status:<9} {seconds}  {counts}"
                 if row.status == "abandoned" and row.finished_at is not None:
                     line += f"  (noticed {row.finished_at:%Y-%m-%d %H:%M:%S %Z})"
                 if row.error:

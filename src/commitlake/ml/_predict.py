@@ -9,6 +9,7 @@ rows for commits that are no longer unlabelled are removed, so the table always 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,8 +95,12 @@ def predict(
     model_name: str,
     alias: str = CHAMPION,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: Callable[[int], None] | None = None,
 ) -> PredictReport:
-    """Score unlabelled rows of ml_commit_features with `models:/<model_name>@<alias>`, batch by batch."""
+    """Score unlabelled rows of ml_commit_features with `models:/<model_name>@<alias>`, batch by batch.
+
+    `on_batch(rows)` is called after each scored batch (progress display).
+    """
     client = use_tracking(tracking_uri)
     version = _resolve_alias(client, model_name, alias)
     model_version = client.get_model_version(model_name, version)
@@ -130,6 +135,8 @@ def predict(
                         copy.write_row((*row, mlflow_run_id, run_id))
                 rows += len(batch)
                 _log.debug("predict_batch", rows=rows)
+                if on_batch is not None:
+                    on_batch(len(batch))
             written = writer.execute(_UPSERT).rowcount
             removed = writer.execute(_PRUNE).rowcount
         conn.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,10 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
-__all__ = ["TrainReport", "train"]
+__all__ = ["TRAIN_STEPS", "TrainReport", "train"]
+
+#: The steps `train` reports through `on_step`, in order.
+TRAIN_STEPS = 4
 
 _log = get_logger("commitlake.ml")
 
@@ -64,13 +68,17 @@ def train(
     model_name: str,
     min_labelled: int = 50,
     random_state: int = 0,
+    on_step: Callable[[str], None] | None = None,
 ) -> TrainReport:
     """Fit on the older 80 % of labelled commits, score on the newest 20 %, register, and decide the champion.
 
     The new version always gets alias `challenger`; it takes `champion` when its macro-F1 is at least the
     current champion's, both measured on *this* run's test split (the champion's logged score was measured
     on older data, so it is not comparable). Raises CommitlakeError when there is nothing sound to train on.
+    `on_step(text)` is called as each of the TRAIN_STEPS steps begins (progress display).
     """
+    step = on_step or (lambda _text: None)
+    step("reading labelled commits")
     frame = read_labelled(database_url)
     _require_trainable(frame, min_labelled)
     train_df, test_df = time_split(frame)
@@ -83,6 +91,7 @@ def train(
     labels = sorted(set(y_train) | set(y_test))
     x_train, x_test = train_df[list(MODEL_INPUT_COLUMNS)], test_df[list(MODEL_INPUT_COLUMNS)]
 
+    step(f"fitting on {len(train_df):,} commits")
     started = time.monotonic()
     with single_threaded():
         pipeline = build_pipeline(random_state).fit(x_train, y_train)
@@ -95,6 +104,7 @@ def train(
     metrics.update({f"baseline_{k}": v for k, v in baseline.items() if not k.startswith("f1_")})
     metrics["train_seconds"] = train_seconds
 
+    step("scoring the current champion on the same split")
     client = use_tracking(tracking_uri)
     experiment_id = ensure_experiment(client, embedded_artifact_root(tracking_uri, artifact_root))
     champion_before = alias_version(client, model_name, CHAMPION)
@@ -114,6 +124,7 @@ def train(
         "data_digest": _digest(frame),
         "feature_table": FEATURE_TABLE,
     }
+    step("logging and registering the model in MLflow")
     run, version = _log_and_register(
         client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels
     )

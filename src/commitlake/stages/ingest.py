@@ -35,6 +35,7 @@ from commitlake.sources.jsonl import unparsed_bytes
 from commitlake.stages import StageContext, StageResult, read_stage_details
 from commitlake.stages.plan import github_client, is_wildcard, plan_uris
 from commitlake.warehouse.db import Warehouse
+from commitlake.wording import plural
 
 __all__ = ["FAILED_STATUSES", "encode_batch", "ingest_source", "merge", "planned_uris", "run"]
 
@@ -201,9 +202,12 @@ def _summary(details: dict[str, Any]) -> str:
     skipped = sum(1 for o in repositories if o["status"] == "skipped")
     failed = sum(1 for o in repositories if o["status"] == "failed")
     unchanged = sum(1 for o in repositories if o["status"] == "unchanged")
-    summary = f"{records - rejected} commits from {len(repositories) - skipped - failed} repositories"
+    read = len(repositories) - skipped - failed
+    summary = f"{plural(records - rejected, 'commit')} from {plural(read, 'repository')}"
     if unchanged:
         summary += f" ({unchanged} unchanged)"
+    if records == 0 and read:  # say why nothing came in
+        summary += ": nothing new since the stored cursors"
     if rejected:
         summary += f", {rejected} unparseable lines passed on for quarantine"
     if unreadable:
@@ -246,6 +250,7 @@ def run(ctx: StageContext) -> StageResult:
     cursors = {} if settings.full_refresh else _read_cursors(ctx.warehouse)
     lake = ctx.lake
     lock = threading.Lock()
+    finished: list[str] = []
     run_id, stage = current_run_id(), current_stage()
 
     def one(uri: str) -> RepoOutcome:
@@ -288,6 +293,9 @@ def run(ctx: StageContext) -> StageResult:
                 retries=source.stats.retries, wait_seconds=round(source.stats.wait_seconds, 3),
                 reason=source.stats.skipped_reason,
             )
+            with lock:
+                finished.append(source.repo)
+                progress.note(f"{len(finished)}/{len(uris)} repositories, last {source.repo}")
             _log.info("ingest.repo_finished", source=uri, repo=source.repo, status=status, records=outcome.records,
                       rejected=outcome.rejected, unreadable_bytes=outcome.unreadable_bytes, objects=outcome.objects,
                       requests=outcome.requests, not_modified=outcome.not_modified, reason=outcome.reason)

@@ -8,6 +8,7 @@ from typing import Any
 from commitlake.errors import CommitlakeError
 from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
+from commitlake.wording import plural
 
 __all__ = ["run"]
 
@@ -15,9 +16,11 @@ __all__ = ["run"]
 def run(ctx: StageContext) -> StageResult:
     from commitlake.warehouse.load import load_lake
 
-    progress = Progress("load", unit="objects", enabled=ctx.progress)
+    progress = Progress("load", unit="lake objects", enabled=ctx.progress)
 
     def on_object(done: int, total: int, result: Any) -> None:
+        if progress.total != total:
+            progress.set_total(total)
         progress.advance(1)
 
     try:
@@ -30,11 +33,14 @@ def run(ctx: StageContext) -> StageResult:
             f"{len(report.objects_failed)} lake objects could not be loaded (they stay unloaded and are retried "
             f"on the next run); first: {first_key}: {reason}"
         )
-    summary = (
-        f"{report.rows_inserted} rows inserted from {report.objects_loaded} objects "
-        f"({report.objects_skipped} already loaded, {report.duplicates} duplicates, "
-        f"{report.rejected_total} rejected)"
-    )
+    if report.objects_loaded == 0:
+        summary = f"0 rows inserted: no new lake objects ({report.objects_skipped} already loaded)"
+    else:
+        summary = (
+            f"{plural(report.rows_inserted, 'row')} inserted from {plural(report.objects_loaded, 'object')} "
+            f"({report.objects_skipped} already loaded, {plural(report.duplicates, 'duplicate')}, "
+            f"{report.rejected_total} rejected)"
+        )
     return StageResult(
         summary,
         {"rows_inserted": report.rows_inserted, "duplicates": report.duplicates, "rejected": report.rejected_total},

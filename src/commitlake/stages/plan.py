@@ -9,6 +9,7 @@ from commitlake.errors import ConfigError
 from commitlake.pipeline import FAN_OUT_LIST
 from commitlake.sources import scheme_of
 from commitlake.stages import StageContext, StageResult
+from commitlake.wording import plural
 
 __all__ = ["default_repos", "is_wildcard", "plan_uris", "run"]
 
@@ -25,12 +26,13 @@ def default_repos(settings: Settings) -> tuple[str, ...]:
 def github_client(settings: Settings, show: Callable[[str], None] | None = None) -> object:
     """One client for the whole run; every wait is logged and, with `show`, put on the progress bar."""
     from commitlake.logs import get_logger
-    from commitlake.sources.github import GitHubClient
+    from commitlake.sources.github import RETRY_REASON_PREFIX, GitHubClient
 
     log = get_logger("github")
 
     def on_wait(seconds: float, reason: str) -> None:
-        log.warning("github.rate_limit_wait", wait_seconds=round(seconds, 3), reason=reason)
+        if not reason.startswith(RETRY_REASON_PREFIX):  # a retry's backoff is logged once, as github.retry
+            log.warning("github.rate_limit_wait", wait_seconds=round(seconds, 3), reason=reason)
         if show is not None:
             show(f"waiting {seconds:.0f}s: {reason}")
 
@@ -60,4 +62,4 @@ def plan_uris(settings: Settings, client: object | None = None) -> list[str]:
 
 def run(ctx: StageContext) -> StageResult:
     uris = plan_uris(ctx.settings)
-    return StageResult(f"{len(uris)} repositories", {"repositories": len(uris)}, {FAN_OUT_LIST: uris})
+    return StageResult(plural(len(uris), "repository"), {"repositories": len(uris)}, {FAN_OUT_LIST: uris})

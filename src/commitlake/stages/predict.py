@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
 from commitlake.stages.train import mlflow_environment
+from commitlake.wording import plural
 
 __all__ = ["run"]
 
@@ -28,9 +30,12 @@ def run(ctx: StageContext) -> StageResult:
 
     from commitlake.ml import predict
 
-    report = predict(ctx.warehouse.url, ctx.run_id, tracking_uri=tracking_uri, model_name=ctx.settings.model_name)
+    with Progress("predict", unit="commits scored", enabled=ctx.progress) as progress:
+        report = predict(ctx.warehouse.url, ctx.run_id, tracking_uri=tracking_uri, model_name=ctx.settings.model_name,
+                         on_batch=progress.advance)
     return StageResult(
-        f"{report.rows} commits scored with model v{report.model_version}",
+        f"{plural(report.rows, 'commit')} scored with model v{report.model_version}" if report.rows else
+        f"0 commits scored: every commit already has a Conventional Commits label (model v{report.model_version})",
         {"predictions": report.rows},
         {"model_version": report.model_version, "distribution": dict(report.distribution)},
     )

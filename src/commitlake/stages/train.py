@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from commitlake.logs import get_logger
+from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
 
 __all__ = ["labelled_counts", "mlflow_environment", "run"]
@@ -52,10 +53,20 @@ def run(ctx: StageContext) -> StageResult:
         return StageResult(reason, {"labelled": labelled}, {"reason": reason}, skipped=True)
 
     from commitlake.ml import train
+    from commitlake.ml._train import TRAIN_STEPS
 
     tracking_uri, artifact_root = mlflow_environment(ctx)
-    # Library warnings (e.g. sklearn's ConvergenceWarning) become JSON log lines, once each, not stderr noise.
-    with warnings.catch_warnings(record=True) as caught:
+    begun: list[str] = []
+
+    def on_step(text: str) -> None:  # the bar counts finished steps and names the current one
+        if begun:
+            progress.advance(1)
+        begun.append(text)
+        progress.note(text)
+
+    # Library warnings (e.g. pandas' and SQLAlchemy's deprecations) become JSON log lines, once each.
+    with warnings.catch_warnings(record=True) as caught, \
+            Progress("train", unit="steps", total=TRAIN_STEPS, enabled=ctx.progress) as progress:
         warnings.simplefilter("always")
         report = train(
             ctx.warehouse.url,
@@ -64,7 +75,9 @@ def run(ctx: StageContext) -> StageResult:
             artifact_root=artifact_root,
             model_name=ctx.settings.model_name,
             min_labelled=needed,
+            on_step=on_step,
         )
+        progress.advance(1)
     for category, message in dict.fromkeys((w.category.__name__, str(w.message)) for w in caught):
         _log.warning("train.library_warning", category=category, message=message[:500])
     metrics = {k: round(float(v), 4) for k, v in report.metrics.items() if isinstance(v, int | float)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from commitlake.errors import CommitlakeError
+from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
 from commitlake.transform import run_dbt
 
@@ -30,7 +31,18 @@ def layer_counts(ctx: StageContext) -> dict[str, int]:
 
 
 def run(ctx: StageContext) -> StageResult:
-    result = run_dbt(ctx.settings, ctx.warehouse.url, ["build", "--no-use-colors", "--quiet"])
+    with Progress("transform", unit="dbt nodes", enabled=ctx.progress) as progress:
+        progress.note("parsing the dbt project")
+
+        def on_event(event: Any) -> None:  # dbt calls this from its worker threads
+            name = event.info.name
+            if name == "LogStartLine" and progress.total is None:
+                progress.set_total(int(event.data.total))
+            elif name == "NodeFinished":
+                progress.advance(1)
+                progress.note(event.data.node_info.node_name)
+
+        result = run_dbt(ctx.settings, ctx.warehouse.url, ["build", "--no-use-colors", "--quiet"], on_event)
     statuses: dict[str, int] = {}
     failures: list[str] = []
     for item in result.result or []:

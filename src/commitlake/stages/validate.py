@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
 
 __all__ = ["run"]
@@ -13,7 +14,9 @@ def run(ctx: StageContext) -> StageResult:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from commitlake.quality import enforce, validate_warehouse
 
-    report = validate_warehouse(ctx.warehouse.url, ctx.run_id)
+    with Progress("validate", unit="", enabled=ctx.progress) as progress:  # no unit to count: a spinner and a clock
+        progress.note("Great Expectations checks on raw, staging, analytics")
+        report = validate_warehouse(ctx.warehouse.url, ctx.run_id)
     total = len(report.results)
     failed = [r for r in report.results if not r.success]
     details = {

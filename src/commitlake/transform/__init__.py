@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -27,10 +28,13 @@ def dbt_env(database_url: str) -> dict[str, str]:
     }
 
 
-def run_dbt(settings: Settings, database_url: str, args: list[str]) -> Any:
+def run_dbt(
+    settings: Settings, database_url: str, args: list[str], on_event: Callable[[Any], None] | None = None
+) -> Any:
     """`dbt <args>` with the project in dbt/ and every file it writes under COMMITLAKE_HOME/dbt.
 
     The profiles file is copied next to the state so the project directory can stay read-only (containers).
+    `on_event` receives every dbt event (an EventMsg), e.g. to draw progress per node.
     """
     project = settings.dbt_project_dir
     if not (project / "dbt_project.yml").is_file():
@@ -49,7 +53,7 @@ def run_dbt(settings: Settings, database_url: str, args: list[str]) -> Any:
         "--target-path", str(state / "target"),
         "--log-path", str(state / "logs"),
     ]
-    result = dbtRunner().invoke(full_args)
+    result = dbtRunner(callbacks=[on_event] if on_event is not None else None).invoke(full_args)
     if result.exception is not None:
         raise CommitlakeError(f"dbt {' '.join(args)} could not run: {result.exception}")
     return result

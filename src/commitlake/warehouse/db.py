@@ -29,8 +29,20 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(url, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise WarehouseError(f"cannot connect to the warehouse at {redact_url(url)}: {reason}") from exc
+        raise WarehouseError(f"cannot connect to the warehouse at {redact_url(url)}: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """libpq's cause in a few words ('connection refused', 'cannot resolve db.example'), not its hint lines."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    unresolved = re.search(r"failed to resolve host '([^']+)'", first)
+    if unresolved:
+        return f"cannot resolve {unresolved.group(1)}; check the host in DATABASE_URL"
+    cause = first.rsplit("failed: ", 1)[-1]
+    cause = cause[:1].lower() + cause[1:]
+    if "refused" in cause:
+        return f"{cause}; is PostgreSQL running there? check DATABASE_URL"
+    return cause
 
 
 #: pg_advisory_lock key held while the schema is created or migrated: concurrent stages (fan-out pods) wait.

@@ -6,7 +6,7 @@
     parse_github_uri    `github:OWNER/REPO[@BRANCH]` → (owner, name, branch)
 """
 
-from commitlake.sources.github._client import ClientStats, GitHubClient, Page
+from commitlake.sources.github._client import RETRY_REASON_PREFIX, ClientStats, GitHubClient, Page
 from commitlake.sources.github._clock import Clock, SystemClock
 from commitlake.sources.github._exceptions import GitHubHTTPError
 from commitlake.sources.github._paginators import HeaderLinkPaginator, Paginator
@@ -15,6 +15,8 @@ from commitlake.sources.github._source import GitHubSource, fetch_commit_detail
 from commitlake.sources.github._uri import expand_github_uri, parse_github_uri
 
 __all__ = [
+    "DEFAULT_SINCE_OVERLAP",
+    "RETRY_REASON_PREFIX",
     "ClientStats",
     "Clock",
     "GitHubClient",

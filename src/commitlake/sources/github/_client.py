@@ -8,7 +8,9 @@ sent only to the API's own origin and never appears in a message, a log line or 
 
 from __future__ import annotations
 
+import errno
 import random
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import httpx
 import orjson
 
 from commitlake import __version__
-from commitlake.errors import AuthError, BudgetExhausted, SourceError
+from commitlake.errors import AuthError, BudgetExhausted, HostUnreachable, SourceError
 from commitlake.logs import get_logger
 from commitlake.sources.base import SourceStats
 from commitlake.sources.github._clock import Clock, SystemClock
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_RATE_LIMIT_WAITS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT_SECONDS",
+    "RETRY_REASON_PREFIX",
     "ClientStats",
     "GitHubClient",
     "Page",
@@ -45,6 +48,9 @@ DEFAULT_MAX_RATE_LIMIT_WAITS = 12
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 307, 308})
 API_VERSION = "2022-11-28"
+#: The reason handed to `on_wait` for a backoff before a retry (already logged as `github.retry`), as opposed
+#: to a rate-limit pause.
+RETRY_REASON_PREFIX = "retrying after "
 
 _log = get_logger("commitlake.sources.github")
 
@@ -78,6 +84,22 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return response.reason_phrase or "no message"
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """What makes the host unreachable for a while (a template with {host}), or None for a transient blip.
+
+    The resolver found no address (socket.gaierror), or the machine has no route to the network: retrying
+    nine times with backoff only hides that for two minutes.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return "cannot resolve {host}"
+        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "cannot reach {host}: no route to it"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class _Transient(Exception):
@@ -189,7 +211,7 @@ class GitHubClient:
                 delay = exc.delay if exc.delay is not None else backoff_seconds(failures, self._rng)
                 self._count_retry(stats)
                 _log.warning("github.retry", url=shown, attempt=failures, error=str(exc), wait_seconds=round(delay, 3))
-                self._wait(delay, f"retrying after {exc}", stats)
+                self._wait(delay, f"{RETRY_REASON_PREFIX}{exc}", stats)
             except _Limited as exc:
                 limited += 1
                 if limited > self.max_rate_limit_waits:
@@ -235,7 +257,13 @@ class GitHubClient:
         try:
             response = self._http.get(url, params=dict(params) if params else None, headers=headers)
         except httpx.TransportError as exc:  # connect/read errors, timeouts, dropped or cut-off answers
-            raise _Transient(f"{type(exc).__name__}") from None
+            problem = _unreachable(exc)
+            if problem:  # no answer will come from backing off: say so now
+                host = urlsplit(self.api_url).hostname
+                raise HostUnreachable(
+                    f"{problem.format(host=host)}: check the network and DNS, or GITHUB_API_URL={self.api_url}"
+                ) from None
+            raise _Transient(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
         self._observe_quota(response)
         status = response.status_code
         if status == 304:
