@@ -52,7 +52,7 @@ def test_lock_check_passes_on_the_committed_lock_and_fails_on_drift(tmp_path: Pa
 
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
-    drifted = text.replace('"tqdm>=4.66",', '"tqdm>=4.66",\n    "tabulate>=0.9",', 1)
+    drifted = text.replace("dependencies = [\n", 'dependencies = [\n    "tabulate>=0.9",\n', 1)
     assert drifted != text
     pyproject.write_text(drifted)
     result = _lock_check(project)
