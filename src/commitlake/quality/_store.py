@@ -56,20 +56,25 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def replace_results(conn: psycopg.Connection[Any], run_id: str, results: Sequence[CheckResult]) -> None:
-    """Make the run's rows in ops.data_quality_results exactly `results`, atomically."""
+def replace_results(
+    conn: psycopg.Connection[Any], run_id: str, results: Sequence[CheckResult], layers: Sequence[str]
+) -> None:
+    """Make the run's rows for `layers` in ops.data_quality_results exactly `results`, atomically (validating one
+    layer leaves the other layers' rows of the run alone)."""
     try:
         with conn.transaction(), conn.cursor() as cur:
             # Two validations of one run (a retry racing a straggler) must not interleave their rows.
             cur.execute("select pg_advisory_xact_lock(hashtext('commitlake.quality:' || %s))", [run_id])
-            cur.execute("delete from ops.data_quality_results where run_id = %s", [run_id])
+            cur.execute(
+                "delete from ops.data_quality_results where run_id = %s and layer = any(%s)", [run_id, list(layers)]
+            )
             cur.executemany(
                 "insert into ops.data_quality_results"
-                " (run_id, suite, expectation, column_name, layer, severity, success, observed)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                " (run_id, suite, expectation, column_name, layer, severity, success, observed, threshold)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (run_id, r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success,
-                     Jsonb(r.observed, dumps=_dumps))
+                     Jsonb(r.observed, dumps=_dumps), Jsonb(r.threshold, dumps=_dumps))
                     for r in results
                 ],
             )  # fmt: skip
