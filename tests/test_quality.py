@@ -324,7 +324,12 @@ BREAKAGES = {
     ),
     "null key in staging": (
         f"update {STG} set commit_id = null where commit_id = {_ONE_STG_ROW}",
-        {(STG, "expect_column_values_to_not_be_null", "commit_id", "critical")},
+        {
+            (STG, "expect_column_values_to_not_be_null", "commit_id", "critical"),
+            # its file and parent rows now point at no commit: caught too
+            (FILES, "no_orphan_files", None, "critical"),
+            (PARENTS, "no_orphan_parents", None, "critical"),
+        },
     ),
     "commit_type outside the dbt var's list": (
         f"update {FCT} set commit_type = 'feature' where commit_id = {_ONE_FCT_ROW}",
@@ -366,7 +371,12 @@ BREAKAGES = {
     ),
     "broken reconciliation: staging lost a commit": (
         f"delete from {STG} where commit_id = {_ONE_STG_ROW}",
-        {(STG, "row_count_equals_raw", None, "critical"), (FCT, "row_count_equals_staging", None, "critical")},
+        {
+            (STG, "row_count_equals_raw", None, "critical"),
+            (FCT, "row_count_equals_staging", None, "critical"),
+            (FILES, "no_orphan_files", None, "critical"),
+            (PARENTS, "no_orphan_parents", None, "critical"),
+        },
     ),
     "broken reconciliation: features lost a commit": (
         f"delete from {ML} where commit_id = {_ONE_ML_ROW}",
@@ -410,7 +420,9 @@ def test_each_breakage_fails_exactly_its_check(warehouse: str, breakage: str) ->
     statement, expected_failures = BREAKAGES[breakage]
     _execute(warehouse, statement)
 
-    report = validate_warehouse(warehouse, f"run-{breakage}", spec=SPEC)
+    # The layers the defect should show in (the clean-data test covers every layer passing together).
+    layers = {c.layer for c in CHECKS if (c.table, c.label, c.column, c.severity) in expected_failures}
+    report = validate_warehouse(warehouse, f"run-{breakage}", spec=SPEC, layers=sorted(layers))
 
     assert _failed(report) - {RARE_CLASSES} == expected_failures
     assert not report.passed

@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(stage.name, help=stage.summary)
         _add_source_flags(cmd)
         cmd.add_argument("--run-id", help="run id shared by the stages of one run (default: COMMITLAKE_RUN_ID)")
+        if stage.name == "validate":
+            from commitlake.quality._checks import LAYERS
+
+            cmd.add_argument("--layer", action="append", choices=LAYERS,
+                             help="validate only this layer (repeatable; default: every layer)")
 
     status = sub.add_parser("status", help="recent runs and their stages")
     status.add_argument("--limit", type=int, default=5)
@@ -154,6 +159,11 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
         return 0
     if args.command in {s.name for s in STAGES}:
         from commitlake.runner import run_single_stage
+
+        if getattr(args, "layer", None):
+            from commitlake.stages.validate import VALIDATE_LAYERS_ENV
+
+            os.environ[VALIDATE_LAYERS_ENV] = ",".join(args.layer)
 
         result = run_single_stage(settings, args.command)
         print(f"{args.command}: {result.summary}", file=sys.stderr)

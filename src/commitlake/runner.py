@@ -12,6 +12,7 @@ from commitlake.errors import StageFailed
 from commitlake.logs import bind, get_logger
 from commitlake.pipeline import STAGES
 from commitlake.stages import StageContext, StageResult, execute_stage, record_stage
+from commitlake.stages.validate import EARLY_LAYERS, only_layers
 from commitlake.warehouse.db import open_warehouse
 
 __all__ = ["RunSummary", "new_run_id", "run_pipeline", "run_single_stage"]
@@ -48,8 +49,13 @@ def run_pipeline(settings: Settings, *, only: list[str] | None = None, progress:
         record_stage(warehouse, run_id, RUN_STAGE, "running")
         ctx = StageContext(settings, run_id, warehouse, progress=progress)
         try:
+            validating = any(s.name == "validate" for s in selected)
             for stage in selected:
                 summary.results[stage.name] = execute_stage(stage.name, ctx)
+                if validating and stage.name in EARLY_LAYERS:  # e.g. raw right after load, before dbt reads it
+                    early = EARLY_LAYERS[stage.name]
+                    with only_layers(early):
+                        summary.results[f"validate[{','.join(early)}]"] = execute_stage("validate", ctx)
         except StageFailed as exc:
             seconds = round(time.monotonic() - started, 3)
             record_stage(warehouse, run_id, RUN_STAGE, "failed", duration_s=seconds, error=str(exc))

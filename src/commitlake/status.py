@@ -39,15 +39,17 @@ def print_status(settings: Settings, limit: int) -> None:
             print(f"{run_id}  {status:<9}  started {started:%Y-%m-%d %H:%M:%S %Z}")
             stages = conn.execute(
                 """
-                select stage, status, duration_s, row_counts, error from ops.pipeline_runs
+                select stage, status, duration_s, row_counts, error, details from ops.pipeline_runs
                 where run_id = %s and stage <> '_run' order by started_at
                 """,
                 [run_id],
             ).fetchall()
-            for stage, stage_status, duration, rows, error in stages:
+            for stage, stage_status, duration, rows, error, details in stages:
                 counts = ", ".join(f"{k}={v}" for k, v in (rows or {}).items())
                 seconds = f"{duration:7.1f}s" if duration is not None else "       -"
                 line = f"    {stage:<10} {stage_status:<9} {seconds}  {counts}"
                 if error:
                     line += f"  error: {error[:160]}"
                 print(line)
+                if (details or {}).get("data_docs"):
+                    print(f"               data docs: {details['data_docs']}")

@@ -100,6 +100,7 @@ def load_spec(quality_dir: Path, dbt_vars: dict[str, Any] | None = None) -> Qual
     monitors: list[Monitor] = []
     parameters: dict[str, str] = {}
     parameter_origin: dict[str, str] = {}
+    param_refs: list[tuple[str, str]] = []  # (parameter, file:line of the reference)
     # Layer order (raw first), then path: results and Data Docs read in the order the pipeline builds the tables.
     files = sorted(quality_dir.rglob("*.yml"), key=lambda p: (_layer_rank(p.parent.name), p))
     if not files:
@@ -128,7 +129,7 @@ def load_spec(quality_dir: Path, dbt_vars: dict[str, Any] | None = None) -> Qual
                 )
             seen.add((label, item.column))
             kwargs = {
-                key: _resolve(value, dbt_vars, where(("checks", index, "with", key)))
+                key: _resolve(value, dbt_vars, where(("checks", index, "with", key)), param_refs)
                 for key, value in item.with_.items()
             }
             checks.append(
@@ -169,10 +170,9 @@ def load_spec(quality_dir: Path, dbt_vars: dict[str, Any] | None = None) -> Qual
                         source=source,
                     )
                 )
-    for built in checks:
-        for name in built.parameters:
-            if name not in parameters:
-                raise ConfigError(f"{built.source}: unknown parameter {name!r}; declare it under `parameters:`")
+    for name, source in param_refs:
+        if name not in parameters:
+            raise ConfigError(f"{source}: unknown parameter {name!r}; declare it under `parameters:`")
     return QualitySpec(checks=tuple(checks), monitors=tuple(monitors), parameters=parameters)  # fmt: skip
 
 
@@ -234,17 +234,18 @@ def _locator(path: Path, lines: dict[tuple[Any, ...], int]) -> Any:
     return where
 
 
-def _resolve(value: Any, dbt_vars: dict[str, Any], where: str) -> Any:
+def _resolve(value: Any, dbt_vars: dict[str, Any], where: str, param_refs: list[tuple[str, str]]) -> Any:
     """`{param: NAME}` → GX's suite-parameter reference; `{var: NAME}` → the dbt project var's value."""
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("param", "var"):
         kind, name = next(iter(value.items()))
         if kind == "param":
+            param_refs.append((str(name), where))
             return {"$PARAMETER": str(name)}
         if name not in dbt_vars:
             raise ConfigError(f"{where}: dbt_project.yml has no var {name!r}")
         return dbt_vars[name]
     if isinstance(value, list):
-        return [_resolve(v, dbt_vars, where) for v in value]
+        return [_resolve(v, dbt_vars, where, param_refs) for v in value]
     return value
 
 

@@ -7,17 +7,37 @@ four, in pipeline order. GX's Data Docs for the run go to the lake; their locati
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from commitlake.errors import ConfigError, QualityGateFailed
 from commitlake.stages import StageContext, StageResult
 
-__all__ = ["VALIDATE_LAYERS_ENV", "run", "selected_layers"]
+__all__ = ["EARLY_LAYERS", "VALIDATE_LAYERS_ENV", "only_layers", "run", "selected_layers"]
 
 #: Comma-separated layers to validate (default: every layer).
 VALIDATE_LAYERS_ENV = "COMMITLAKE_VALIDATE_LAYERS"
+
+#: Layers `commitlake run` validates as soon as the stage that builds them has finished, so bad raw data stops
+#: the run before dbt builds on it. The validate stage itself (after transform, before train) checks every layer.
+EARLY_LAYERS: dict[str, tuple[str, ...]] = {"load": ("raw",)}
+
+
+@contextlib.contextmanager
+def only_layers(layers: tuple[str, ...]) -> Iterator[None]:
+    """Run the validate stage on `layers` only, for the duration of the block."""
+    before = os.environ.get(VALIDATE_LAYERS_ENV)
+    os.environ[VALIDATE_LAYERS_ENV] = ",".join(layers)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(VALIDATE_LAYERS_ENV, None)
+        else:
+            os.environ[VALIDATE_LAYERS_ENV] = before
 
 
 def selected_layers(value: str | None = None) -> tuple[str, ...]:
