@@ -5,6 +5,7 @@ its Data Docs are."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,30 @@ def test_critical_failure_stops_the_run_at_validate_and_train_never_starts(
     assert "train" not in stages and "predict" not in stages
     assert error is not None and "no_orphan_files" in error[0]
     assert failed == [("staging.stg_github__commit_files", "no_orphan_files", "critical", 1)]
+
+
+def test_raw_is_validated_right_after_load_and_a_tuned_threshold_applies_without_a_release(
+    env: dict[str, str], shared_commits: Path, tmp_path: Path
+) -> None:
+    """A copy of the dbt project whose YAML caps raw at 100 commits: `commitlake run` stops right after load."""
+    project = tmp_path / "dbt"
+    shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    rules = project / "quality" / "raw" / "github_commits.yml"
+    cap = (
+        "  - {expectation: expect_table_row_count_to_be_between, name: at_most_100_commits, severity: critical,"
+        " with: {min_value: 1, max_value: 100}}\n"
+    )
+    rules.write_text(rules.read_text().replace("\nmonitors:\n", "\n" + cap + "monitors:\n", 1))
+    env = {**env, "COMMITLAKE_DBT_PROJECT_DIR": str(project)}
+    uri = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
+
+    result = commitlake("run", "--run-id", "early", "--repos", uri, env=env)
+
+    assert result.returncode == 1
+    assert "raw.github_commits at_most_100_commits" in result.stderr
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        stages = dict(conn.execute("select stage, status from ops.pipeline_runs where run_id = 'early'").fetchall())
+        layers = conn.execute("select distinct layer from ops.data_quality_results where run_id = 'early'").fetchall()
+    assert stages["load"] == "succeeded" and stages["validate"] == "failed"
+    assert "transform" not in stages and "train" not in stages  # dbt never built on the bad raw data
+    assert layers == [("raw",)]
