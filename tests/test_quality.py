@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from commitlake.contracts import commit_types
 from commitlake.errors import QualityGateFailed
-from commitlake.quality import QualityReport, enforce, load_spec, validate_warehouse
+from commitlake.quality import QualityReport, QualitySpec, enforce, load_spec, validate_warehouse
 from commitlake.quality._dsn import gx_connection_string
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -578,3 +578,21 @@ def test_thirty_thousand_commits_pass_in_bounded_time(database_url: str) -> None
     print(f"\nvalidate_warehouse on {len(rows)} raw commits: {elapsed:.1f} s ({report.duration_s:.1f} s inside)")
     assert report.passed, [(r.describe(), r.observed) for r in report.critical_failures]
     assert len(_checks_only(_stored(database_url, "run-30k"))) == len(CHECKS)
+
+
+def test_null_rate_drift_is_an_anomaly_once_history_exists(warehouse: str) -> None:
+    """Six validations of the same real data teach the monitors; then the labels vanish from fct_commits."""
+    monitors = QualitySpec(checks=(), monitors=SPEC.monitors, parameters={})
+    history = [validate_warehouse(warehouse, f"run-h{n}", spec=monitors) for n in range(6)]
+    assert all(r.learning for r in history[0].results)
+    assert not history[-1].warnings and all(r.observed["status"] == "ok" for r in history[-1].results)
+
+    _execute(warehouse, f"update {FCT} set commit_type = null")
+    report = validate_warehouse(warehouse, "run-drift", spec=monitors)
+
+    assert report.passed
+    assert {(w.suite, w.expectation, w.column_name, w.severity) for w in report.warnings} == {
+        (FCT, "null_rate_anomaly", "commit_type", "warning")
+    }
+    (drift,) = report.warnings
+    assert drift.observed["value"] == 1.0 and drift.observed["median"] < 0.2 and drift.threshold["high"] < 1.0
