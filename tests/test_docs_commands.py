@@ -182,4 +182,5 @@ def test_make_ui_addresses_are_ports_kind_maps_to_rendered_services(chart: Path)
     named = set(re.findall(r"[Ss]ecret (commitlake-[\w-]+)", recipe))
     assert len(named) == 2 and named <= secrets, (named, secrets)
     readme = section((ROOT / "README.md").read_text(), "## Kubernetes")
-    assert "make ui            # prints the addresses and logins" in readme  # what the target does: print, not port-forward
+    # what the target does: print, not port-forward
+    assert "make ui            # prints the addresses and logins" in readme

@@ -116,7 +116,8 @@ def _fake_tools(bin_dir: Path, log: Path) -> Path:
             f'echo "{tool} $*" >> "{log}"\n'
             f'if [[ "{tool} $1" == "kind version" ]]; then echo "kind v0.27.0 go1.24 linux/amd64"; fi\n'
             # kind-up reads the cluster's API endpoint and kind's Docker network for the NetworkPolicies
-            f'if [[ "{tool}" == kubectl && "$*" == *"get endpoints kubernetes"*addresses* ]]; then echo 172.18.0.2; fi\n'
+            f'if [[ "{tool}" == kubectl && "$*" == *"get endpoints kubernetes"*addresses* ]]; then '
+            "echo 172.18.0.2; fi\n"
             f'if [[ "{tool}" == kubectl && "$*" == *"get endpoints kubernetes"*ports* ]]; then echo 6443; fi\n'
             f'if [[ "{tool} $1 $2" == "docker network inspect" ]]; then echo "172.18.0.0/16 fc00:f853::/64"; fi\n'
             "exit 0\n"

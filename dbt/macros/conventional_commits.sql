@@ -1,12 +1,13 @@
 {#- Conventional Commits parsing, one definition shared by fct_commits and ml_commit_features.
 
     A subject is conventional when its first line reads `type(scope)!: description`: the type is one of the
-    eleven below (case-insensitive), the scope optional and without parentheses or line breaks, `!` optional,
+    project var's list (case-insensitive), the scope optional and without parentheses or line breaks, `!` optional,
     then a colon, whitespace and a non-empty description. Project prefixes (`release:`, `wip:`, `types:`) and
     git's own `Revert "..."` subjects are not labels. -#}
 
+{#- The types come from the project var `commitlake_commit_types` (dbt_project.yml), the one list. -#}
 {% macro cc_types() -%}
-    feat|fix|docs|style|refactor|perf|test|build|ci|chore|revert
+    {{ var('commitlake_commit_types') | join('|') }}
 {%- endmacro %}
 
 {#- True when the subject is conventional. One DFA match per row; the parts are then cut out with string

@@ -138,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
             _add_ingest_flags(cmd)
             _add_dry_run(cmd)
         _add_run_id(cmd, "run id shared by the stages of one run")
+        if stage.name == "validate":
+            from commitlake.quality._checks import LAYERS
+
+            cmd.add_argument("--layer", action="append", choices=LAYERS,
+                             help="validate only this layer (repeatable; default: every layer) "
+                                  f"{_env('COMMITLAKE_VALIDATE_LAYERS')}")
 
     status = add("status", "Recent runs and their stages, from ops.pipeline_runs.", "environment: DATABASE_URL")
     status.add_argument("--limit", type=_positive_int, default=5, metavar="N", help="runs to show (default 5)")
@@ -308,6 +314,10 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
     if args.command in _stage_names():
         from commitlake.runner import run_single_stage
 
+        if getattr(args, "layer", None):
+            from commitlake.stages.validate import VALIDATE_LAYERS_ENV
+
+            os.environ[VALIDATE_LAYERS_ENV] = ",".join(args.layer)
         with capture_output():
             result = run_single_stage(settings, args.command)
         print(f"{args.command}: {result.summary}", file=sys.stderr)

@@ -164,7 +164,9 @@ STAGES: tuple[Stage, ...] = (
         depends_on=("transform",),
         retries=1,
         resources=Resources("250m", "512Mi", "1", "2Gi"),
-        secret_env=_DB_SECRETS,
+        # The lake: GX's Data Docs for the run are written there.
+        config_env=_LAKE,
+        secret_env=(*_DB_SECRETS, *_LAKE_SECRETS),
     ),
     Stage(
         name="train",

@@ -21,6 +21,7 @@ from commitlake.errors import ConfigError, StageFailed
 from commitlake.logs import bind, current_run_id, get_logger
 from commitlake.pipeline import FAN_OUT_LIST, Backoff, Stage
 from commitlake.stages import StageContext, StageResult, execute_stage, merge_for, read_stage_details, record_stage
+from commitlake.stages.validate import EARLY_LAYERS, only_layers
 from commitlake.warehouse.db import open_warehouse
 from commitlake.warehouse.runs import run_alive
 
@@ -148,8 +149,13 @@ def run_pipeline(
         ctx = StageContext(settings, run_id, warehouse, progress=progress)
         executor = _Executor(ctx, backoff or pipeline.RETRY_BACKOFF, sleep)
         try:
+            validating = any(s.name == "validate" for s in selected)
             for stage in selected:
                 summary.results[stage.name] = executor.run(stage)
+                if validating and stage.name in EARLY_LAYERS:  # e.g. raw right after load, before dbt reads it
+                    early = EARLY_LAYERS[stage.name]
+                    with only_layers(early):
+                        summary.results[f"validate[{','.join(early)}]"] = execute_stage("validate", ctx)
         except StageFailed as exc:
             seconds = round(time.monotonic() - started, 3)
             record_stage(warehouse, run_id, RUN_STAGE, "failed", duration_s=seconds, error=str(exc))

@@ -73,3 +73,6 @@ def print_status(settings: Settings, limit: int) -> None:
                 print(line)
                 for key, why in ((row.details or {}).get("failures") or {}).items():  # a partial stage: what failed
                     print(f"      failed {key}: {str(why)[:200]}")
+                data_docs = (row.details or {}).get("data_docs")
+                if data_docs:
+                    print(f"               data docs: {data_docs}")

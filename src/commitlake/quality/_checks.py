@@ -1,47 +1,23 @@
-"""The data quality checks, as data: one line per check, grouped by warehouse layer.
+"""What a check and a monitor are. The checks themselves are data: YAML beside the dbt models (see `_spec`).
 
 A check names a table, a Great Expectations expectation (by its snake_case type, as the GX docs spell it), the
 column and the expectation's arguments, plus our own severity: a failed `critical` check stops the pipeline at
-validate, a failed `warning` check is only recorded. Nothing here imports GX, so reading or listing the checks
-stays cheap; `_gx` turns them into suites.
-
-Values that are only known at run time (the raw row count, "now") are GX suite parameters written as
-`param("name")`; PARAMETERS holds the scalar SQL that computes each one just before the run.
-Every expectation below is a SQL aggregate or a filtered count, so GX pushes it down to Postgres.
+validate, a failed `warning` check is only recorded. A monitor is a metric compared with its own history
+(`_anomaly`). Nothing here imports GX, so reading or listing the checks stays cheap.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["ANALYTICS", "CHECKS", "COMMIT_TYPES", "PARAMETERS", "RAW", "STAGING", "Check", "Severity", "check", "param"]
+__all__ = ["LAYERS", "Check", "Layer", "Monitor", "Severity"]
 
 Severity = Literal["critical", "warning"]
+Layer = Literal["raw", "staging", "analytics", "features"]
 
-#: The Conventional Commits types the label may take (lowercase); anything else must be null.
-COMMIT_TYPES = ("feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert")
-
-#: Scalar SQL per suite parameter, evaluated once per validation run.
-PARAMETERS: dict[str, str] = {
-    "raw_commit_rows": "select count(*) from raw.github_commits",
-    # "Rejected share below 1 % of loaded": at most this many rejected records.
-    "max_rejected_rows": "select 0.01 * count(*) from raw.github_commits",
-    # A day of slack for committer clocks slightly ahead of ours.
-    "latest_sane_time": "select now() + interval '1 day'",
-}
-
-# Older than any history imported into git worth keeping; younger than the epoch-zero dates a parse bug yields.
-EARLIEST_SANE_TIME = datetime(1990, 1, 1, tzinfo=UTC)
-
-
-def param(name: str) -> dict[str, str]:
-    """A reference to a run-time value from PARAMETERS (GX's suite-parameter syntax)."""
-    if name not in PARAMETERS:
-        raise KeyError(f"unknown quality parameter {name!r}")
-    return {"$PARAMETER": name}
+#: Validation layers, in the order the pipeline builds them.
+LAYERS: tuple[str, ...] = ("raw", "staging", "analytics", "features")
 
 
 @dataclass(frozen=True)
@@ -54,10 +30,13 @@ class Check:
     severity: Severity = "critical"
     kwargs: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
+    layer: str = ""
+    #: file:line of the YAML entry, for error messages.
+    source: str = ""
 
-    @property
-    def layer(self) -> str:
-        return self.table.split(".", 1)[0]
+    def __post_init__(self) -> None:
+        if not self.layer:
+            object.__setattr__(self, "layer", self.table.split(".", 1)[0])
 
     @property
     def label(self) -> str:
@@ -68,72 +47,35 @@ class Check:
     def parameters(self) -> tuple[str, ...]:
         return tuple(v["$PARAMETER"] for v in self.kwargs.values() if isinstance(v, dict) and "$PARAMETER" in v)
 
+    @property
+    def threshold(self) -> dict[str, Any]:
+        """The arguments that bound the check (recorded beside the observed value)."""
+        skip = {"unexpected_rows_query", "regex", "value_set", "column_list"}
+        return {k: v for k, v in self.kwargs.items() if k not in skip}
+
     def describe(self) -> str:
         """Short human name used in log lines and in the gate's error message."""
         target = f"({self.column})" if self.column else ""
         return f"{self.table} {self.label}{target}"
 
 
-def check(
-    table: str,
-    expectation: str,
-    column: str | None = None,
-    *,
-    severity: Severity = "critical",
-    name: str | None = None,
-    **kwargs: Any,
-) -> Check:
-    """One-line constructor so each spec entry below reads like a sentence."""
-    if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
-        raise ValueError(f"table must be schema-qualified, got {table!r}")
-    return Check(table=table, expectation=expectation, column=column, severity=severity, kwargs=kwargs, name=name)
+@dataclass(frozen=True)
+class Monitor:
+    """A metric of one table (per group for volume/freshness) judged against its trailing median and MAD."""
 
+    table: str
+    layer: str
+    metric: Literal["volume", "freshness", "null_rate", "distinct_count"]
+    column: str | None
+    by: str | None
+    severity: Severity = "warning"
+    threshold_mads: float = 5.0
+    min_change: float = 0.0
+    min_relative_change: float = 0.5
+    min_history: int = 5
+    window: int = 30
+    source: str = ""
 
-RAW_COMMITS = "raw.github_commits"
-RAW_REJECTED = "raw.rejected_records"
-STG_COMMITS = "staging.stg_github__commits"
-FCT_COMMITS = "analytics.fct_commits"
-DIM_REPOS = "analytics.dim_repositories"
-ML_FEATURES = "analytics.ml_commit_features"
-
-RAW: tuple[Check, ...] = (
-    check(RAW_COMMITS, "expect_column_values_to_not_be_null", "sha"),
-    check(RAW_COMMITS, "expect_column_values_to_match_regex", "sha", regex=r"^[0-9a-f]{40}$"),
-    check(RAW_COMMITS, "expect_column_values_to_not_be_null", "repo_full_name"),
-    check(RAW_COMMITS, "expect_compound_columns_to_be_unique", column_list=["repo_full_name", "sha"]),
-    check(RAW_COMMITS, "expect_column_values_to_not_be_null", "committed_at"),
-    # mostly: a handful of commits with a broken committer clock is real history, not a pipeline bug;
-    # a parse bug (epoch zero, milliseconds read as seconds) moves far more than 0.1 % of the rows.
-    check(RAW_COMMITS, "expect_column_values_to_be_between", "committed_at",
-          min_value=EARLIEST_SANE_TIME, max_value=param("latest_sane_time"), mostly=0.999),
-    check(RAW_COMMITS, "expect_column_values_to_not_be_null", "payload"),
-    check(RAW_REJECTED, "expect_table_row_count_to_be_between", severity="warning",
-          name="rejected_share_at_most_1_percent_of_loaded", min_value=0, max_value=param("max_rejected_rows")),
-)  # fmt: skip
-
-STAGING: tuple[Check, ...] = (
-    check(STG_COMMITS, "expect_column_values_to_not_be_null", "commit_id"),
-    check(STG_COMMITS, "expect_column_values_to_be_unique", "commit_id"),
-    check(STG_COMMITS, "expect_column_values_to_be_between", "additions", min_value=0),
-    check(STG_COMMITS, "expect_column_values_to_be_between", "deletions", min_value=0),
-    check(STG_COMMITS, "expect_table_row_count_to_equal", name="row_count_equals_raw", value=param("raw_commit_rows")),
-)
-
-ANALYTICS: tuple[Check, ...] = (
-    check(FCT_COMMITS, "expect_column_values_to_not_be_null", "commit_id"),
-    check(FCT_COMMITS, "expect_column_values_to_be_unique", "commit_id"),
-    # Null (not a Conventional Commit) passes: GX map expectations skip nulls.
-    check(FCT_COMMITS, "expect_column_values_to_be_in_set", "commit_type", value_set=list(COMMIT_TYPES)),
-    check(FCT_COMMITS, "expect_column_values_to_not_be_null", "committed_date"),
-    check(DIM_REPOS, "expect_column_values_to_not_be_null", "repo_full_name"),
-    check(DIM_REPOS, "expect_column_values_to_be_unique", "repo_full_name"),
-    check(ML_FEATURES, "expect_column_values_to_not_be_null", "commit_id"),
-    check(ML_FEATURES, "expect_column_values_to_be_unique", "commit_id"),
-    check(ML_FEATURES, "expect_column_values_to_be_in_set", "commit_type", value_set=list(COMMIT_TYPES)),
-    # Training needs labels: an all-null label column is a broken transform, not a quiet day.
-    check(ML_FEATURES, "expect_column_proportion_of_non_null_values_to_be_between", "commit_type",
-          name="labelled_share_above_zero", min_value=0, strict_min=True),
-    check(ML_FEATURES, "expect_column_values_to_not_be_null", "text"),
-)  # fmt: skip
-
-CHECKS: tuple[Check, ...] = RAW + STAGING + ANALYTICS
+    @property
+    def label(self) -> str:
+        return f"{self.metric}_anomaly"

@@ -1,7 +1,8 @@
 """Run the checks through Great Expectations: one ephemeral context, a suite per table and pass, a checkpoint per pass.
 
-Nothing persists on the GX side (no context directory, no data docs): the record of a run is the rows in
-ops.data_quality_results, written by `_store`. GX is imported inside `run_checks` only, so importing
+Nothing persists on the GX side (no context directory): the record of a run is the rows in
+ops.data_quality_results, written by `_store`, plus, when asked, the Data Docs HTML that GX's own site builder
+renders into `docs_dir` (the stage copies it to the lake). GX is imported inside `run_checks` only, so importing
 commitlake.quality costs nothing until a validation actually runs.
 """
 
@@ -13,8 +14,10 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from commitlake.errors import ConfigError
 from commitlake.quality._checks import Check
 from commitlake.quality._report import CheckResult
 
@@ -25,9 +28,35 @@ _RESULT_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpect
 _SAMPLE_SIZE = 5
 _SAMPLE_CHARS = 200
 _META_KEY = "commitlake_check"
+_DOCS_SITE = "commitlake"
 
 
-def run_checks(sqlalchemy_url: str, checks: Sequence[Check], parameters: Mapping[str, Any]) -> list[CheckResult]:
+def verify_checks(checks: Sequence[Check]) -> None:
+    """Build every expectation once, so an unknown expectation or a bad argument is a ConfigError naming the YAML
+    file and line before anything runs (GX validates arguments with pydantic when an expectation is built)."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    for item in checks:
+        try:
+            _build(get_expectation_impl(item.expectation), item, 0)
+        except Exception as exc:  # ExpectationNotFoundError, pydantic ValidationError, InvalidExpectationConfiguration
+            reason = " ".join(str(exc).split())[:300]
+            raise ConfigError(f"{item.source or item.table}: {item.expectation}: {reason}") from None
+
+
+def _build(cls: Any, item: Check, index: int) -> Any:
+    arguments: dict[str, Any] = {"column": item.column} if item.column else {}
+    arguments.update(item.kwargs, severity=item.severity, meta={_META_KEY: index}, description=item.label)
+    return cls(**arguments)
+
+
+def run_checks(
+    sqlalchemy_url: str,
+    checks: Sequence[Check],
+    parameters: Mapping[str, Any],
+    docs_dir: Path | None = None,
+) -> list[CheckResult]:
     """Validate every check against the warehouse; one result per check, in the order given.
 
     Two passes, because on a million rows GX's diagnostics cost as much as the checks: for a row-by-row
@@ -50,6 +79,17 @@ def run_checks(sqlalchemy_url: str, checks: Sequence[Check], parameters: Mapping
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs_dir is not None:
+        for site in list(context.variables.data_docs_sites or {}):
+            context.delete_data_docs_site(site)  # the ephemeral default writes to a temp dir of its own
+        context.add_data_docs_site(
+            _DOCS_SITE,
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     datasource = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url)
     batches = {}
     for table in dict.fromkeys(item.table for item in checks):
@@ -67,10 +107,7 @@ def run_checks(sqlalchemy_url: str, checks: Sequence[Check], parameters: Mapping
         for table, table_indexes in by_table.items():
             suite = context.suites.add(gx.ExpectationSuite(name=f"{table} {result_format}"))
             for index in table_indexes:
-                item = checks[index]
-                arguments: dict[str, Any] = {"column": item.column} if item.column else {}
-                arguments.update(item.kwargs, severity=item.severity, meta={_META_KEY: index}, description=item.label)
-                suite.add_expectation(classes[index](**arguments))
+                suite.add_expectation(_build(classes[index], checks[index], index))
             definition = gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)
             definitions.append(context.validation_definitions.add(definition))
         checkpoint = context.checkpoints.add(
@@ -96,7 +133,13 @@ def run_checks(sqlalchemy_url: str, checks: Sequence[Check], parameters: Mapping
     try:
         screened = validate(strict_map, "BOOLEAN_ONLY") if strict_map else {}
         to_detail = [i for i in range(len(checks)) if i not in screened or not screened[i].success]
-        detailed = validate(to_detail, "BASIC") if to_detail else {}
+        # Row-returning SQL checks run with COMPLETE: only that format returns the offending rows (GX caps them).
+        rows = [i for i in to_detail if "unexpected_rows_query" in checks[i].kwargs]
+        basic = [i for i in to_detail if i not in rows]
+        detailed = validate(basic, "BASIC") if basic else {}
+        detailed.update(validate(rows, "COMPLETE") if rows else {})
+        if docs_dir is not None:
+            context.build_data_docs(site_names=[_DOCS_SITE])
     finally:
         datasource.get_engine().dispose()  # the local runner keeps the process alive: close GX's pool now
 
@@ -118,6 +161,7 @@ def run_checks(sqlalchemy_url: str, checks: Sequence[Check], parameters: Mapping
                 severity=item.severity,
                 success=bool(validation.success),
                 observed=observed,
+                threshold=dict(_plain(item.threshold)),
             )
         )
     return results
@@ -132,7 +176,7 @@ def _observed(
     """The part of a GX result a person needs to see why a check failed, small enough for a jsonb cell."""
     result = result or {}
     observed: dict[str, Any] = {key: result[key] for key in _RESULT_KEYS if key in result}
-    sample = result.get("partial_unexpected_list") or []
+    sample = result.get("partial_unexpected_list") or (result.get("details") or {}).get("unexpected_rows") or []
     if sample:
         observed["unexpected_sample"] = [_clip(value) for value in sample[:_SAMPLE_SIZE]]
     if item.parameters:

@@ -6,7 +6,7 @@ apart so a caller (a notebook, a dry run) can look at a failing report without t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from commitlake.errors import QualityGateFailed
@@ -25,6 +25,13 @@ class CheckResult:
     severity: str
     success: bool
     observed: dict[str, Any]
+    #: The bound the observed value was held to (GX arguments, or a monitor's median/MAD band).
+    threshold: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def learning(self) -> bool:
+        """A monitor without enough history yet: recorded, never a failure."""
+        return self.observed.get("status") == "learning"
 
     def describe(self) -> str:
         target = f"({self.column_name})" if self.column_name else ""
@@ -71,6 +78,7 @@ class QualityReport:
             "counts": self.counts,
             "critical_failures": [r.describe() for r in self.critical_failures],
             "warnings": [r.describe() for r in self.warnings],
+            "learning": sum(1 for r in self.results if r.learning),
             "duration_s": round(self.duration_s, 3),
         }
 

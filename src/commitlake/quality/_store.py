@@ -15,9 +15,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from commitlake.errors import WarehouseError
+from commitlake.quality._freshness import FRESHNESS_SUITE
 from commitlake.quality._report import CheckResult
 
-__all__ = ["connect", "evaluate_parameters", "existing_tables", "replace_results"]
+__all__ = ["connect", "evaluate_parameters", "existing_tables", "replace_results", "replace_suite_results"]
 
 
 def connect(database_url: str) -> psycopg.Connection[Any]:
@@ -56,20 +57,40 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def replace_results(conn: psycopg.Connection[Any], run_id: str, results: Sequence[CheckResult]) -> None:
-    """Make the run's rows in ops.data_quality_results exactly `results`, atomically."""
+def replace_results(
+    conn: psycopg.Connection[Any], run_id: str, results: Sequence[CheckResult], layers: Sequence[str]
+) -> None:
+    """Make the run's rows for `layers` in ops.data_quality_results exactly `results`, atomically (validating one
+    layer leaves the other layers' rows of the run alone, and so do the suites other stages write)."""
+    _replace(conn, run_id, results, "layer = any(%s) and suite <> all(%s)", [list(layers), list(_FOREIGN_SUITES)])
+
+
+def replace_suite_results(
+    conn: psycopg.Connection[Any], run_id: str, suite: str, results: Sequence[CheckResult]
+) -> None:
+    """Make the run's rows of one suite exactly `results` (a suite written outside validate, e.g. freshness)."""
+    _replace(conn, run_id, results, "suite = %s", [suite])
+
+
+#: Suites written by other stages (transform's dbt source freshness): validate's replace leaves them alone.
+_FOREIGN_SUITES = (FRESHNESS_SUITE,)
+
+
+def _replace(
+    conn: psycopg.Connection[Any], run_id: str, results: Sequence[CheckResult], where: str, args: list[Any]
+) -> None:
     try:
         with conn.transaction(), conn.cursor() as cur:
             # Two validations of one run (a retry racing a straggler) must not interleave their rows.
             cur.execute("select pg_advisory_xact_lock(hashtext('commitlake.quality:' || %s))", [run_id])
-            cur.execute("delete from ops.data_quality_results where run_id = %s", [run_id])
+            cur.execute(f"delete from ops.data_quality_results where run_id = %s and {where}", [run_id, *args])
             cur.executemany(
                 "insert into ops.data_quality_results"
-                " (run_id, suite, expectation, column_name, layer, severity, success, observed)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                " (run_id, suite, expectation, column_name, layer, severity, success, observed, threshold)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (run_id, r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success,
-                     Jsonb(r.observed, dumps=_dumps))
+                     Jsonb(r.observed, dumps=_dumps), Jsonb(r.threshold, dumps=_dumps))
                     for r in results
                 ],
             )  # fmt: skip

@@ -56,5 +56,14 @@ def run(ctx: StageContext) -> StageResult:
         raise CommitlakeError(f"dbt build failed ({len(failures)} failing nodes): {shown}")
     counts = layer_counts(ctx)
     summary = ", ".join(f"{layer} {rows}" for layer, rows in counts.items())
+    # `dbt source freshness`: a stale source is a warning with its age (ops.data_quality_results), never a failure.
+    from commitlake.quality._freshness import check_source_freshness
+
+    try:
+        stale = [r.observed | {"source": r.column_name}
+                 for r in check_source_freshness(ctx.settings, ctx.warehouse.url, ctx.run_id) if not r.success]
+    except CommitlakeError as exc:  # freshness is advice: not knowing it must not fail a good build
+        stale = [{"error": str(exc)}]
+    freshness = f"; stale sources: {stale}" if stale else "; sources fresh"
     return StageResult(f"dbt build ok ({statuses.get('success', 0)} nodes, {statuses.get('pass', 0)} tests); "
-                       f"rows: {summary}", counts, {"statuses": statuses})
+                       f"rows: {summary}{freshness}", counts, {"statuses": statuses, "stale_sources": stale})

@@ -125,3 +125,8 @@ create table if not exists ops.data_quality_results (
     checked_at    timestamptz not null default now()
 );
 create index if not exists data_quality_results_run on ops.data_quality_results (run_id);
+-- The bound a result was held to: the check's arguments, or a monitor's median/MAD band.
+alter table ops.data_quality_results add column if not exists threshold jsonb;
+-- Anomaly monitors read their own history: the latest values per table, metric and column.
+create index if not exists data_quality_results_history
+    on ops.data_quality_results (suite, expectation, column_name, checked_at desc);
