@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,14 +27,17 @@ modes_before: dict[Path, int] = {}  # the home's directory and its parents, befo
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    private = tmp_path_factory.mktemp("home")
-    private.chmod(0o700)  # a home only its owner may enter
+    # Not under pytest's shared /tmp/pytest-of-<user>: other pytest sessions change that directory's mode.
+    outer = Path(tempfile.mkdtemp(prefix="commitlake-test-home-"))  # 0700, like every level below
+    private = outer / "home"
+    private.mkdir(mode=0o700)  # a home only its owner may enter
     pg = EmbeddedPostgres(private / ".commitlake" / "postgres")
     modes_before.update({d: stat.S_IMODE(d.stat().st_mode) for d in [private, *private.parents]})
     pg.ensure_running()
     yield pg
     server_dir = pg.server_dir
     pg.destroy()
+    shutil.rmtree(outer, ignore_errors=True)
     assert not server_dir.exists()
 
 
