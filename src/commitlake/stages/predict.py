@@ -32,5 +32,6 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(
         f"{report.rows} commits scored with model v{report.model_version}",
         {"predictions": report.rows},
-        {"model_version": report.model_version, "distribution": dict(report.distribution)},
+        {"model_version": report.model_version, "distribution": dict(report.distribution),
+         "drift": report.extra.get("drift")},
     )
