@@ -7,13 +7,10 @@ gives ~360 Conventional Commits, click ~2,100 unlabelled commits (and ~40 labell
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,113 +18,15 @@ import psycopg
 import pytest
 
 from commitlake.errors import CommitlakeError
+from ml_rows import COMMITS, feature_rows, load_features
 
-COMMITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "commits"
 SCRATCH_SERVER = "postgresql://postgres@127.0.0.1:5433/postgres"
 MODEL = "commit-type-test"
 Rows = list[tuple[Any, ...]]
+#: Only each candidate's defaults: the search itself is exercised by bench/bench_ml.py on the full data.
+FAST = {"budget_seconds": 0.0}
 
 pytestmark = pytest.mark.skipif(not COMMITS.is_dir(), reason=f"shared commit data not found at {COMMITS}")
-
-# --- the contract's ml_commit_features, derived from commit payloads ------------------------------------------
-
-_CC = re.compile(r"^(feat|fix|docs|style|refactor|perf|test|build|ci|chore|revert)(\([^)]*\))?!?:\s*(.*)$", re.I)
-_BOT = re.compile(r"\[bot\]|^(dependabot|renovate|greenkeeper|github-actions|semantic-release-bot)\b", re.I)
-_CI = re.compile(r"(^|/)(\.github|\.circleci|\.azure-pipelines)/|(^|/)(\.travis\.yml|appveyor\.yml|\.gitlab-ci\.yml)$")
-_TEST = re.compile(r"(^|/)(tests?|__tests__|spec|e2e|fixtures?)/|(^|/)test_[^/]*$|[._-](test|spec)\.[a-z0-9]+$", re.I)
-_DOC = re.compile(r"(^|/)docs?/|\.(md|mdx|rst|txt|adoc)$|(^|/)(readme|changelog|license|contributing)[^/]*$", re.I)
-_BUILD = re.compile(
-    r"(^|/)(package(-lock)?\.json|yarn\.lock|pnpm-lock\.yaml|pyproject\.toml|setup\.(py|cfg)|requirements[^/]*"
-    r"|makefile|dockerfile|tsconfig[^/]*\.json|rollup\.config\.[a-z]+|webpack\.config\.[a-z]+|\.npmrc|lerna\.json"
-    r"|tox\.ini|\.nvmrc)$",
-    re.I,
-)
-
-_DDL = """
-create schema if not exists analytics;
-drop table if exists analytics.ml_commit_features;
-create table analytics.ml_commit_features (
-    commit_id text primary key, repo_full_name text not null, sha text not null, committed_at timestamptz not null,
-    commit_type text, text text not null, is_bot boolean not null, files_changed integer,
-    additions integer, deletions integer, n_test_files integer not null, n_doc_files integer not null,
-    n_ci_files integer not null, n_build_files integer not null, n_src_files integer not null,
-    message_length integer not null, has_body boolean not null
-);
-"""
-_COLUMNS = (
-    "commit_id, repo_full_name, sha, committed_at, commit_type, text, is_bot, files_changed, additions, deletions, "
-    "n_test_files, n_doc_files, n_ci_files, n_build_files, n_src_files, message_length, has_body"
-)
-
-
-def _file_kind(name: str) -> str:
-    for kind, pattern in (("ci", _CI), ("test", _TEST), ("doc", _DOC), ("build", _BUILD)):
-        if pattern.search(name):
-            return kind
-    return "src"
-
-
-def _timestamp(value: str) -> datetime:
-    """ISO-8601 as GitHub renders it; real histories hold offsets git accepted but ISO cannot (`+518:00`)."""
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
-
-
-def feature_rows(repo_file: str) -> list[tuple[Any, ...]]:
-    """One contract row per non-merge commit of a shared commit file."""
-    repo = repo_file.replace("__", "/", 1)
-    rows = []
-    with gzip.open(COMMITS / f"{repo_file}.jsonl.gz", "rt") as handle:
-        for line in handle:
-            item = json.loads(line)
-            if len(item.get("parents") or []) > 1:
-                continue
-            commit = item["commit"]
-            message = commit.get("message") or ""
-            subject, _, body = message.partition("\n")
-            match = _CC.match(subject.strip())
-            label = match.group(1).lower() if match else None
-            text = (match.group(3) if match else subject).strip().lower()
-            author = commit.get("author") or {}
-            is_bot = bool(_BOT.search(author.get("name") or "") or _BOT.search(author.get("email") or ""))
-            files = item.get("files")
-            kinds = {"test": 0, "doc": 0, "ci": 0, "build": 0, "src": 0}
-            for f in files or []:
-                kinds[_file_kind(f["filename"])] += 1
-            stats = item.get("stats") or {}
-            rows.append(
-                (
-                    f"{repo}@{item['sha']}",
-                    repo,
-                    item["sha"],
-                    _timestamp(commit["committer"]["date"]),
-                    label,
-                    text,
-                    is_bot,
-                    None if files is None else len(files),
-                    stats.get("additions"),
-                    stats.get("deletions"),
-                    kinds["test"],
-                    kinds["doc"],
-                    kinds["ci"],
-                    kinds["build"],
-                    kinds["src"],
-                    len(message),
-                    bool(body.strip()),
-                )
-            )
-    return rows
-
-
-def load_features(dsn: str, rows: list[tuple[Any, ...]]) -> None:
-    """Replace analytics.ml_commit_features with `rows`."""
-    with psycopg.connect(dsn) as conn:
-        conn.execute(_DDL)
-        with conn.cursor().copy(f"copy analytics.ml_commit_features ({_COLUMNS}) from stdin") as copy:
-            for row in rows:
-                copy.write_row(row)
 
 
 # --- fixtures ----------------------------------------------------------------------------------------------------
@@ -221,87 +120,131 @@ def test_predict_without_a_champion_is_a_clear_error(dsn: str, mlflow_store: tup
 # --- the lifecycle -----------------------------------------------------------------------------------------------
 
 
+def _labelled_oldest_first(rows: Rows) -> Rows:
+    return sorted((r for r in rows if r[4] is not None), key=lambda r: (r[3], r[0]))
+
+
 def test_train_register_promote_and_predict(
-    dsn: str, cz_cli: list[tuple[Any, ...]], click: list[tuple[Any, ...]], mlflow_store: tuple[str, Path]
+    dsn: str, cz_cli: Rows, click: Rows, mlflow_store: tuple[str, Path]
 ) -> None:
     from mlflow import MlflowClient
 
     from commitlake.ml import predict, train
-    from commitlake.ml._train import TRAIN_STEPS
+    from commitlake.ml._registry import logged_model_id
 
     tracking_uri, artifact_root = mlflow_store
-    rows = cz_cli + click
-    load_features(dsn, rows)
-    n_labelled = sum(row[4] is not None for row in rows)
-
-    # 1. first model: beats the majority baseline clearly, becomes champion (nothing to compare against)
-    steps: list[str] = []  # what the progress bar shows
-    first = train(dsn, "r1", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL,
-                  on_step=steps.append)
-    assert len(steps) == TRAIN_STEPS and steps[0] == "reading labelled commits" and steps[1].startswith("fitting on ")
-    assert first.n_train + first.n_test == n_labelled
-    assert first.n_test == pytest.approx(0.2 * n_labelled, abs=1)
-    m = first.metrics
-    assert m["macro_f1"] >= m["baseline_macro_f1"] + 0.2, m
-    assert m["accuracy"] > m["baseline_accuracy"], m
-    assert {"feat", "fix", "docs", "chore"} <= set(first.labels)
-    assert all(f"f1_{label}" in m for label in first.labels)
-    assert first.model_version == "1" and first.promoted and first.champion_version == "1"
-
     client = MlflowClient(tracking_uri=tracking_uri)
-    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
-    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "1"
+    rows = cz_cli + click
+    labelled = _labelled_oldest_first(rows)
+    unlabelled_rows = [r for r in rows if r[4] is None]
+    partial = labelled[: len(labelled) // 2] + unlabelled_rows
+
+    def fit(run: str, data: Rows, **kwargs: Any) -> Any:
+        load_features(dsn, data)
+        return train(
+            dsn, run, tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL, **FAST, **kwargs
+        )
+
+    # 1. a first model from the older half of the history: champion (nothing to compare against)
+    first = fit("r1", partial)
+    assert first.model_version == "1" and first.promoted and first.champion_version == "1"
+    assert first.n_train + first.n_test == len(labelled) // 2
+
+    # 2. the whole history: every candidate evaluated on both splits, the winner beats both baselines and the
+    #    weaker champion by the margin on the same hold-out, so it takes `champion`
+    second = fit("r2", rows)
+    m = second.metrics
+    assert second.n_train + second.n_test == len(labelled)
+    assert second.n_test == pytest.approx(0.2 * len(labelled), abs=1)
+    for candidate in ("linear", "random_forest", "hist_gb"):
+        assert f"candidate_{candidate}_lro_macro_f1" in m and f"candidate_{candidate}_time_split_macro_f1" in m
+    assert second.params["candidate"] in second.selection and "leave-repositories-out" in second.selection
+    assert m["lro_macro_f1"] == max(m[f"candidate_{c}_lro_macro_f1"] for c in ("linear", "random_forest", "hist_gb"))
+    assert m["macro_f1"] >= m["baseline_macro_f1"] + 0.2, m
+    # the keyword baseline is logged beside it (beating it is measured on the full data by bench/bench_ml.py)
+    assert {"baseline_keywords_time_split_macro_f1", "baseline_keywords_leave_repos_out_macro_f1"} <= set(m)
+    assert all(f"f1_{label}" in m for label in second.labels)
+    assert m["macro_f1"] >= m["champion_macro_f1"] + 0.02, m
+    assert second.promoted and second.model_version == "2" and "margin 0.020" in second.decision
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "2"
+
     experiment = client.get_experiment_by_name("commitlake")
     assert experiment is not None and experiment.artifact_location == artifact_root.absolute().as_uri()
-    run = client.get_run(first.mlflow_run_id)
+    run = client.get_run(second.mlflow_run_id)
     assert run.data.metrics["macro_f1"] == pytest.approx(m["macro_f1"])
-    assert run.data.tags["commitlake.promoted"] == "true"
-    confusion = json.loads((artifact_root / run.info.run_id / "artifacts/evaluation/confusion_matrix.json").read_text())
-    assert sum(map(sum, confusion["matrix"])) == first.n_test
+    assert run.data.tags["commitlake.promoted"] == "true" and run.data.tags["commitlake.run_id"] == "r2"
+    assert run.data.params["candidate"] == second.params["candidate"]
+    [dataset_input] = run.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == second.data_digest
+    assert dataset_input.dataset.source.endswith("analytics.ml_commit_features") or "ml_commit_features" in (
+        dataset_input.dataset.source
+    )
+    evaluation = artifact_root / run.info.run_id / "artifacts" / "evaluation"
+    confusion = json.loads((evaluation / "confusion_matrix.json").read_text())
+    assert sum(map(sum, confusion["matrix"])) == second.n_test
+    assert (evaluation / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    per_class = json.loads((evaluation / "per_class.json").read_text())["rows"]
+    assert {r["label"] for r in per_class} == set(second.labels)
+    assert sum(r["support"] for r in per_class) == second.n_test
+    selection = json.loads((evaluation / "model_selection.json").read_text())
+    assert {c["candidate"] for c in selection["candidates"]} == {"linear", "random_forest", "hist_gb"}
+    assert set(selection["baselines"]) == {"majority", "keywords"}
+    importances = json.loads((evaluation / "feature_importances.json").read_text())
+    assert importances["kind"] in {"impurity", "mean_abs_coef", "none"}
+    mv = client.get_model_version(MODEL, "2")
+    assert mv.tags["commitlake.data_digest"] == second.data_digest
 
-    # 2. predictions: one row per unlabelled commit, from the champion
+    # 3. predictions: one row per unlabelled commit, from the champion
     unlabelled = _unlabelled_ids(rows)
-    batches: list[int] = []  # what the progress bar is fed
-    report = predict(dsn, "p1", tracking_uri=tracking_uri, model_name=MODEL, batch_size=500, on_batch=batches.append)
-    assert report.rows == len(unlabelled) == report.written == sum(batches)
-    assert batches[:-1] == [500] * (len(batches) - 1)
+    report = predict(dsn, "p1", tracking_uri=tracking_uri, model_name=MODEL, batch_size=500)
+    assert report.rows == len(unlabelled) == report.written
     assert sum(report.distribution.values()) == report.rows
     table = _predictions(dsn)
     assert {r[0] for r in table} == unlabelled
-    assert {r[6] for r in table} == {1} and {r[7] for r in table} == {first.mlflow_run_id}
-    assert set(report.distribution) <= set(first.labels)
+    assert {r[6] for r in table} == {2} and {r[7] for r in table} == {second.mlflow_run_id}
+    assert set(report.distribution) <= set(second.labels)
     assert all(0 < r[4] <= 1 for r in table)
+    # drift of this scoring batch (click's unlabelled history) against the training reference, stored in ops
+    drift = report.extra["drift"]
+    assert drift["rows"] == report.rows and set(drift["feature_psi"]) >= {"files_changed", "author_prior_commits"}
+    with psycopg.connect(dsn) as conn:
+        stored = conn.execute("select rows, prediction_psi, max_psi, drifted from ops.model_drift where run_id = 'p1'")
+        assert stored.fetchall() == [(report.rows, drift["prediction_psi"], drift["max_psi"], drift["drifted"])]
 
-    # 3. rerun of predict: same rows, nothing rewritten
+    # 4. rerun of predict: same rows, nothing rewritten
     again = predict(dsn, "p2", tracking_uri=tracking_uri, model_name=MODEL, batch_size=777)
     assert (again.rows, again.written, again.removed) == (report.rows, 0, 0)
-    assert again.distribution == report.distribution
     assert _predictions(dsn) == table
 
-    # 4. same data again: same metrics (determinism), version 2, ties go to the newcomer (>=)
-    second = train(dsn, "r2", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL)
-    assert second.model_version == "2"
-    assert second.metrics["macro_f1"] == first.metrics["macro_f1"]
-    assert second.metrics["champion_macro_f1"] == pytest.approx(first.metrics["macro_f1"])
-    assert second.promoted
-    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    # 5. the same data again: nothing trained, nothing registered
+    rerun = fit("r3", rows)
+    assert rerun.skipped and rerun.model_version == "2" and rerun.mlflow_run_id == ""
+    assert "unchanged" in rerun.decision and rerun.data_digest == second.data_digest
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
 
-    # predict follows the champion: every row is rewritten with version 2, predictions themselves unchanged
-    moved = predict(dsn, "p3", tracking_uri=tracking_uri, model_name=MODEL)
-    assert moved.written == moved.rows and moved.distribution == report.distribution
-    assert {r[6] for r in _predictions(dsn)} == {2}
-
-    # 5. the newest half of the labelled commits vanished (say, a partial load): the challenger learns from 40 %
-    #    of the history, while the champion v2 was trained on data that covers this run's test split. Both are
-    #    scored on that same split; the weaker challenger gets `challenger` but not `champion`.
-    labelled = sorted((r for r in rows if r[4] is not None), key=lambda r: (r[3], r[0]))
-    partial = labelled[: len(labelled) // 2] + [r for r in rows if r[4] is None]
-    load_features(dsn, partial)
-    third = train(dsn, "r3", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name=MODEL)
-    assert third.model_version == "3"
-    assert third.metrics["champion_macro_f1"] > third.metrics["macro_f1"], third.metrics
-    assert not third.promoted and third.champion_version == "2"
-    assert "kept as challenger" in third.decision
+    # 6. one labelled commit fewer: new data, a near-identical model; within the margin it stays challenger
+    near = fit("r4", [r for r in rows if r[0] != labelled[-1][0]])
+    assert near.model_version == "3" and not near.promoted
+    assert abs(near.metrics["macro_f1"] - near.metrics["champion_macro_f1"]) < 0.02, near.metrics
+    assert "kept as challenger" in near.decision and "margin 0.020" in near.decision
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "3"
-    assert client.get_model_version(MODEL, "3").tags["commitlake.promoted"] == "false"
+
+    # 7. a worse model (older half minus one commit) stays challenger; keeping 1 unaliased version prunes v1
+    #    (registry entry, run and artifact files), keeps v3 (newest unaliased), v2 (champion), v4 (challenger)
+    v1 = client.get_model_version(MODEL, "1")
+    v1_run = v1.run_id
+    v1_artifacts = artifact_root / v1_run
+    v1_model_id = logged_model_id(v1)
+    assert v1_model_id is not None, v1.source
+    v1_model_files = Path(client.get_logged_model(v1_model_id).artifact_location.removeprefix("file://"))
+    assert v1_artifacts.is_dir() and (v1_model_files / "MLmodel").is_file()
+    worse = fit("r5", partial[1:], keep_versions=1)
+    assert worse.model_version == "4" and not worse.promoted and worse.champion_version == "2"
+    assert worse.metrics["champion_macro_f1"] > worse.metrics["macro_f1"], worse.metrics
+    assert worse.pruned == ["1"]
+    assert sorted(int(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")) == [2, 3, 4]
+    assert not v1_artifacts.exists() and not v1_model_files.exists()
+    assert client.get_run(v1_run).info.lifecycle_stage == "deleted"
+    assert client.get_model_version(MODEL, "4").tags["commitlake.promoted"] == "false"

@@ -134,8 +134,8 @@ def test_training_fits_without_a_convergence_warning(shared_commits: object) -> 
     import pandas as pd
     from sklearn.exceptions import ConvergenceWarning
 
-    from commitlake.ml._features import NUMERIC_COLUMNS, TEXT_COLUMN
-    from commitlake.ml._model import build_pipeline
+    from commitlake.ml._features import NUMERIC_COLUMNS, PATHS_COLUMN, TEXT_COLUMN
+    from commitlake.ml._model import CANDIDATES, build_pipeline
 
     rows, labels = [], []
     with gzip.open(Path(str(shared_commits)) / "commitizen__cz-cli.jsonl.gz", "rt") as lines:
@@ -147,12 +147,14 @@ def test_training_fits_without_a_convergence_warning(shared_commits: object) -> 
                 row = {column: 0.0 for column in NUMERIC_COLUMNS}
                 row.update(additions=commit["stats"]["additions"], deletions=commit["stats"]["deletions"],
                            files_changed=len(commit["files"]), message_length=len(subject))
-                rows.append({TEXT_COLUMN: subject[kind.end():], **row})
+                paths = " ".join(f["filename"].lower() for f in commit["files"][:100])
+                rows.append({TEXT_COLUMN: subject[kind.end():], PATHS_COLUMN: paths, **row})
                 labels.append(kind.group(1))
     assert len(rows) > 300
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        build_pipeline(0).fit(pd.DataFrame(rows), labels)
+        for candidate in CANDIDATES:  # every model the search may choose
+            build_pipeline(0, candidate).fit(pd.DataFrame(rows), labels)
 
 
 def test_mlflow_logs_through_ours_not_its_own_handler() -> None:

@@ -178,7 +178,8 @@ STAGES: tuple[Stage, ...] = (
         depends_on=("validate",),
         retries=1,
         resources=Resources("500m", "1Gi", "2", "4Gi"),
-        config_env=(*_MLFLOW, *_LAKE),
+        config_env=(*_MLFLOW, *_LAKE, "COMMITLAKE_PROMOTION_MARGIN", "COMMITLAKE_KEEP_MODEL_VERSIONS",
+                    "COMMITLAKE_TRAIN_BUDGET_SECONDS"),
         secret_env=(*_DB_SECRETS, *_LAKE_SECRETS),
     ),
     Stage(

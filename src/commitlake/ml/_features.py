@@ -19,16 +19,24 @@ if TYPE_CHECKING:
 __all__ = [
     "FEATURE_TABLE",
     "ID_COLUMNS",
+    "LABEL_COLUMN",
     "MODEL_INPUT_COLUMNS",
     "NUMERIC_COLUMNS",
+    "PATHS_COLUMN",
     "TEXT_COLUMN",
+    "TEXT_COLUMNS",
     "iter_unlabelled",
     "read_labelled",
     "to_frame",
 ]
 
 FEATURE_TABLE = "analytics.ml_commit_features"
+LABEL_COLUMN = "commit_type"
+#: The subject with its `type(scope)!:` prefix removed (dbt strips it, so the label cannot reach the input).
 TEXT_COLUMN = "text"
+#: The changed paths, lowercased and space-separated (at most 100): extensions, directories, file names.
+PATHS_COLUMN = "paths"
+TEXT_COLUMNS: tuple[str, ...] = (TEXT_COLUMN, PATHS_COLUMN)
 #: Order matters: `_model.derive_numeric` reads these by position.
 NUMERIC_COLUMNS: tuple[str, ...] = (
     "is_bot",
@@ -42,8 +50,11 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "n_ci_files",
     "n_build_files",
     "n_src_files",
+    "commit_hour",
+    "commit_dow",
+    "author_prior_commits",
 )
-MODEL_INPUT_COLUMNS: tuple[str, ...] = (TEXT_COLUMN, *NUMERIC_COLUMNS)
+MODEL_INPUT_COLUMNS: tuple[str, ...] = (*TEXT_COLUMNS, *NUMERIC_COLUMNS)
 ID_COLUMNS: tuple[str, ...] = ("commit_id", "repo_full_name", "sha", "committed_at")
 
 _BOOLEAN_COLUMNS = frozenset({"is_bot", "has_body"})
@@ -51,12 +62,13 @@ _NUMERIC_SQL = ",\n    ".join(
     f"coalesce({c}{'::int' if c in _BOOLEAN_COLUMNS else ''}::float8, 0) as {c}" for c in NUMERIC_COLUMNS
 )
 _SELECT = f"""
-select commit_id, repo_full_name, sha, committed_at, commit_type,
+select commit_id, repo_full_name, sha, committed_at, {LABEL_COLUMN},
     coalesce({TEXT_COLUMN}, '') as {TEXT_COLUMN},
+    coalesce({PATHS_COLUMN}, '') as {PATHS_COLUMN},
     {_NUMERIC_SQL}
 from {FEATURE_TABLE}
 """
-_COLUMNS: tuple[str, ...] = (*ID_COLUMNS, "commit_type", *MODEL_INPUT_COLUMNS)
+_COLUMNS: tuple[str, ...] = (*ID_COLUMNS, LABEL_COLUMN, *MODEL_INPUT_COLUMNS)
 
 
 def to_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -64,7 +76,8 @@ def to_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.DataFrame.from_records(list(rows), columns=list(_COLUMNS))
-    frame[TEXT_COLUMN] = frame[TEXT_COLUMN].astype(str)
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].astype(str)
     for column in NUMERIC_COLUMNS:
         frame[column] = frame[column].astype("float64")
     return frame

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commitlake.errors import CommitlakeError
-from commitlake.ml._features import NUMERIC_COLUMNS, TEXT_COLUMN
+from commitlake.ml._features import NUMERIC_COLUMNS, PATHS_COLUMN, TEXT_COLUMN, TEXT_COLUMNS
 
 if TYPE_CHECKING:
     import numpy as np
     from sklearn.pipeline import Pipeline
 
 __all__ = [
-    "MODEL_PARAMS",
+    "CANDIDATES",
+    "DEFAULT_CANDIDATE",
+    "DERIVED_NAMES",
     "SKOPS_TRUSTED_TYPES",
     "build_pipeline",
     "derive_numeric",
@@ -31,36 +33,73 @@ __all__ = [
     "single_threaded",
 ]
 
-#: Hyper-parameters, logged to MLflow as params. Chosen on the time split of all shared repositories (38.5k
-#: labelled commits, newest 20 % held out): averaged SGD with log loss reached macro-F1 0.51 in ~50 s where lbfgs
-#: LogisticRegression took ~440 s for 0.47; class_weight="balanced" lifts the rare types (perf, ci, refactor) that
-#: macro-F1 weighs like the frequent ones. Timings on a shared, overloaded 2-core machine.
-MODEL_PARAMS: dict[str, Any] = {
-    "word_ngram_range": (1, 2),
-    "word_hash_features": 2**17,
-    "char_ngram_range": (2, 5),
-    "char_hash_features": 2**17,
-    "classifier": "SGDClassifier",
-    "loss": "log_loss",
-    "alpha": 1e-5,
-    "class_weight": "balanced",
-    "average": True,
-    # A fixed budget of 20 epochs (tol None): averaged SGD settles by averaging, not by a loss plateau, and
-    # with tol=1e-4 every measured fit hit the cap anyway, with a ConvergenceWarning on each run.
-    "max_iter": 20,
-    "tol": None,
+#: The candidates and their default hyper-parameters (logged to MLflow as params). `linear` is SGD with log loss
+#: (averaged) over hashed TF-IDF word and character n-grams of the subject plus path tokens: it trains on one
+#: core in seconds and is hard to beat on short texts. `random_forest` is the design document's model, on a
+#: smaller hashed vocabulary (trees split one feature at a time, so 2**12 buckets carry the signal) plus the
+#: numeric features. `hist_gb` is gradient boosting on the dense features and a 100-dimensional SVD of the text.
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "linear": {
+        "word_ngram_range": (1, 2),
+        "word_hash_features": 2**17,
+        "char_ngram_range": (2, 5),
+        "char_hash_features": 2**17,
+        "path_hash_features": 2**14,
+        "alpha": 1e-5,
+        "class_weight": "balanced",
+        "average": True,
+        # A fixed budget of epochs (tol None): averaged SGD settles by averaging, not by a loss plateau, and with
+        # a tolerance every measured fit hit the cap anyway, with a ConvergenceWarning on each run.
+        "max_iter": 12,
+        "tol": None,
+    },
+    "random_forest": {
+        "word_hash_features": 2**12,
+        "path_hash_features": 2**10,
+        "n_estimators": 80,
+        "max_features": "sqrt",
+        "max_depth": 40,
+        "min_samples_leaf": 2,
+        "class_weight": "balanced_subsample",
+    },
+    "hist_gb": {
+        "word_hash_features": 2**15,
+        "path_hash_features": 2**12,
+        "svd_components": 100,
+        "learning_rate": 0.15,
+        "max_iter": 60,
+        "max_leaf_nodes": 31,
+        "class_weight": "balanced",
+    },
 }
+DEFAULT_CANDIDATE = "linear"
 
 #: Everything in the pipeline that skops does not trust by default. Loading uses this list from *our* code,
 #: never the list stored beside the model, so a tampered artifact cannot widen what gets deserialized.
-SKOPS_TRUSTED_TYPES: list[str] = ["commitlake.ml._model.derive_numeric"]
+#: TreePredictor (hist_gb) and Tree (random_forest) are on it although skops flags their unchecked node
+#: indices (a *crafted* file could crash predict): our artifacts come only from our own registry.
+SKOPS_TRUSTED_TYPES: list[str] = [
+    "commitlake.ml._model.derive_numeric",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+]
 
 _FILE_COUNTS = slice(6, 11)  # n_test_files .. n_src_files in NUMERIC_COLUMNS order
 _SIZES = slice(2, 6)  # message_length, files_changed, additions, deletions
+_HOUR, _DOW, _AUTHOR_PRIOR = 11, 12, 13
+#: Names of derive_numeric's output columns, for feature importances.
+DERIVED_NAMES: tuple[str, ...] = (
+    "is_bot", "has_body", "log_message_length", "log_files_changed", "log_additions", "log_deletions",
+    "share_test_files", "share_doc_files", "share_ci_files", "share_build_files", "share_src_files",
+    "hour_sin", "hour_cos", "weekend", "log_author_prior_commits",
+)  # fmt: skip
+#: Path tokens: directory names, file stems and extensions (`packages/vite/package.json` → packages vite package json).
+_PATH_TOKENS = r"[a-z0-9_\-]+"
 
 
 def derive_numeric(x: Any) -> np.ndarray:
-    """NUMERIC_COLUMNS → [is_bot, has_body, log1p(sizes)…, file-kind shares…].
+    """NUMERIC_COLUMNS → [is_bot, has_body, log1p(sizes)…, file-kind shares…, hour (sin, cos), weekend,
+    log1p(author's earlier commits)].
 
     Shares, not counts, because "3 of 3 files are tests" means `test` whatever the commit's size; log1p
     because sizes span six orders of magnitude (a lockfile bump vs. a typo). Module-level so skops can name it.
@@ -72,7 +111,19 @@ def derive_numeric(x: Any) -> np.ndarray:
     counts = values[:, _FILE_COUNTS]
     total = np.maximum(np.maximum(values[:, 3], counts.sum(axis=1)), 1.0)
     shares = counts / total[:, None]
-    return np.hstack([values[:, 0:2], np.log1p(values[:, _SIZES]), shares])
+    angle = values[:, _HOUR] * (2 * np.pi / 24)
+    weekend = (values[:, _DOW] >= 6).astype(np.float64)
+    return np.hstack(
+        [
+            values[:, 0:2],
+            np.log1p(values[:, _SIZES]),
+            shares,
+            np.sin(angle)[:, None],
+            np.cos(angle)[:, None],
+            weekend[:, None],
+            np.log1p(values[:, _AUTHOR_PRIOR])[:, None],
+        ]
+    )
 
 
 @contextlib.contextmanager
@@ -90,13 +141,16 @@ def single_threaded() -> Iterator[None]:
         yield
 
 
-def _hashed_tfidf(analyzer: str, ngram_range: tuple[int, int], n_features: int) -> Pipeline:
+def _hashed_tfidf(
+    analyzer: str, ngram_range: tuple[int, int], n_features: int, token_pattern: str | None = None
+) -> Pipeline:
     """Hashed n-gram counts → TF-IDF. Hashing, not a vocabulary: a 100k-entry vocabulary dict took minutes to
     write and read with skops (it stores dicts item by item), while hashing leaves one idf array to store."""
     import numpy as np
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.pipeline import Pipeline
 
+    extra = {} if token_pattern is None else {"token_pattern": token_pattern}
     hashing = HashingVectorizer(
         analyzer=analyzer,
         ngram_range=ngram_range,
@@ -104,36 +158,100 @@ def _hashed_tfidf(analyzer: str, ngram_range: tuple[int, int], n_features: int) 
         alternate_sign=False,
         norm=None,
         dtype=np.float32,
+        **extra,
     )
     return Pipeline([("hash", hashing), ("tfidf", TfidfTransformer(sublinear_tf=True))])
 
 
-def build_pipeline(random_state: int) -> Pipeline:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import SGDClassifier
+def _numeric(scale: bool) -> Pipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    p = MODEL_PARAMS
-    features = ColumnTransformer(
+    steps: list[tuple[str, Any]] = [("derive", FunctionTransformer(derive_numeric))]
+    if scale:
+        steps.append(("scale", StandardScaler()))
+    return Pipeline(steps)
+
+
+def build_pipeline(random_state: int, candidate: str = DEFAULT_CANDIDATE, **overrides: Any) -> Pipeline:
+    """The named candidate's Pipeline (CANDIDATES[candidate] updated with `overrides`), unfitted."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if candidate not in CANDIDATES:
+        raise CommitlakeError(f"unknown model candidate {candidate!r}; known: {', '.join(CANDIDATES)}")
+    p = {**CANDIDATES[candidate], **overrides}
+    numeric = list(NUMERIC_COLUMNS)
+    if candidate == "linear":
+        from sklearn.linear_model import SGDClassifier
+
+        features = ColumnTransformer(
+            [
+                ("word", _hashed_tfidf("word", p["word_ngram_range"], p["word_hash_features"]), TEXT_COLUMN),
+                ("char", _hashed_tfidf("char_wb", p["char_ngram_range"], p["char_hash_features"]), TEXT_COLUMN),
+                ("path", _hashed_tfidf("word", (1, 1), p["path_hash_features"], _PATH_TOKENS), PATHS_COLUMN),
+                ("numeric", _numeric(scale=True), numeric),
+            ],
+            sparse_threshold=1.0,
+        )
+        classifier: Any = SGDClassifier(
+            loss="log_loss",
+            alpha=p["alpha"],
+            class_weight=p["class_weight"],
+            average=p["average"],
+            max_iter=p["max_iter"],
+            tol=p["tol"],
+            random_state=random_state,
+        )
+        return Pipeline([("features", features), ("classifier", classifier)])
+    if candidate == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        features = ColumnTransformer(
+            [
+                ("word", _hashed_tfidf("word", (1, 1), p["word_hash_features"]), TEXT_COLUMN),
+                ("path", _hashed_tfidf("word", (1, 1), p["path_hash_features"], _PATH_TOKENS), PATHS_COLUMN),
+                ("numeric", _numeric(scale=False), numeric),
+            ],
+            sparse_threshold=1.0,
+        )
+        classifier = RandomForestClassifier(
+            n_estimators=p["n_estimators"],
+            max_features=p["max_features"],
+            max_depth=p["max_depth"],
+            min_samples_leaf=p["min_samples_leaf"],
+            class_weight=p["class_weight"],
+            random_state=random_state,
+            n_jobs=1,
+        )
+        return Pipeline([("features", features), ("classifier", classifier)])
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    text = ColumnTransformer(
         [
-            ("word", _hashed_tfidf("word", p["word_ngram_range"], p["word_hash_features"]), TEXT_COLUMN),
-            ("char", _hashed_tfidf("char_wb", p["char_ngram_range"], p["char_hash_features"]), TEXT_COLUMN),
-            (
-                "numeric",
-                Pipeline([("derive", FunctionTransformer(derive_numeric)), ("scale", StandardScaler())]),
-                list(NUMERIC_COLUMNS),
-            ),
+            ("word", _hashed_tfidf("word", (1, 2), p["word_hash_features"]), TEXT_COLUMN),
+            ("path", _hashed_tfidf("word", (1, 1), p["path_hash_features"], _PATH_TOKENS), PATHS_COLUMN),
         ],
         sparse_threshold=1.0,
     )
-    classifier = SGDClassifier(
-        loss=p["loss"],
-        alpha=p["alpha"],
-        class_weight=p["class_weight"],
-        average=p["average"],
+    features = ColumnTransformer(
+        [
+            (
+                "svd",
+                Pipeline([("text", text), ("svd", TruncatedSVD(p["svd_components"], random_state=random_state))]),
+                list(TEXT_COLUMNS),
+            ),
+            ("numeric", _numeric(scale=False), numeric),
+        ],
+        sparse_threshold=0.0,
+    )
+    classifier = HistGradientBoostingClassifier(
+        learning_rate=p["learning_rate"],
         max_iter=p["max_iter"],
-        tol=p["tol"],
+        max_leaf_nodes=p["max_leaf_nodes"],
+        class_weight=p["class_weight"],
+        early_stopping=False,
         random_state=random_state,
     )
     return Pipeline([("features", features), ("classifier", classifier)])

@@ -15,6 +15,8 @@ from typing import Any
 
 from commitlake.errors import CommitlakeError, WarehouseError
 from commitlake.logs import get_logger
+from commitlake.ml._drift import DRIFT_TABLE, DRIFT_THRESHOLD, REFERENCE_ARTIFACT, DriftAccumulator
+from commitlake.ml._drift import store as store_drift
 from commitlake.ml._features import MODEL_INPUT_COLUMNS, iter_unlabelled
 from commitlake.ml._model import load_registered_model, single_threaded
 from commitlake.ml._registry import CHAMPION, use_tracking
@@ -34,20 +36,27 @@ create table if not exists {PREDICTIONS_TABLE} (
     repo_full_name text             not null,
     sha            text             not null,
     predicted_type text             not null,
-    confidence     double precision not null check (confidence between 0 and 1),
+    probability    double precision not null check (probability between 0 and 1),
     model_name     text             not null,
     model_version  integer          not null,
     mlflow_run_id  text             not null,
     run_id         text             not null,
     predicted_at   timestamptz      not null default now()
 );
+-- tables written before the column was named as the contract says
+do $$ begin
+    if exists (select 1 from information_schema.columns where table_schema = 'analytics'
+               and table_name = 'commit_type_predictions' and column_name = 'confidence') then
+        alter table {PREDICTIONS_TABLE} rename column confidence to probability;
+    end if;
+end $$;
 """
 _COPY_COLUMNS = (
     "commit_id",
     "repo_full_name",
     "sha",
     "predicted_type",
-    "confidence",
+    "probability",
     "model_name",
     "model_version",
     "mlflow_run_id",
@@ -61,14 +70,14 @@ on conflict (commit_id) do update set
     repo_full_name = excluded.repo_full_name,
     sha = excluded.sha,
     predicted_type = excluded.predicted_type,
-    confidence = excluded.confidence,
+    probability = excluded.probability,
     model_name = excluded.model_name,
     model_version = excluded.model_version,
     mlflow_run_id = excluded.mlflow_run_id,
     run_id = excluded.run_id,
     predicted_at = now()
-where (p.predicted_type, p.confidence, p.model_name, p.model_version, p.mlflow_run_id)
-    is distinct from (excluded.predicted_type, excluded.confidence, excluded.model_name,
+where (p.predicted_type, p.probability, p.model_name, p.model_version, p.mlflow_run_id)
+    is distinct from (excluded.predicted_type, excluded.probability, excluded.model_name,
                       excluded.model_version, excluded.mlflow_run_id)
 """
 _PRUNE = f"delete from {PREDICTIONS_TABLE} p where not exists (select 1 from _scored s where s.commit_id = p.commit_id)"
@@ -107,6 +116,7 @@ def predict(
     mlflow_run_id = model_version.run_id or ""
     pipeline, _ = load_registered_model(f"models:/{model_name}/{version}", tracking_uri)
     classes = [str(c) for c in pipeline.classes_]
+    drift = _drift_accumulator(mlflow_run_id)
 
     counts: Counter[str] = Counter()
     rows = 0
@@ -124,11 +134,13 @@ def predict(
                     probabilities = pipeline.predict_proba(batch[list(MODEL_INPUT_COLUMNS)])
                 best = probabilities.argmax(axis=1)
                 predicted = [classes[i] for i in best]
-                confidence = probabilities[range(len(best)), best]
+                probability = probabilities[range(len(best)), best]
                 counts.update(predicted)
+                if drift is not None:
+                    drift.add(batch, predicted)
                 with writer.copy(f"copy _scored ({_COLS}) from stdin") as copy:
                     for commit_id, repo, sha, label, p in zip(
-                        batch["commit_id"], batch["repo_full_name"], batch["sha"], predicted, confidence, strict=True
+                        batch["commit_id"], batch["repo_full_name"], batch["sha"], predicted, probability, strict=True
                     ):
                         # rounded so a rerun compares equal even if float noise differed across BLAS builds
                         row = (commit_id, repo, sha, label, round(float(p), 6), model_name, int(version))
@@ -139,7 +151,21 @@ def predict(
                     on_batch(len(batch))
             written = writer.execute(_UPSERT).rowcount
             removed = writer.execute(_PRUNE).rowcount
+        drift_result = None if drift is None else drift.result()
+        if drift_result is not None:
+            store_drift(conn, run_id, model_name, version, drift_result)
         conn.commit()
+    if drift_result is not None and drift_result["drifted"]:
+        _log.warning(
+            "prediction_drift",
+            model_name=model_name,
+            model_version=version,
+            threshold=DRIFT_THRESHOLD,
+            max_psi=drift_result["max_psi"],
+            prediction_psi=drift_result["prediction_psi"],
+            feature_psi=drift_result["feature_psi"],
+            table=DRIFT_TABLE,
+        )
 
     distribution = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     _log.info(
@@ -159,7 +185,22 @@ def predict(
         mlflow_run_id=mlflow_run_id,
         written=written,
         removed=removed,
+        extra={} if drift_result is None else {"drift": drift_result},
     )
+
+
+def _drift_accumulator(mlflow_run_id: str) -> DriftAccumulator | None:
+    """The training reference of the model's run, or None for models trained before it was logged."""
+    import mlflow.artifacts
+
+    if not mlflow_run_id:
+        return None
+    try:
+        profile = mlflow.artifacts.load_dict(f"runs:/{mlflow_run_id}/{REFERENCE_ARTIFACT}")
+    except Exception as exc:  # an older model without a reference: score it, just without drift
+        _log.warning("drift_reference_missing", mlflow_run_id=mlflow_run_id, error=str(exc)[:300])
+        return None
+    return DriftAccumulator(profile)
 
 
 def _resolve_alias(client: Any, model_name: str, alias: str) -> str:

@@ -8,7 +8,7 @@ half-promoted model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from commitlake.logs import get_logger
@@ -19,11 +19,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "DATA_DIGEST_TAG",
+    "DEFAULT_KEEP_VERSIONS",
+    "DEFAULT_PROMOTION_MARGIN",
     "EXPERIMENT_NAME",
     "alias_version",
     "embedded_artifact_root",
     "ensure_experiment",
+    "prune_versions",
     "use_tracking",
+    "version_trained_on",
 ]
 
 EXPERIMENT_NAME = "commitlake"
@@ -99,3 +104,80 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | No
         raise
     version = registered.aliases.get(alias)
     return None if version is None else str(version)
+
+
+#: Model-version tag holding the digest of the data a version was trained on.
+DATA_DIGEST_TAG = "commitlake.data_digest"
+#: A challenger takes `champion` only when its macro-F1 beats the champion's on the same hold-out by this much:
+#: two models within noise of each other should not flip the model that predict serves.
+DEFAULT_PROMOTION_MARGIN = 0.02
+#: Registered versions kept besides the aliased ones; older ones are deleted with their run's artifacts.
+DEFAULT_KEEP_VERSIONS = 5
+
+
+def version_trained_on(client: MlflowClient, model_name: str, digest: str) -> str | None:
+    """The newest version whose training data had `digest`, or None (also when the model does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{model_name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    matching = [int(v.version) for v in versions if (v.tags or {}).get(DATA_DIGEST_TAG) == digest]
+    return str(max(matching)) if matching else None
+
+
+def prune_versions(client: MlflowClient, model_name: str, keep: int) -> list[str]:
+    """Delete non-aliased versions beyond the newest `keep` ones, and their runs' artifacts; returns them.
+
+    Why the artifacts too: deleting a registry version leaves the ~MB model files in the artifact store, and
+    deleting the run only marks it; the files are what fills the disk.
+    """
+    registered = client.get_registered_model(model_name)
+    aliased = {str(v) for v in registered.aliases.values()}
+    versions = sorted(client.search_model_versions(f"name = '{model_name}'"), key=lambda v: -int(v.version))
+    unaliased = [v for v in versions if str(v.version) not in aliased]
+    deleted = []
+    for version in unaliased[max(keep, 0) :]:
+        client.delete_model_version(model_name, version.version)
+        deleted.append(str(version.version))
+        locations = []
+        model_id = logged_model_id(version)  # MLflow 3 keeps the model files under models/<id>, not the run
+        if model_id:
+            locations.append(client.get_logged_model(model_id).artifact_location)
+            client.delete_logged_model(model_id)
+        if version.run_id:
+            locations.append(client.get_run(version.run_id).info.artifact_uri)
+            client.delete_run(version.run_id)
+        for uri in locations:
+            _remove_local_artifacts(uri)
+    if deleted:
+        _log.info("model_versions_pruned", model_name=model_name, deleted=deleted, kept_unaliased=keep)
+    return deleted
+
+
+def _remove_local_artifacts(uri: str) -> None:
+    """Delete a file:// artifact directory and its now-empty `<id>/` parent; other stores are left to their
+    own lifecycle rules (a tracking server with --serve-artifacts deletes through its own garbage collection)."""
+    import shutil
+
+    location = urlparse(uri)
+    if location.scheme not in ("", "file"):
+        return
+    path = Path(unquote(location.path))
+    shutil.rmtree(path, ignore_errors=True)
+    if path.name == "artifacts" and path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
+
+
+def logged_model_id(version: Any) -> str | None:
+    """The MLflow 3 logged-model id behind a registry version (`model_id`, else its `models:/m-…` source)."""
+    model_id = getattr(version, "model_id", None)
+    if model_id:
+        return str(model_id)
+    source = str(getattr(version, "source", "") or "")
+    if source.startswith("models:/m-"):
+        return source.removeprefix("models:/").split("/", 1)[0]
+    return None

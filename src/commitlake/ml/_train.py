@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commitlake.errors import CommitlakeError
 from commitlake.logs import get_logger
-from commitlake.ml._features import FEATURE_TABLE, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS, read_labelled
+from commitlake.ml._artifacts import confusion_png, feature_importances, per_class_table
+from commitlake.ml._drift import REFERENCE_ARTIFACT, reference_profile
+from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, Selection, baseline_scores, select_model
+from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS, read_labelled
 from commitlake.ml._metrics import confusion, majority_label, score
-from commitlake.ml._model import (
-    MODEL_PARAMS,
-    SKOPS_TRUSTED_TYPES,
-    build_pipeline,
-    load_registered_model,
-    single_threaded,
-)
+from commitlake.ml._model import SKOPS_TRUSTED_TYPES, load_registered_model, single_threaded
 from commitlake.ml._registry import (
     CHALLENGER,
     CHAMPION,
+    DATA_DIGEST_TAG,
+    DEFAULT_KEEP_VERSIONS,
+    DEFAULT_PROMOTION_MARGIN,
     alias_version,
     embedded_artifact_root,
     ensure_experiment,
+    prune_versions,
     use_tracking,
+    version_trained_on,
 )
 from commitlake.ml._split import TEST_FRACTION, time_split
 
@@ -34,12 +36,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
-__all__ = ["TRAIN_STEPS", "TrainReport", "train"]
-
-#: The steps `train` reports through `on_step`, in order.
-TRAIN_STEPS = 4
+__all__ = ["TrainReport", "train"]
 
 _log = get_logger("commitlake.ml")
+#: The dbt model the training data comes from (FEATURE_TABLE is its relation), named on the logged dataset.
+DBT_MODEL = FEATURE_TABLE.split(".")[-1]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,13 @@ class TrainReport:
     champion_version: str | None = None
     train_seconds: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    #: True when the training data was unchanged since an existing version: nothing trained or registered.
+    skipped: bool = False
+    data_digest: str = ""
+    #: Why the winning candidate won.
+    selection: str = ""
+    #: Versions deleted by pruning.
+    pruned: list[str] = field(default_factory=list)
 
 
 def train(
@@ -68,86 +76,118 @@ def train(
     model_name: str,
     min_labelled: int = 50,
     random_state: int = 0,
-    on_step: Callable[[str], None] | None = None,
+    promotion_margin: float = DEFAULT_PROMOTION_MARGIN,
+    keep_versions: int = DEFAULT_KEEP_VERSIONS,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+    candidates: Sequence[str] | None = None,
 ) -> TrainReport:
-    """Fit on the older 80 % of labelled commits, score on the newest 20 %, register, and decide the champion.
+    """Select a model on leave-repositories-out, fit it on the older 80 %, score the newest 20 %, register it.
 
-    The new version always gets alias `challenger`; it takes `champion` when its macro-F1 is at least the
-    current champion's, both measured on *this* run's test split (the champion's logged score was measured
-    on older data, so it is not comparable). Raises CommitlakeError when there is nothing sound to train on.
-    `on_step(text)` is called as each of the TRAIN_STEPS steps begins (progress display).
+    Unchanged training data (same digest as a registered version) trains and registers nothing. The new version
+    always gets alias `challenger`; it takes `champion` only when its macro-F1 beats the current champion's by
+    `promotion_margin`, both measured on *this* run's time-split hold-out (the champion's logged score was
+    measured on older data, so it is not comparable). Raises CommitlakeError when there is nothing sound to
+    train on.
     """
-    step = on_step or (lambda _text: None)
-    step("reading labelled commits")
     frame = read_labelled(database_url)
     _require_trainable(frame, min_labelled)
+    digest = data_digest(frame)
+    client = use_tracking(tracking_uri)
+    experiment_id = ensure_experiment(client, embedded_artifact_root(tracking_uri, artifact_root))
+    existing = version_trained_on(client, model_name, digest)
+    if existing is not None:
+        return _unchanged(client, model_name, existing, digest, len(frame))
+
     train_df, test_df = time_split(frame)
-    y_train, y_test = train_df["commit_type"].tolist(), test_df["commit_type"].tolist()
+    y_train, y_test = train_df[LABEL_COLUMN].tolist(), test_df[LABEL_COLUMN].tolist()
     if len(set(y_train)) < 2:
         raise CommitlakeError(
             f"the training split of {FEATURE_TABLE} has a single commit type ({y_train[0]!r}); "
             "a classifier needs at least two"
         )
     labels = sorted(set(y_train) | set(y_test))
-    x_train, x_test = train_df[list(MODEL_INPUT_COLUMNS)], test_df[list(MODEL_INPUT_COLUMNS)]
+    x_test = test_df[list(MODEL_INPUT_COLUMNS)]
 
-    step(f"fitting on {len(train_df):,} commits")
     started = time.monotonic()
-    with single_threaded():
-        pipeline = build_pipeline(random_state).fit(x_train, y_train)
-        train_seconds = time.monotonic() - started
-        y_pred = pipeline.predict(x_test).tolist()
+    selection = select_model(
+        frame, train_df, test_df, labels, candidates=candidates, budget_seconds=budget_seconds,
+        random_state=random_state, log=_log.info,
+    )  # fmt: skip
+    train_seconds = time.monotonic() - started
+    winner = selection.winner
+    pipeline, y_pred = winner.model, winner.time_split_pred
+    baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
 
-    metrics = score(y_test, y_pred, labels)
-    majority = majority_label(y_train)
-    baseline = score(y_test, [majority] * len(y_test), labels)
-    metrics.update({f"baseline_{k}": v for k, v in baseline.items() if not k.startswith("f1_")})
+    metrics = dict(winner.time_split)
+    if winner.leave_repos_out is not None:
+        metrics.update({f"lro_{k}": v for k, v in winner.leave_repos_out.items()})
+    for name, evaluations in baselines.items():
+        for evaluation, scores in evaluations.items():
+            prefix = "baseline" if (name, evaluation) == ("majority", "time_split") else f"baseline_{name}_{evaluation}"
+            metrics.update({f"{prefix}_{k}": v for k, v in scores.items() if not k.startswith("f1_")})
+    for result in selection.results:
+        tag = f"candidate_{result.candidate}"
+        metrics[f"{tag}_time_split_macro_f1"] = max(
+            result.time_split["macro_f1"], metrics.get(f"{tag}_time_split_macro_f1", 0.0)
+        )
+        if result.leave_repos_out is not None:
+            metrics[f"{tag}_lro_macro_f1"] = max(result.key, metrics.get(f"{tag}_lro_macro_f1", 0.0))
     metrics["train_seconds"] = train_seconds
 
-    step("scoring the current champion on the same split")
-    client = use_tracking(tracking_uri)
-    experiment_id = ensure_experiment(client, embedded_artifact_root(tracking_uri, artifact_root))
     champion_before = alias_version(client, model_name, CHAMPION)
     champion_f1, champion_note = _score_champion(model_name, champion_before, tracking_uri, x_test, y_test, labels)
     if champion_f1 is not None:
         metrics["champion_macro_f1"] = champion_f1
 
     params: dict[str, Any] = {
-        **MODEL_PARAMS,
+        "candidate": winner.candidate,
+        **winner.params,
         "random_state": random_state,
         "test_fraction": TEST_FRACTION,
+        "lro_folds": selection.lro_folds,
+        "search_budget_seconds": budget_seconds,
+        "promotion_margin": promotion_margin,
         "n_train": len(train_df),
         "n_test": len(test_df),
         "split_cutoff": str(test_df["committed_at"].iloc[0]),
         "labels": ",".join(labels),
-        "majority_label": majority,
-        "data_digest": _digest(frame),
+        "majority_label": majority_label(y_train),
+        "data_digest": digest,
         "feature_table": FEATURE_TABLE,
     }
-    step("logging and registering the model in MLflow")
     run, version = _log_and_register(
-        client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels
-    )
+        client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels,
+        frame=frame, selection=selection, baselines=baselines,
+        profile=reference_profile(train_df[list(MODEL_INPUT_COLUMNS)], y_train),
+    )  # fmt: skip
 
-    promoted = champion_f1 is None or metrics["macro_f1"] >= champion_f1
+    promoted = champion_f1 is None or metrics["macro_f1"] >= champion_f1 + promotion_margin
     if promoted:
         client.set_registered_model_alias(model_name, CHAMPION, version)
-    decision = _decision_text(version, metrics["macro_f1"], champion_before, champion_f1, champion_note, promoted)
+    decision = _decision_text(
+        version, metrics["macro_f1"], champion_before, champion_f1, champion_note, promoted, promotion_margin
+    )
     champion_after = version if promoted else champion_before
     _record_decision(client, run, model_name, version, promoted, decision, champion_before, metrics["macro_f1"])
+    client.set_model_version_tag(model_name, version, DATA_DIGEST_TAG, digest)
+    pruned = prune_versions(client, model_name, keep_versions)
     _log.info(
         "train_finished",
         mlflow_run_id=run,
         model_name=model_name,
         model_version=version,
+        candidate=winner.candidate,
+        selection=selection.reason,
         promoted=promoted,
         decision=decision,
         n_train=len(train_df),
         n_test=len(test_df),
         macro_f1=round(metrics["macro_f1"], 4),
+        lro_macro_f1=round(metrics.get("lro_macro_f1", float("nan")), 4),
         baseline_macro_f1=round(metrics["baseline_macro_f1"], 4),
         accuracy=round(metrics["accuracy"], 4),
         train_seconds=round(train_seconds, 2),
+        pruned=pruned,
     )
     return TrainReport(
         mlflow_run_id=run,
@@ -161,7 +201,24 @@ def train(
         champion_version=champion_after,
         train_seconds=train_seconds,
         params=params,
+        data_digest=digest,
+        selection=selection.reason,
+        pruned=pruned,
     )
+
+
+def _unchanged(client: MlflowClient, model_name: str, version: str, digest: str, n: int) -> TrainReport:
+    """The report of a run that found its data already trained on: no fit, no run, no version."""
+    champion = alias_version(client, model_name, CHAMPION)
+    decision = (
+        f"training data unchanged (digest {digest}, {n} labelled commits) since v{version}: "
+        "nothing trained or registered"
+    )
+    _log.info("train_skipped_unchanged_data", model_name=model_name, model_version=version, data_digest=digest)
+    return TrainReport(
+        mlflow_run_id="", model_version=version, promoted=False, metrics={}, n_train=0, n_test=0, labels=[],
+        decision=decision, champion_version=champion, skipped=True, data_digest=digest,
+    )  # fmt: skip
 
 
 def _require_trainable(frame: pd.DataFrame, min_labelled: int) -> None:
@@ -179,12 +236,17 @@ def _require_trainable(frame: pd.DataFrame, min_labelled: int) -> None:
         )
 
 
-def _digest(frame: pd.DataFrame) -> str:
-    """A fingerprint of the labelled data (ids and labels), so two runs can be shown to have seen the same."""
-    h = hashlib.sha256()
-    for commit_id, label in zip(frame["commit_id"], frame["commit_type"], strict=True):
-        h.update(f"{commit_id}\t{label}\n".encode())
-    return h.hexdigest()[:16]
+def data_digest(frame: pd.DataFrame) -> str:
+    """A fingerprint of the training data: ids, labels and every model input, in row order.
+
+    Inputs too, not just ids and labels: a changed feature definition (a new dbt rule for test files) is new
+    training data even when the commits are the same.
+    """
+    import pandas as pd
+
+    columns = ["commit_id", LABEL_COLUMN, *MODEL_INPUT_COLUMNS]
+    hashed = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
 def _score_champion(
@@ -213,10 +275,27 @@ def _input_example() -> pd.DataFrame:
     import pandas as pd
 
     row: dict[str, Any] = {"text": "add retry with backoff to the http client"}
+    row["paths"] = "src/http/client.ts test/http/client.spec.ts"
     row.update({column: 0.0 for column in NUMERIC_COLUMNS})
     row.update({"message_length": 48.0, "files_changed": 2.0, "additions": 40.0, "deletions": 3.0})
-    row.update({"n_src_files": 1.0, "n_test_files": 1.0})
+    row.update({"n_src_files": 1.0, "n_test_files": 1.0, "commit_hour": 14.0, "commit_dow": 2.0})
+    row.update({"author_prior_commits": 12.0})
     return pd.DataFrame([row], columns=list(MODEL_INPUT_COLUMNS))
+
+
+def _candidates_table(selection: Selection) -> list[dict[str, Any]]:
+    return [
+        {
+            "candidate": r.candidate,
+            "params": {k: str(v) for k, v in r.params.items()},
+            "leave_repos_out_macro_f1": None if r.leave_repos_out is None else round(r.leave_repos_out["macro_f1"], 4),
+            "time_split_macro_f1": round(r.time_split["macro_f1"], 4),
+            "time_split_accuracy": round(r.time_split["accuracy"], 4),
+            "fit_seconds": round(r.fit_seconds, 2),
+            "winner": r is selection.winner,
+        }
+        for r in selection.results
+    ]
 
 
 def _log_and_register(
@@ -230,22 +309,52 @@ def _log_and_register(
     y_test: list[str],
     y_pred: list[str],
     labels: list[str],
+    *,
+    frame: pd.DataFrame,
+    selection: Selection,
+    baselines: dict[str, Any],
+    profile: dict[str, Any],
 ) -> tuple[str, str]:
-    """One MLflow run with params, metrics, evaluation artifacts and the model; returns (run id, version)."""
+    """One MLflow run with params, metrics, evaluation artifacts, the input dataset and the model; returns
+    (run id, version)."""
+    import tempfile
+
     import mlflow
     import mlflow.sklearn
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
     from mlflow.models import infer_signature
     from sklearn.metrics import classification_report
 
     example = _input_example()
-    signature = infer_signature(example, pipeline.predict(example))
-    tags = {"commitlake.run_id": run_id, "commitlake.stage": "train"}
+    with single_threaded():
+        signature = infer_signature(example, pipeline.predict(example))
+    tags = {"commitlake.run_id": run_id, "commitlake.stage": "train", "commitlake.candidate": params["candidate"]}
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{run_id}", tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(metrics)
+        # The dataset: its digest and the dbt model it came from, not its rows (they hold personal data).
+        dataset = MetaDataset(  # type: ignore[abstract]  # concrete at runtime; stubs mark profile abstract
+            source=CodeDatasetSource(tags={"dbt_model": DBT_MODEL, "relation": FEATURE_TABLE}),
+            name=DBT_MODEL,
+            digest=params["data_digest"],
+        )
+        mlflow.log_input(dataset, context="training", tags={"rows": str(len(frame)), "dbt_model": DBT_MODEL})
         mlflow.log_dict(confusion(y_test, y_pred, labels), "evaluation/confusion_matrix.json")
+        mlflow.log_dict({"rows": per_class_table(y_test, y_pred, labels)}, "evaluation/per_class.json")
         report = classification_report(y_test, y_pred, labels=labels, zero_division=0, digits=3)
         mlflow.log_text(report, "evaluation/classification_report.txt")
+        mlflow.log_dict(
+            {"winner": params["candidate"], "reason": selection.reason, "candidates": _candidates_table(selection),
+             "baselines": baselines},
+            "evaluation/model_selection.json",
+        )  # fmt: skip
+        mlflow.log_dict(feature_importances(pipeline), "evaluation/feature_importances.json")
+        mlflow.log_dict(profile, REFERENCE_ARTIFACT)  # predict measures drift against it
+        with tempfile.TemporaryDirectory() as tmp:
+            png = confusion_png(y_test, y_pred, labels, Path(tmp) / "confusion_matrix.png", "time-split hold-out")
+            mlflow.log_artifact(str(png), "evaluation")
+        mlflow.set_tag("commitlake.selection", selection.reason)
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
@@ -279,6 +388,7 @@ def _decision_text(
     champion_f1: float | None,
     note: str,
     promoted: bool,
+    margin: float,
 ) -> str:
     if champion_f1 is None:
         return f"v{version} promoted to {CHAMPION}: {note}"
@@ -286,7 +396,7 @@ def _decision_text(
     relation = ">=" if promoted else "<"
     return (
         f"v{version} {verb} {CHAMPION}: macro-F1 {macro_f1:.4f} {relation} "
-        f"champion v{champion_before} {champion_f1:.4f} on the same test split"
+        f"champion v{champion_before} {champion_f1:.4f} + margin {margin:.3f} on the same test split"
     )
 
 

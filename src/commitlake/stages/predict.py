@@ -37,5 +37,6 @@ def run(ctx: StageContext) -> StageResult:
         f"{plural(report.rows, 'commit')} scored with model v{report.model_version}" if report.rows else
         f"0 commits scored: every commit already has a Conventional Commits label (model v{report.model_version})",
         {"predictions": report.rows},
-        {"model_version": report.model_version, "distribution": dict(report.distribution)},
+        {"model_version": report.model_version, "distribution": dict(report.distribution),
+         "drift": report.extra.get("drift")},
     )

@@ -9,15 +9,56 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
+from commitlake.errors import ConfigError
 from commitlake.logs import get_logger
 from commitlake.progress import Progress
 from commitlake.stages import StageContext, StageResult
 
-__all__ = ["labelled_counts", "mlflow_environment", "run"]
+__all__ = [
+    "BUDGET_ENV",
+    "KEEP_VERSIONS_ENV",
+    "PROMOTION_MARGIN_ENV",
+    "labelled_counts",
+    "mlflow_environment",
+    "run",
+    "train_options",
+]
+
+#: macro-F1 points a challenger must beat the champion by (default ml._registry.DEFAULT_PROMOTION_MARGIN).
+PROMOTION_MARGIN_ENV = "COMMITLAKE_PROMOTION_MARGIN"
+#: Non-aliased model versions kept; older ones are deleted with their artifacts.
+KEEP_VERSIONS_ENV = "COMMITLAKE_KEEP_MODEL_VERSIONS"
+#: Seconds the model search may spend (every candidate's defaults always run).
+BUDGET_ENV = "COMMITLAKE_TRAIN_BUDGET_SECONDS"
 
 _log = get_logger("train")
+
+
+def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
+    """promotion_margin, keep_versions and budget_seconds from the environment; one clear error per bad value."""
+    from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS
+    from commitlake.ml._registry import DEFAULT_KEEP_VERSIONS, DEFAULT_PROMOTION_MARGIN
+
+    def number(name: str, default: float, kind: type[float] | type[int], low: float) -> float | int:
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+        if value < low:
+            raise ConfigError(f"{name} must be at least {low}, got {raw!r}")
+        return value
+
+    return {
+        "promotion_margin": number(PROMOTION_MARGIN_ENV, DEFAULT_PROMOTION_MARGIN, float, 0.0),
+        "keep_versions": number(KEEP_VERSIONS_ENV, DEFAULT_KEEP_VERSIONS, int, 0),
+        "budget_seconds": number(BUDGET_ENV, DEFAULT_BUDGET_SECONDS, float, 0.0),
+    }
 
 
 def mlflow_environment(ctx: StageContext) -> tuple[str, Path | None]:
@@ -53,21 +94,14 @@ def run(ctx: StageContext) -> StageResult:
         return StageResult(reason, {"labelled": labelled}, {"reason": reason}, skipped=True)
 
     from commitlake.ml import train
-    from commitlake.ml._train import TRAIN_STEPS
 
+    options = train_options(os.environ)
     tracking_uri, artifact_root = mlflow_environment(ctx)
-    begun: list[str] = []
-
-    def on_step(text: str) -> None:  # the bar counts finished steps and names the current one
-        if begun:
-            progress.advance(1)
-        begun.append(text)
-        progress.note(text)
-
     # Library warnings (e.g. pandas' and SQLAlchemy's deprecations) become JSON log lines, once each.
     with warnings.catch_warnings(record=True) as caught, \
-            Progress("train", unit="steps", total=TRAIN_STEPS, enabled=ctx.progress) as progress:
+            Progress("train", unit="", enabled=ctx.progress) as progress:  # a spinner and a clock
         warnings.simplefilter("always")
+        progress.note("model search: every candidate on leave-repositories-out, then the time split")
         report = train(
             ctx.warehouse.url,
             ctx.run_id,
@@ -75,11 +109,19 @@ def run(ctx: StageContext) -> StageResult:
             artifact_root=artifact_root,
             model_name=ctx.settings.model_name,
             min_labelled=needed,
-            on_step=on_step,
+            promotion_margin=float(options["promotion_margin"]),
+            keep_versions=int(options["keep_versions"]),
+            budget_seconds=float(options["budget_seconds"]),
         )
-        progress.advance(1)
     for category, message in dict.fromkeys((w.category.__name__, str(w.message)) for w in caught):
         _log.warning("train.library_warning", category=category, message=message[:500])
+    if report.skipped:
+        return StageResult(
+            f"skipped: {report.decision}",
+            {"train_rows": 0},
+            {"reason": report.decision, "model_version": report.model_version, "data_digest": report.data_digest},
+            skipped=True,
+        )
     metrics = {k: round(float(v), 4) for k, v in report.metrics.items() if isinstance(v, int | float)}
     summary = (
         f"model v{report.model_version} macro-F1 {metrics.get('macro_f1', float('nan')):.3f} "
@@ -90,5 +132,6 @@ def run(ctx: StageContext) -> StageResult:
         summary,
         {"train_rows": report.n_train, "test_rows": report.n_test},
         {"metrics": metrics, "mlflow_run_id": report.mlflow_run_id, "model_version": report.model_version,
-         "promoted": report.promoted, "labels": list(report.labels), "decision": report.decision},
+         "promoted": report.promoted, "labels": list(report.labels), "decision": report.decision,
+         "selection": report.selection, "candidate": report.params.get("candidate"), "pruned": report.pruned},
     )

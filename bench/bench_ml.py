@@ -1,0 +1,162 @@
+"""Benchmark: the commit-type classifier on the Conventional-Commits histories in ../shared/data/commits.
+
+Figures (all macro-F1 over the 11 types, prefixes stripped from every input by construction):
+- leave-repositories-out: GroupKFold over repositories, every commit predicted by a model that never saw
+  its repository; for the baselines (majority class, keyword rules) and every candidate of the model search;
+- time split: oldest 80 % → newest 20 %, as `train` scores its hold-out;
+- unseen: trained on every other repository, scored on two large ones it never saw (vitejs/vite and
+  typescript-eslint/typescript-eslint), with the per-class table and the confusion matrix.
+`selection_seconds` is the wall time of the model search `train` runs (`select_model`, same budget), the bulk
+of a training run.
+
+    python bench/bench_ml.py [--budget 240]
+
+Writes bench/results/ml.json and bench/results/ml.png (confusion matrix on the unseen repositories).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # ml_rows: the feature contract derived from the shared files
+
+from commitlake.ml._artifacts import confusion_png, per_class_table  # noqa: E402
+from commitlake.ml._baselines import keyword_predict  # noqa: E402
+from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, baseline_scores, select_model  # noqa: E402
+from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS  # noqa: E402
+from commitlake.ml._metrics import confusion, majority_label, score  # noqa: E402
+from commitlake.ml._model import build_pipeline, single_threaded  # noqa: E402
+from commitlake.ml._split import time_split  # noqa: E402
+from ml_rows import CC_REPOS, COLUMNS, feature_rows  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+UNSEEN = ("vitejs/vite", "typescript-eslint/typescript-eslint")
+
+
+def labelled_frame() -> Any:
+    import pandas as pd
+
+    rows = [row for repo in CC_REPOS for row in feature_rows(repo)]
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    frame = frame[frame[LABEL_COLUMN].notna()]
+    for column in NUMERIC_COLUMNS:
+        frame[column] = frame[column].astype("float64").fillna(0.0)
+    return frame.sort_values(["committed_at", "commit_id"], kind="mergesort").reset_index(drop=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS)
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    frame = labelled_frame()
+    load_seconds = time.monotonic() - started
+    labels = sorted(frame[LABEL_COLUMN].unique())
+    train_df, test_df = time_split(frame)
+    print(f"{len(frame)} labelled commits from {frame['repo_full_name'].nunique()} repositories", flush=True)
+
+    started = time.monotonic()
+    selection = select_model(frame, train_df, test_df, labels, budget_seconds=args.budget, log=_print)
+    selection_seconds = time.monotonic() - started
+    winner = selection.winner
+    baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
+
+    # unseen repositories: the winner's setting and the baselines, trained on everything else
+    unseen = frame["repo_full_name"].isin(UNSEEN)
+    seen_df, unseen_df = frame[~unseen], frame[unseen]
+    overrides = {k: v for k, v in winner.params.items()}
+    t0 = time.monotonic()
+    with single_threaded():
+        model = build_pipeline(0, winner.candidate, **overrides).fit(
+            seen_df[list(MODEL_INPUT_COLUMNS)], seen_df[LABEL_COLUMN].tolist()
+        )
+        predicted = [str(v) for v in model.predict(unseen_df[list(MODEL_INPUT_COLUMNS)])]
+    unseen_fit_seconds = time.monotonic() - t0
+    y_unseen = unseen_df[LABEL_COLUMN].tolist()
+    majority = majority_label(seen_df[LABEL_COLUMN].tolist())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    confusion_png(y_unseen, predicted, labels, RESULTS / "ml.png",
+                  f"{winner.candidate} on unseen {', '.join(UNSEEN)} ({len(y_unseen)} commits)")  # fmt: skip
+
+    def brief(scores: dict[str, float] | None) -> dict[str, float] | None:
+        return None if scores is None else {k: round(v, 4) for k, v in scores.items() if not k.startswith("f1_")}
+
+    result = {
+        "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg(), "python": platform.python_version()},
+        "data": {
+            "labelled_commits": len(frame),
+            "repositories": sorted(frame["repo_full_name"].unique()),
+            "class_counts": frame[LABEL_COLUMN].value_counts().to_dict(),
+            "time_split": {
+                "train": len(train_df),
+                "test": len(test_df),
+                "cutoff": str(test_df["committed_at"].iloc[0]),
+            },
+            "load_seconds": round(load_seconds, 1),
+        },
+        "selection": {
+            "reason": selection.reason,
+            "budget_seconds": args.budget,
+            "selection_seconds": round(selection_seconds, 1),
+            "lro_folds": selection.lro_folds,
+            "candidates": [
+                {
+                    "candidate": r.candidate,
+                    "params": {k: str(v) for k, v in r.params.items()},
+                    "leave_repos_out": brief(r.leave_repos_out),
+                    "time_split": brief(r.time_split),
+                    "fit_seconds": round(r.fit_seconds, 1),
+                }
+                for r in selection.results
+            ],
+        },
+        "champion": {
+            "candidate": winner.candidate,
+            "leave_repos_out": brief(winner.leave_repos_out),
+            "time_split": brief(winner.time_split),
+            "time_split_per_class": per_class_table(test_df[LABEL_COLUMN].tolist(), winner.time_split_pred, labels),
+            "unseen": {
+                "repositories": list(UNSEEN),
+                "commits": len(y_unseen),
+                "fit_seconds": round(unseen_fit_seconds, 1),
+                **(brief(score(y_unseen, predicted, labels)) or {}),
+                "per_class": per_class_table(y_unseen, predicted, labels),
+                "confusion": confusion(y_unseen, predicted, labels),
+            },
+        },
+        "baselines": {
+            name: {evaluation: brief(scores) for evaluation, scores in evaluations.items()}
+            for name, evaluations in baselines.items()
+        },
+        "baselines_unseen": {
+            "majority": brief(score(y_unseen, [majority] * len(y_unseen), labels)),
+            "keywords": brief(score(y_unseen, keyword_predict(unseen_df), labels)),
+        },
+    }
+    (RESULTS / "ml.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    summary = {
+        "champion": winner.candidate,
+        "leave_repos_out_macro_f1": result["champion"]["leave_repos_out"],
+        "time_split": result["champion"]["time_split"],
+        "unseen_macro_f1": result["champion"]["unseen"]["macro_f1"],
+        "selection": selection.reason,
+        "selection_seconds": round(selection_seconds, 1),
+    }
+    print(json.dumps(summary, indent=1))
+
+
+def _print(event: str, **fields: Any) -> None:
+    print(event, json.dumps(fields, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Evaluation that means something: a time split and leave-repositories-out, for baselines and every candidate.
+
+Why two: the time split asks "does it still work on next month's commits of these projects?", leave-
+repositories-out asks "does it work on a project it never saw?", which is what scoring a newly added
+repository is. Selection uses the second, because memorising one project's habits (its scopes, its bots,
+its paths) scores well on the first and badly on the second. Folds group whole repositories (GroupKFold), so
+no repository is ever both in training and in test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from commitlake.ml._baselines import keyword_predict
+from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
+from commitlake.ml._metrics import majority_label, score
+from commitlake.ml._model import CANDIDATES, build_pipeline, single_threaded
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+__all__ = [
+    "DEFAULT_BUDGET_SECONDS",
+    "DEFAULT_LRO_FOLDS",
+    "SEARCH_SPACE",
+    "CandidateResult",
+    "Selection",
+    "baseline_scores",
+    "leave_repos_out_predict",
+    "select_model",
+]
+
+DEFAULT_BUDGET_SECONDS = 240.0
+DEFAULT_LRO_FOLDS = 5
+GROUP_COLUMN = "repo_full_name"
+
+#: Settings tried after each candidate's defaults, in order, while the time budget lasts (small on purpose:
+#: each setting costs one fit per fold plus one on the time split).
+SEARCH_SPACE: dict[str, list[dict[str, Any]]] = {
+    "linear": [{"alpha": 3e-5}, {"alpha": 3e-4}],
+    "random_forest": [{"min_samples_leaf": 1, "n_estimators": 150}],
+    "hist_gb": [{"learning_rate": 0.1, "max_iter": 120}],
+}
+
+
+@dataclass
+class CandidateResult:
+    """One (candidate, setting): its scores on both evaluations and the model fitted on the time split's train."""
+
+    candidate: str
+    params: dict[str, Any]
+    time_split: dict[str, float]
+    leave_repos_out: dict[str, float] | None
+    fit_seconds: float
+    model: Any = field(default=None, repr=False)
+    time_split_pred: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def key(self) -> float:
+        """The selection score: leave-repositories-out macro-F1 when there are folds, else the time split's."""
+        return (self.leave_repos_out or self.time_split)["macro_f1"]
+
+
+@dataclass
+class Selection:
+    winner: CandidateResult
+    results: list[CandidateResult]
+    reason: str
+    lro_folds: int
+    seconds: float
+
+
+def leave_repos_out_predict(
+    fit_predict: Callable[[pd.DataFrame, list[str], pd.DataFrame], list[str]],
+    frame: pd.DataFrame,
+    n_folds: int,
+) -> list[str]:
+    """Out-of-fold predictions where each fold holds out whole repositories (every row predicted once)."""
+    from sklearn.model_selection import GroupKFold
+
+    y = frame[LABEL_COLUMN].tolist()
+    predicted: list[str] = [""] * len(frame)
+    x = frame[list(MODEL_INPUT_COLUMNS)]
+    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(x, y, frame[GROUP_COLUMN]):
+        y_fold = [y[i] for i in train_idx]
+        if len(set(y_fold)) < 2:  # the other repositories hold one type only: all a model could say
+            fold = [y_fold[0]] * len(test_idx)
+        else:
+            fold = fit_predict(x.iloc[train_idx], y_fold, x.iloc[test_idx])
+        for i, label in zip(test_idx, fold, strict=True):
+            predicted[i] = label
+    return predicted
+
+
+def baseline_scores(
+    frame: pd.DataFrame, train_df: pd.DataFrame, test_df: pd.DataFrame, labels: Sequence[str], n_folds: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{baseline: {"time_split"|"leave_repos_out": scores}} for the majority class and the keyword rules."""
+    y_test = test_df[LABEL_COLUMN].tolist()
+    majority = majority_label(train_df[LABEL_COLUMN].tolist())
+    out: dict[str, dict[str, dict[str, float]]] = {
+        "majority": {"time_split": score(y_test, [majority] * len(y_test), labels)},
+        "keywords": {"time_split": score(y_test, keyword_predict(test_df), labels)},
+    }
+    if n_folds >= 2:
+        y_all = frame[LABEL_COLUMN].tolist()
+        oof = leave_repos_out_predict(lambda _x, y, xt: [majority_label(y)] * len(xt), frame, n_folds)
+        out["majority"]["leave_repos_out"] = score(y_all, oof, labels)
+        out["keywords"]["leave_repos_out"] = score(y_all, keyword_predict(frame), labels)
+    return out
+
+
+def _fit(candidate: str, params: dict[str, Any], random_state: int, x: pd.DataFrame, y: list[str]) -> Pipeline:
+    with single_threaded():
+        return build_pipeline(random_state, candidate, **params).fit(x, y)
+
+
+def _evaluate(
+    candidate: str,
+    params: dict[str, Any],
+    frame: pd.DataFrame,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    labels: Sequence[str],
+    n_folds: int,
+    random_state: int,
+) -> CandidateResult:
+    started = time.monotonic()
+    cols = list(MODEL_INPUT_COLUMNS)
+    model = _fit(candidate, params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist())
+    fit_seconds = time.monotonic() - started
+    with single_threaded():
+        predicted = model.predict(test_df[cols]).tolist()
+    lro = None
+    if n_folds >= 2:
+
+        def fit_predict(x: pd.DataFrame, y: list[str], xt: pd.DataFrame) -> list[str]:
+            fold_model = _fit(candidate, params, random_state, x, y)
+            with single_threaded():
+                return [str(v) for v in fold_model.predict(xt)]
+
+        lro = score(frame[LABEL_COLUMN].tolist(), leave_repos_out_predict(fit_predict, frame, n_folds), labels)
+    return CandidateResult(
+        candidate=candidate,
+        params={**CANDIDATES[candidate], **params},
+        time_split=score(test_df[LABEL_COLUMN].tolist(), predicted, labels),
+        leave_repos_out=lro,
+        fit_seconds=fit_seconds,
+        model=model,
+        time_split_pred=predicted,
+    )
+
+
+def select_model(
+    frame: pd.DataFrame,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    labels: Sequence[str],
+    *,
+    candidates: Sequence[str] | None = None,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+    lro_folds: int = DEFAULT_LRO_FOLDS,
+    random_state: int = 0,
+    log: Callable[..., None] | None = None,
+) -> Selection:
+    """Every candidate's defaults, then SEARCH_SPACE settings while the budget lasts; the best on
+    leave-repositories-out macro-F1 (time split when under two repositories) wins, time split breaking ties."""
+    started = time.monotonic()
+    names = list(candidates or CANDIDATES)
+    n_folds = min(lro_folds, int(frame[GROUP_COLUMN].nunique()))
+    n_folds = n_folds if n_folds >= 2 else 0
+    plan: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in names]
+    plan += [(name, setting) for name in names for setting in SEARCH_SPACE.get(name, [])]
+    results: list[CandidateResult] = []
+    for index, (name, setting) in enumerate(plan):
+        elapsed = time.monotonic() - started
+        if index >= len(names) and elapsed > budget_seconds:
+            break
+        # a setting is only started if its defaults' cost fits in what is left of the budget
+        if setting and results:
+            cost = next(r.fit_seconds for r in results if r.candidate == name) * (n_folds + 1)
+            if elapsed + cost > budget_seconds:
+                continue
+        result = _evaluate(name, setting, frame, train_df, test_df, labels, n_folds, random_state)
+        results.append(result)
+        if log is not None:
+            log(
+                "candidate_evaluated",
+                candidate=name,
+                setting=setting,
+                leave_repos_out_macro_f1=None if result.leave_repos_out is None else round(result.key, 4),
+                time_split_macro_f1=round(result.time_split["macro_f1"], 4),
+                fit_seconds=round(result.fit_seconds, 2),
+            )
+    ranked = sorted(results, key=lambda r: (-r.key, -r.time_split["macro_f1"], names.index(r.candidate)))
+    winner = ranked[0]
+    basis = "leave-repositories-out" if n_folds else "time-split (fewer than 2 repositories)"
+    runner_up = next((r for r in ranked[1:] if r.candidate != winner.candidate), None)
+    reason = f"{winner.candidate} won on {basis} macro-F1 {winner.key:.4f}"
+    if runner_up is not None:
+        reason += f" vs {runner_up.candidate} {runner_up.key:.4f}"
+    reason += f" ({len(results)} settings evaluated in {time.monotonic() - started:.0f} s)"
+    return Selection(winner, results, reason, n_folds, time.monotonic() - started)

@@ -1,0 +1,81 @@
+"""Units of the classifier that need no database: the grouped evaluation, the baselines, the digest, options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from commitlake.errors import ConfigError
+from commitlake.ml._baselines import keyword_predict
+from commitlake.ml._evaluate import leave_repos_out_predict
+from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
+from commitlake.ml._train import data_digest
+from commitlake.stages.train import BUDGET_ENV, KEEP_VERSIONS_ENV, PROMOTION_MARGIN_ENV, train_options
+
+
+def _frame(n_repos: int = 6, per_repo: int = 5) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for r in range(n_repos):
+        for i in range(per_repo):
+            row: dict[str, Any] = {c: 0.0 for c in NUMERIC_COLUMNS}
+            row.update(commit_id=f"o/r{r}@{i}", repo_full_name=f"o/r{r}", sha=str(i), committed_at=pd.Timestamp(i),
+                       commit_type=("feat", "fix")[(r + i) % 2], text=f"change {i}", paths="src/a.ts")  # fmt: skip
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_leave_repos_out_never_trains_on_the_repository_it_scores() -> None:
+    frame = _frame()
+    seen: list[tuple[set[str], set[str]]] = []
+
+    def fit_predict(x: pd.DataFrame, y: list[str], xt: pd.DataFrame) -> list[str]:
+        repos = set(frame.loc[x.index, "repo_full_name"])
+        seen.append((repos, set(frame.loc[xt.index, "repo_full_name"])))
+        return ["feat"] * len(xt)
+
+    predicted = leave_repos_out_predict(fit_predict, frame, n_folds=3)
+    assert len(predicted) == len(frame) and set(predicted) == {"feat"}
+    assert len(seen) == 3
+    for train_repos, test_repos in seen:
+        assert train_repos and test_repos and not (train_repos & test_repos)
+    assert set().union(*(t for _, t in seen)) == set(frame["repo_full_name"])
+
+
+def test_model_inputs_hold_no_label_and_no_identity() -> None:
+    assert LABEL_COLUMN not in MODEL_INPUT_COLUMNS
+    assert not set(ID_COLUMNS) & set(MODEL_INPUT_COLUMNS)
+    assert not any("type" in c or "scope" in c for c in MODEL_INPUT_COLUMNS)
+
+
+def test_keyword_rules_read_only_inputs() -> None:
+    x = pd.DataFrame(
+        {"text": ["bump vite to 5", "fix typo in readme", "add support for x", "whatever", "whatever"],
+         "paths": ["package.json", "readme.md", "src/x.ts", ".github/workflows/ci.yml", "docs/a.md"]}
+    )  # fmt: skip
+    assert keyword_predict(x) == ["chore", "docs", "feat", "ci", "docs"]
+
+
+def test_digest_follows_inputs_and_labels_only() -> None:
+    frame = _frame()
+    digest = data_digest(frame)
+    assert data_digest(frame.copy()) == digest
+    relabelled = frame.copy()
+    relabelled.loc[0, LABEL_COLUMN] = "docs"
+    retexted = frame.copy()
+    retexted.loc[0, "text"] = "other"
+    assert len({digest, data_digest(relabelled), data_digest(retexted)}) == 3
+    moved = frame.copy()
+    moved["committed_at"] = pd.Timestamp(10**9)  # not a model input, not the label
+    assert data_digest(moved) == digest
+
+
+def test_train_options_from_the_environment() -> None:
+    assert train_options({}) == {"promotion_margin": 0.02, "keep_versions": 5, "budget_seconds": 240.0}
+    given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60"}
+    assert train_options(given) == {"promotion_margin": 0.05, "keep_versions": 2, "budget_seconds": 60.0}
+    with pytest.raises(ConfigError, match=rf"^{PROMOTION_MARGIN_ENV} must be a float, got 'lots'$"):
+        train_options({PROMOTION_MARGIN_ENV: "lots"})
+    with pytest.raises(ConfigError, match=rf"^{KEEP_VERSIONS_ENV} must be at least 0"):
+        train_options({KEEP_VERSIONS_ENV: "-1"})
