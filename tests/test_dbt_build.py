@@ -189,7 +189,17 @@ def test_second_build_processes_only_the_new_rows(warehouse: dict) -> None:
     assert _rows_affected(second, "stg_github__commits") == new
     assert _rows_affected(second, "fct_commits") == new
     new_non_merge = sum(len(i["parents"]) <= 1 for v in warehouse["new"].values() for i in v)
-    assert _rows_affected(second, "ml_commit_features") == new_non_merge
+    # Author history must stay exact when a new commit is older than an author's stored ones (merged branches
+    # keep their dates): those later rows of the same author are recomputed too, and nothing else.
+    new_shas = [i["sha"] for v in warehouse["new"].values() for i in v]
+    with psycopg.connect(warehouse["url"]) as conn:
+        recomputed = conn.execute("""
+            with batch as (select author_id, min(committed_at) as since from analytics.fct_commits
+                           where not is_merge and sha = any(%(new)s) group by author_id)
+            select count(*) from analytics.fct_commits f join batch using (author_id)
+            where not f.is_merge and f.committed_at >= batch.since and not f.sha = any(%(new)s)""",
+            {"new": new_shas}).fetchone()[0]
+    assert _rows_affected(second, "ml_commit_features") == new_non_merge + recomputed
     # Files are classified once, when their commit arrives.
     with_files = sum(bool(i.get("files")) for v in warehouse["new"].values() for i in v)
     assert _rows_affected(second, "int_commit_file_counts") == with_files
