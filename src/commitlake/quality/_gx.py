@@ -51,6 +51,14 @@ def _build(cls: Any, item: Check, index: int) -> Any:
     return cls(**arguments)
 
 
+def _in_schema(sqlalchemy_url: str, schema: str) -> str:
+    """The URL with libpq's `options=-csearch_path=<schema>`, so unqualified table names resolve there."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(sqlalchemy_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
 def run_checks(
     sqlalchemy_url: str,
     checks: Sequence[Check],
@@ -90,11 +98,17 @@ def run_checks(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-    datasource = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url)
+    # One datasource per schema, the schema given as the connection's search_path: GX 1.x deprecates a table
+    # asset's own `schema_name` in favour of the connection configuration.
+    datasources: dict[str, Any] = {}
     batches = {}
     for table in dict.fromkeys(item.table for item in checks):
         schema_name, table_name = table.split(".", 1)
-        asset = datasource.add_table_asset(name=table, table_name=table_name, schema_name=schema_name)
+        if schema_name not in datasources:
+            datasources[schema_name] = context.data_sources.add_postgres(
+                f"warehouse {schema_name}", connection_string=_in_schema(sqlalchemy_url, schema_name)
+            )
+        asset = datasources[schema_name].add_table_asset(name=table, table_name=table_name)
         batches[table] = asset.add_batch_definition_whole_table(f"{table} whole table")
     classes = [get_expectation_impl(item.expectation) for item in checks]
 
@@ -141,7 +155,8 @@ def run_checks(
         if docs_dir is not None:
             context.build_data_docs(site_names=[_DOCS_SITE])
     finally:
-        datasource.get_engine().dispose()  # the local runner keeps the process alive: close GX's pool now
+        for datasource in datasources.values():  # the local runner keeps the process alive: close GX's pools now
+            datasource.get_engine().dispose()
 
     results: list[CheckResult] = []
     for index, item in enumerate(checks):
