@@ -199,3 +199,11 @@ def test_steady_history_uses_the_floor_and_drift_is_two_sided() -> None:
     tight = replace(NULLS, threshold_mads=3, min_change=0.02, min_relative_change=0.1)
     assert judge(tight, 0.22, steady)[2]
     assert not judge(tight, 0.0, steady)[2]  # a null rate that collapses is drift too
+
+
+def test_the_training_set_gate_applies_where_train_fits() -> None:
+    """The class-minimum gate waits for as many labelled commits as train needs before it fits (config)."""
+    from commitlake.config import DEFAULT_MIN_LABELLED
+
+    text = (ROOT / "dbt" / "quality" / "features" / "ml_commit_features.yml").read_text()
+    assert f"where commit_type is not null) >= {DEFAULT_MIN_LABELLED}" in text
