@@ -20,6 +20,7 @@ import orjson
 from psycopg.types.json import Jsonb
 
 from commitlake.errors import BudgetExhausted, RepoUnavailable
+from commitlake.faults import fault_point
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
 from commitlake.progress import Progress
@@ -108,6 +109,7 @@ def ingest_source(
             data = encode_batch(batch.records)
             key = part_key(prefix, index)
             lake.put_bytes(key, data, replace=True)  # no manifest yet: nothing has committed this key
+            fault_point("lake.after_part")
             objects.append(
                 ManifestObject(key, len(batch.records), hashlib.sha256(data).hexdigest(), len(data), batch.meta)
             )
@@ -145,6 +147,7 @@ def ingest_source(
             "resume": next_cursor.resume if next_cursor else None,
         },
     )
+    fault_point("lake.before_manifest")
     lake.put_bytes(manifest_key(prefix), manifest.to_bytes())
     return manifest, status
 
