@@ -7,6 +7,7 @@ exponential backoff, pass; these tests pin the value. The fake clock makes every
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -28,7 +29,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def gh(clock: FakeClock):
+def gh(clock: FakeClock) -> Iterator[FakeGitHub]:
     with FakeGitHub(clock=clock, token=TOKEN) as fake:
         fake.add_real("pallets__click")
         yield fake
@@ -45,7 +46,9 @@ def _get(gh: FakeGitHub, clock: FakeClock) -> list[float]:
 
 @pytest.mark.parametrize(("fault", "status"), [("secondary", 403), ("429", 429)])
 @pytest.mark.parametrize("after", [ODD, 1.0, 150.0])
-def test_limit_waits_exactly_retry_after(gh: FakeGitHub, clock: FakeClock, fault: str, status: int, after: float):
+def test_limit_waits_exactly_retry_after(
+    gh: FakeGitHub, clock: FakeClock, fault: str, status: int, after: float
+) -> None:
     gh.faults.retry_after = after
     gh.faults.script(fault)
     start = clock.now()
@@ -55,21 +58,21 @@ def test_limit_waits_exactly_retry_after(gh: FakeGitHub, clock: FakeClock, fault
 
 @pytest.mark.parametrize("fault", ["502", "503"])
 @pytest.mark.parametrize("after", [ODD, 2 * BACKOFF_CAP_SECONDS])  # also past the backoff cap: the server rules
-def test_server_error_waits_exactly_retry_after(gh: FakeGitHub, clock: FakeClock, fault: str, after: float):
+def test_server_error_waits_exactly_retry_after(gh: FakeGitHub, clock: FakeClock, fault: str, after: float) -> None:
     gh.faults.server_error_retry_after = after
     gh.faults.script(fault, times=2)
     assert _get(gh, clock) == [after, after]  # not the jittered 0.5-1 s, 1-2 s backoff
     assert [r.status for r in gh.log] == [int(fault), int(fault), 200]
 
 
-def test_server_error_without_retry_after_backs_off(gh: FakeGitHub, clock: FakeClock):
+def test_server_error_without_retry_after_backs_off(gh: FakeGitHub, clock: FakeClock) -> None:
     """The contrast that makes the tests above mean something: no header, jittered exponential backoff."""
     gh.faults.script("503", times=2)
     first, second = _get(gh, clock)
     assert 0.5 <= first <= 1.0 and 1.0 <= second <= 2.0 and first != ODD
 
 
-def test_bare_secondary_limit_waits_the_minute(gh: FakeGitHub, clock: FakeClock):
+def test_bare_secondary_limit_waits_the_minute(gh: FakeGitHub, clock: FakeClock) -> None:
     gh.faults.script("secondary_bare")
     assert _get(gh, clock) == [SECONDARY_MIN_SECONDS]
 
@@ -90,6 +93,6 @@ NOW = 1_750_000_000.0
         ("soon", None),
     ],
 )
-def test_retry_after_forms(header: str, seconds: float | None):
+def test_retry_after_forms(header: str, seconds: float | None) -> None:
     response = httpx.Response(429, headers={"retry-after": header})
     assert retry_after_seconds(response, NOW) == seconds
