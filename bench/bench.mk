@@ -1,7 +1,7 @@
 # Proof targets (included by the Makefile): end-to-end benchmark, chaos rounds, mutation testing. None runs in CI.
-.PHONY: bench-e2e chaos mutation
+.PHONY: bench-scale chaos mutation
 
-bench-e2e: $(VENV)/.installed-dev ## commitlake run at 10k and 100k commits (1M when quiet): bench/results/e2e.{json,png}
+bench-scale: $(VENV)/.installed-dev ## commitlake run at 10k and 100k commits (1M when quiet): bench/results/e2e.{json,png}
 	$(BIN)/python bench/bench_e2e.py --million-if-quiet
 
 chaos: $(VENV)/.installed-dev ## kill -9 / db restart / GitHub faults in every stage, CHAOS_ROUNDS rounds: bench/results/chaos.json
