@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.million_if_quiet and load_before[0] < QUIET_LOAD:
         sizes.append(1_000_000)
     work = Path(tempfile.mkdtemp(prefix="commitlake-e2e-"))
-    results = []
+    results: list[dict[str, Any]] = []
     try:
         for size in sizes:
             print(f"== {size} commits", flush=True)
@@ -191,16 +191,20 @@ def main(argv: list[str] | None = None) -> int:
                 "wall": outcome["first"]["wall_seconds"], "rerun": outcome["rerun"]["wall_seconds"],
                 "stages": {k: v["seconds"] for k, v in outcome["first"]["stages"].items()},
                 "peak_rss": outcome["first"]["peak_rss"]}), flush=True)
+            # after every size: an interrupted run still leaves what it measured
+            _write(results, load_before, million_skipped=args.million_if_quiet and 1_000_000 not in sizes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _write(results: list[dict[str, Any]], load_before: tuple[float, float, float], *, million_skipped: bool) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
-              "million_skipped": args.million_if_quiet and 1_000_000 not in sizes, "sizes": results}
+              "million_skipped": million_skipped, "sizes": results}
     (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")
-    if results:
-        plot(results, RESULTS / "e2e.png")
-    print(f"wrote {RESULTS / 'e2e.json'} and {RESULTS / 'e2e.png'}")
-    return 0
+    plot(results, RESULTS / "e2e.png")
+    print(f"wrote {RESULTS / 'e2e.json'} and {RESULTS / 'e2e.png'}", flush=True)
 
 
 if __name__ == "__main__":
