@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         server.ensure_running()
         tree = work / "tree"
         _copy_tree(tree)
+        (work / "shared").symlink_to(ROOT.parent / "shared")  # tests read ../shared next to the tree
         env = {**os.environ, "PYTHONPATH": str(tree / "src"),
                "COMMITLAKE_TEST_DATABASE_URL": server.url("postgres", "postgres")}
         for name in args.modules:
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 done = subprocess.run([str(BIN / "cosmic-ray"), *step], cwd=tree, env=env,
                                       capture_output=True, text=True)
                 if done.returncode != 0:
-                    raise SystemExit(f"cosmic-ray {step[0]} failed for {name}: {done.stderr[-2000:]}")
+                    raise SystemExit(f"cosmic-ray {step[0]} failed for {name}: {(done.stdout + done.stderr)[-2000:]}")
             summary = _summary(session)
             summary.update(module=f"src/commitlake/{module}", tests=tests, seconds=round(time.monotonic() - started))
             results[name] = summary

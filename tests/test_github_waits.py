@@ -15,7 +15,12 @@ import httpx
 import pytest
 
 from commitlake.sources.github import GitHubClient
-from commitlake.sources.github._ratelimit import BACKOFF_CAP_SECONDS, SECONDARY_MIN_SECONDS, retry_after_seconds
+from commitlake.sources.github._ratelimit import (
+    BACKOFF_CAP_SECONDS,
+    SECONDARY_MIN_SECONDS,
+    classify_limit,
+    retry_after_seconds,
+)
 from fake_github import FakeClock, FakeGitHub
 
 TOKEN = "ghp_exactWAITtoken"
@@ -96,3 +101,29 @@ NOW = 1_750_000_000.0
 def test_retry_after_forms(header: str, seconds: float | None) -> None:
     response = httpx.Response(429, headers={"retry-after": header})
     assert retry_after_seconds(response, NOW) == seconds
+
+
+def test_an_expired_pause_never_waits_again(gh: FakeGitHub, clock: FakeClock) -> None:
+    """Time moves on past the pause (other work, a slow page): the next request goes at once."""
+    gh.faults.retry_after = ODD
+    gh.faults.script("secondary")
+    waits: list[tuple[float, str]] = []
+    client = GitHubClient(gh.url, TOKEN, clock=clock, rng=random.Random(7), on_wait=lambda s, r: waits.append((s, r)))
+    assert client.get(client.url(LIST)).status == 200
+    clock.advance(500.0)
+    assert client.get(client.url(LIST)).status == 200
+    assert [s for s, _ in waits] == [ODD]
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "seconds"),
+    [
+        (429, "Too Many Requests", SECONDARY_MIN_SECONDS),  # any 429 is a limit, whatever it says
+        (403, "You have exceeded a secondary rate limit", SECONDARY_MIN_SECONDS),
+        (403, "abuse detection mechanism", SECONDARY_MIN_SECONDS),
+        (403, "Resource not accessible by integration", None),  # a real refusal, not a limit
+    ],
+)
+def test_limits_without_headers(status: int, message: str, seconds: float | None) -> None:
+    verdict = classify_limit(httpx.Response(status, json={"message": message}), NOW, 0)
+    assert (verdict.seconds if verdict else None) == seconds
