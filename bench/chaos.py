@@ -179,9 +179,13 @@ def lake_problems(lake_dir: Path) -> list[str]:
 def model_problems(env: dict[str, str]) -> list[str]:
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=Settings.from_env(env).effective_mlflow_uri)
     problems = []
-    for version in client.search_model_versions():
+    try:
+        client = MlflowClient(tracking_uri=Settings.from_env(env).effective_mlflow_uri)
+        versions = client.search_model_versions()
+    except Exception as exc:  # a store the pipeline left unreadable is the finding itself
+        return [f"MLflow store unreadable: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"]
+    for version in versions:
         if version.status != "READY":
             problems.append(f"model {version.name} v{version.version} is {version.status}")
         run = client.get_run(version.run_id) if version.run_id else None
@@ -268,13 +272,27 @@ def chaos_round(index: int, home: Path, gh: FakeGitHub, stage: str, clean: dict[
     }
 
 
+def _write(result: dict[str, Any], rounds: list[dict[str, Any]], began: float) -> None:
+    """After every round, so an interrupted chaos run keeps what it proved."""
+    result.update(
+        rounds_run=len(rounds),
+        rounds_clean=sum(1 for r in rounds if not r["problems"]),
+        stages_hit=sorted({r["stage"] for r in rounds if r["stage_reached"]}),
+        seconds=round(time.monotonic() - began, 1),
+        rounds=rounds,
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--minutes", type=float, default=0, help="stop starting rounds after this long (0: no limit)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of GitHub requests that fail")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
+    parser.add_argument("--keep", action="store_true", help="keep every temporary home (failed rounds' are kept)")
+    parser.add_argument("--stages", nargs="+", choices=KILL_STAGES, default=KILL_STAGES, help="stages to cycle")
     args = parser.parse_args(argv)
     if not SHARED.is_dir():
         print(f"chaos: shared data not found at {SHARED}", file=sys.stderr)
@@ -307,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 home = work / f"round-{index:03d}"
                 homes.append(home)
-                stage = KILL_STAGES[index % len(KILL_STAGES)]
+                stage = args.stages[index % len(args.stages)]
                 outcome = chaos_round(index, home, gh, stage, clean, durations, rng, restart_db=index == 1)
                 with contextlib.suppress(RuntimeError):
                     _cli(_env(home, gh.url), "db", "stop")
@@ -317,22 +335,19 @@ def main(argv: list[str] | None = None) -> int:
                       f"({outcome['seconds']} s)", flush=True)
                 for problem in outcome["problems"]:
                     print(f"  - {problem}", flush=True)
-                if not args.keep:
+                if outcome["problems"]:
+                    kept = Path(tempfile.gettempdir()) / f"commitlake-chaos-failed-{os.getpid()}-{index:03d}"
+                    shutil.move(home, kept)
+                    outcome["kept_home"] = str(kept)
+                elif not args.keep:
                     shutil.rmtree(home, ignore_errors=True)
+                _write(result, rounds, began)
             result["github_requests"] = len(gh.log)
             result["github_faults"] = sum(1 for r in gh.log if r.fault)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    result.update(
-        rounds_run=len(rounds),
-        rounds_clean=sum(1 for r in rounds if not r["problems"]),
-        stages_hit=sorted({r["stage"] for r in rounds if r["stage_reached"]}),
-        seconds=round(time.monotonic() - began, 1),
-        rounds=rounds,
-    )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    _write(result, rounds, began)
     print(f"{result['rounds_clean']}/{result['rounds_run']} rounds equal to the clean run; {RESULTS}")
     return 0 if rounds and result["rounds_clean"] == len(rounds) else 1
 
