@@ -68,7 +68,8 @@ def _config(path: Path, module: str, tests: list[str], timeout: float) -> None:
 
 
 def _summary(session: Path) -> dict[str, Any]:
-    with sqlite3.connect(session) as db:
+    with sqlite3.connect(f"file:{session}?mode=ro", uri=True) as db:
+        total = db.execute("select count(*) from mutation_specs").fetchone()[0]
         rows = db.execute(
             "select m.module_path, m.operator_name, m.occurrence, m.start_pos_row, r.test_outcome, r.worker_outcome,"
             " r.diff from mutation_specs m join work_results r on r.job_id = m.job_id"
@@ -91,20 +92,36 @@ def _summary(session: Path) -> dict[str, Any]:
             counts["other"] += 1
     judged = counts["killed"] + counts["survived"] + counts["timeout"]
     score = round((counts["killed"] + counts["timeout"]) / judged, 4) if judged else None
-    return {"mutants": len(rows), **counts, "score": score, "survivors": sorted(survivors, key=lambda s: s["line"])}
+    return {"mutants": total, "tested": len(rows), "complete": len(rows) == total, **counts, "score": score,
+            "survivors": sorted(survivors, key=lambda s: s["line"])}
+
+
+def _record(name: str, summary: dict[str, Any]) -> None:
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results[name] = summary
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{name}: {summary['killed']} killed, {summary['survived']} survived, {summary['timeout']} timeouts"
+          f" of {summary['tested']} tested ({summary['mutants']} in all): score {summary['score']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", nargs="+", choices=sorted(MODULES), default=sorted(MODULES))
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant's test run")
+    parser.add_argument("--summarize", nargs=2, metavar=("MODULE", "SESSION"),
+                        help="only record an existing (possibly unfinished) cosmic-ray session's results")
     args = parser.parse_args(argv)
+    if args.summarize:
+        name, session = args.summarize
+        _record(name, _summary(Path(session)) | {"module": f"src/commitlake/{MODULES[name][0]}",
+                                                 "tests": MODULES[name][1]})
+        return 0
     sys.path.insert(0, str(ROOT / "src"))
     from commitlake.warehouse.embedded import EmbeddedPostgres
 
     work = Path(tempfile.mkdtemp(prefix="commitlake-mutation-"))
     server = EmbeddedPostgres(work / "postgres")
-    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     try:
         server.ensure_running()
         tree = work / "tree"
@@ -124,11 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"cosmic-ray {step[0]} failed for {name}: {(done.stdout + done.stderr)[-2000:]}")
             summary = _summary(session)
             summary.update(module=f"src/commitlake/{module}", tests=tests, seconds=round(time.monotonic() - started))
-            results[name] = summary
-            print(f"{name}: {summary['killed']} killed, {summary['survived']} survived, {summary['timeout']} timeouts"
-                  f" of {summary['mutants']}: score {summary['score']}", flush=True)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+            _record(name, summary)
     finally:
         server.destroy()
         shutil.rmtree(work, ignore_errors=True)

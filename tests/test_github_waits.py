@@ -17,7 +17,9 @@ import pytest
 from commitlake.sources.github import GitHubClient
 from commitlake.sources.github._ratelimit import (
     BACKOFF_CAP_SECONDS,
+    RESET_MARGIN_SECONDS,
     SECONDARY_MIN_SECONDS,
+    backoff_seconds,
     classify_limit,
     retry_after_seconds,
 )
@@ -127,3 +129,27 @@ def test_an_expired_pause_never_waits_again(gh: FakeGitHub, clock: FakeClock) ->
 def test_limits_without_headers(status: int, message: str, seconds: float | None) -> None:
     verdict = classify_limit(httpx.Response(status, json={"message": message}), NOW, 0)
     assert (verdict.seconds if verdict else None) == seconds
+
+
+def test_primary_limit_waits_exactly_until_reset_plus_margin(gh: FakeGitHub, clock: FakeClock) -> None:
+    gh.faults.primary_reset = 1800
+    gh.faults.script("primary")
+    assert _get(gh, clock) == [1800 + RESET_MARGIN_SECONDS]
+
+
+@pytest.mark.parametrize(("reset_in", "seconds"), [(90.0, 90.0 + RESET_MARGIN_SECONDS), (-5.0, RESET_MARGIN_SECONDS)])
+def test_reset_in_the_past_waits_only_the_margin(reset_in: float, seconds: float) -> None:
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": f"{NOW + reset_in:.0f}"}
+    verdict = classify_limit(httpx.Response(403, headers=headers, json={"message": "API rate limit exceeded"}), NOW, 0)
+    assert verdict is not None and verdict.seconds == seconds
+
+
+class _Top(random.Random):
+    """Jitter at its upper bound, so the ceiling itself is observable."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_backoff_ceiling_doubles_then_caps() -> None:
+    assert [backoff_seconds(n, _Top()) for n in (1, 2, 3, 7, 8, 20)] == [1.0, 2.0, 4.0, 60.0, 60.0, 60.0]
