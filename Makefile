@@ -75,3 +75,4 @@ clean: ## stop the embedded server and remove local state
 -include charts/kind.mk
 -include images/images.mk
 -include workflows/workflows.mk
+-include bench/bench.mk

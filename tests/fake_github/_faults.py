@@ -1,7 +1,8 @@
 """What can go wrong, on purpose: a seeded random rate of faults plus scripted one-shot faults.
 
 Kinds:
-    502, 503          a bad gateway / unavailable answer (JSON message, as GitHub sends)
+    502, 503          a bad gateway / unavailable answer (JSON message, as GitHub sends), with Retry-After
+                      `server_error_retry_after` s when that is set
     primary           403 "API rate limit exceeded", x-ratelimit-remaining 0, reset `primary_reset` s ahead;
                       the server then refuses every request until the reset (a premature retry is logged)
     secondary         403 "You have exceeded a secondary rate limit", Retry-After `retry_after` s, enforced
@@ -32,6 +33,8 @@ class FaultPlan:
     seed: int = 0
     primary_reset: float = 30.0
     retry_after: float = 20.0
+    #: Retry-After sent with 502/503 (GitHub does on some outages); None sends none
+    server_error_retry_after: float | None = None
     slow_seconds: float = 0.05
     _script: deque[tuple[str, str | None]] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)

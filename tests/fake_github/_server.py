@@ -480,7 +480,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake, plan = self.fake, self.fake.faults
         now = fake.clock.now()
         if fault in ("502", "503"):
-            self._json(entry, int(fault), {"message": "Server Error"})
+            after = plan.server_error_retry_after
+            self._json(entry, int(fault), {"message": "Server Error"}, {"Retry-After": f"{after:g}"} if after else None)
         elif fault == "primary":
             with fake.lock:
                 fake.quota.remaining = 0

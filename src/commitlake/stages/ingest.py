@@ -26,6 +26,7 @@ import orjson
 from psycopg.types.json import Jsonb
 
 from commitlake.errors import AuthError, BudgetExhausted, RepoUnavailable, SourceError
+from commitlake.faults import fault_point
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
 from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
@@ -125,6 +126,7 @@ def ingest_source(
             data = encode_batch(batch.records)
             key = part_key(prefix, index)
             lake.put_bytes(key, data, replace=True)  # no manifest yet: nothing has committed this key
+            fault_point("lake.after_part")
             objects.append(
                 ManifestObject(key, len(batch.records), hashlib.sha256(data).hexdigest(), len(data), batch.meta)
             )
@@ -174,6 +176,7 @@ def ingest_source(
             "resume": next_cursor.resume if next_cursor else None,
         },
     )
+    fault_point("lake.before_manifest")
     lake.put_bytes(manifest_key(prefix), manifest.to_bytes())
     return manifest, status
 

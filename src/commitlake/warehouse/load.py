@@ -48,6 +48,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from commitlake.errors import LakeError, WarehouseError
+from commitlake.faults import fault_point
 from commitlake.lake import MANIFEST_NAME, Lake, Manifest
 from commitlake.logs import get_logger
 from commitlake.pipeline import stage_by_name
@@ -350,6 +351,7 @@ class _Loader:
                     with cur.copy(_COPY_REJECTS) as copy:
                         for row in rejects:
                             copy.write_row(row)
+                fault_point("load.after_copy")
                 cur.executemany(
                     _INSERT_LEDGER,
                     [
@@ -357,6 +359,7 @@ class _Loader:
                         for (item, _data, digest), r in zip(ready, results, strict=True)
                     ],
                 )
+                fault_point("load.before_ledger_commit")
         except BaseException as exc:
             for known, sha in added:  # the transaction is gone, so are its shas
                 known.discard(sha)

@@ -1,0 +1,211 @@
+"""End to end: `commitlake run` on 10k, 100k (and 1M on a quiet machine) real-shaped commits, then a rerun.
+
+For each size: bench/gen_commits.py writes one `jsonl:` source per repository, a fresh COMMITLAKE_HOME gets
+the embedded defaults (Postgres, local lake, local MLflow), and `commitlake run` runs while a sampler records
+the peak RSS of the commitlake process tree and of the Postgres server (postmaster and backends: the sum of
+their RSS counts shared buffers once per process, so it is an upper bound; the largest single one is given
+too). Per-stage wall time comes from the run ledger (ops.pipeline_runs); rows/s divides the commits by it.
+A second `commitlake run` with no new data follows, timed the same way.
+
+Writes bench/results/e2e.json and bench/results/e2e.png (log-log: time against commits per stage, with the
+line a linear scaling from the smallest size would follow).
+
+    python bench/bench_e2e.py [--sizes 10000 100000] [--million-if-quiet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from commitlake.runner import RUN_STAGE  # noqa: E402
+from gen_commits import generate  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+QUIET_LOAD = 3.0
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMITLAKE_", "DATABASE_URL", "MLFLOW_"))}
+    env.update({"COMMITLAKE_HOME": str(home), "COMMITLAKE_PROJECT_DIR": str(ROOT), "COMMITLAKE_LOG_FORMAT": "json"})
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "commitlake", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"commitlake {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def _postmaster(url: str) -> psutil.Process:
+    with psycopg.connect(url) as conn:
+        backend = conn.execute("select pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+    parent = psutil.Process(backend).parent()
+    assert parent is not None
+    return parent
+
+
+class Sampler:
+    """Peak RSS of a process tree and of the Postgres server, sampled every 100 ms."""
+
+    def __init__(self, root: psutil.Process, postmaster: psutil.Process) -> None:
+        self.root, self.postmaster = root, postmaster
+        self.peak: dict[str, int] = {"commitlake_tree": 0, "commitlake_max_process": 0,
+                                     "postgres_sum": 0, "postgres_max_process": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _rss(root: psutil.Process) -> list[int]:
+        out = []
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                out.append(proc.memory_info().rss)
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ours, pg = self._rss(self.root), self._rss(self.postmaster)
+            except psutil.NoSuchProcess:
+                ours, pg = [], []
+            for key, value in (("commitlake_tree", sum(ours)), ("commitlake_max_process", max(ours, default=0)),
+                               ("postgres_sum", sum(pg)), ("postgres_max_process", max(pg, default=0))):
+                self.peak[key] = max(self.peak[key], value)
+            self._stop.wait(0.1)
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {f"{k}_mb": round(v / 2**20, 1) for k, v in self.peak.items()}
+
+
+def timed_run(env: dict[str, str], repos: list[str], run_id: str, postmaster: psutil.Process) -> dict[str, Any]:
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "commitlake", "run", "--run-id", run_id, "--repos", *repos],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sampler = Sampler(psutil.Process(proc.pid), postmaster)
+    _out, err = proc.communicate()
+    wall = time.monotonic() - started
+    peaks = sampler.stop()
+    if proc.returncode != 0:
+        raise RuntimeError(f"commitlake run {run_id} exited {proc.returncode}: {err[-3000:]}")
+    with psycopg.connect(_cli(env, "db", "url")) as conn:
+        stages = {
+            stage: {"seconds": round(seconds or 0.0, 2), "status": status}
+            for stage, seconds, status in conn.execute(
+                "select stage, duration_s, status from ops.pipeline_runs where run_id = %s and stage <> %s"
+                " order by started_at", [run_id, RUN_STAGE])
+        }
+        raw = conn.execute("select count(*) from raw.github_commits").fetchone()[0]  # type: ignore[index]
+    return {"wall_seconds": round(wall, 2), "stages": stages, "peak_rss": peaks, "raw_rows": raw}
+
+
+def bench_size(size: int, work: Path) -> dict[str, Any]:
+    data = work / f"commits-{size}"
+    files = generate(size, data)
+    repos = [f"jsonl:{p}" for p in files]
+    home = work / f"home-{size}"
+    env = _env(home)
+    url = _cli(env, "db", "url")  # starts the embedded server before the clock does
+    postmaster = _postmaster(url)
+    try:
+        first = timed_run(env, repos, f"bench-{size}-first", postmaster)
+        for stage in first["stages"].values():
+            stage["rows_per_s"] = round(size / stage["seconds"], 1) if stage["seconds"] else None
+        rerun = timed_run(env, repos, f"bench-{size}-rerun", postmaster)
+    finally:
+        _cli(env, "db", "stop")
+    return {
+        "commits": size, "sources": len(files), "first": first, "rerun": rerun,
+        "rerun_share": round(rerun["wall_seconds"] / first["wall_seconds"], 3),
+    }
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["commits"] for r in results]
+    stages = [s for s in results[0]["first"]["stages"] if s != "plan"]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for index, stage in enumerate([*stages, "total"]):
+        times = [r["first"]["wall_seconds"] if stage == "total" else r["first"]["stages"].get(stage, {}).get("seconds")
+                 for r in results]
+        if not all(times):
+            continue
+        color = f"C{index}"
+        ax.plot(sizes, times, "o-", color=color, label=stage, linewidth=2.5 if stage == "total" else 1.5)
+        if len(sizes) > 1:
+            ax.plot(sizes, [times[0] * s / sizes[0] for s in sizes], ":", color=color, linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("commits (one jsonl source per repository)")
+    ax.set_ylabel("wall time, seconds")
+    ax.set_title(f"commitlake run end to end, {os.cpu_count()} CPUs\n"
+                 "solid: measured; dotted: linear scaling from the smallest size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--million-if-quiet", action="store_true", help="add 1M when the 1-min load average < 3")
+    args = parser.parse_args(argv)
+    sizes = list(args.sizes)
+    load_before = os.getloadavg()
+    if args.million_if_quiet and load_before[0] < QUIET_LOAD:
+        sizes.append(1_000_000)
+    work = Path(tempfile.mkdtemp(prefix="commitlake-e2e-"))
+    results: list[dict[str, Any]] = []
+    try:
+        for size in sizes:
+            print(f"== {size} commits", flush=True)
+            outcome = bench_size(size, work)
+            results.append(outcome)
+            print(json.dumps({k: outcome[k] for k in ("commits", "rerun_share")} | {
+                "wall": outcome["first"]["wall_seconds"], "rerun": outcome["rerun"]["wall_seconds"],
+                "stages": {k: v["seconds"] for k, v in outcome["first"]["stages"].items()},
+                "peak_rss": outcome["first"]["peak_rss"]}), flush=True)
+            # after every size: an interrupted run still leaves what it measured
+            _write(results, load_before, million_skipped=args.million_if_quiet and 1_000_000 not in sizes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _write(results: list[dict[str, Any]], load_before: tuple[float, float, float], *, million_skipped: bool) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
+              "million_skipped": million_skipped, "sizes": results}
+    (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(results, RESULTS / "e2e.png")
+    print(f"wrote {RESULTS / 'e2e.json'} and {RESULTS / 'e2e.png'}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
