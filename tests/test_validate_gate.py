@@ -15,7 +15,7 @@ import pytest
 from test_quality import BREAKAGES, SMALL_REPO, _execute, _load_warehouse, _raw_rows, _read_commits
 
 ROOT = Path(__file__).resolve().parents[1]
-BREAKAGE = "duplicated sha in raw"
+BREAKAGE = "orphan file row"
 
 
 def _validate(url: str, home: Path) -> subprocess.CompletedProcess[str]:
