@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from chart_copy import built_charts
 from charts_policy import (
     Endpoint,
     flow_allowed,
@@ -56,12 +57,8 @@ def _helm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
 @pytest.fixture(scope="session")
 def charts_dir() -> Iterator[Path]:
     """A copy of charts/ with the umbrella's dependencies built (never written into the tree)."""
-    tmp = Path(tempfile.mkdtemp(prefix="commitlake-charts-"))
-    shutil.copytree(CHARTS, tmp / "charts", ignore=shutil.ignore_patterns("*.tgz", "Chart.lock"))
-    result = _helm("dependency", "build", str(tmp / "charts" / "commitlake"))
-    assert result.returncode == 0, result.stderr
-    yield tmp / "charts"
-    shutil.rmtree(tmp, ignore_errors=True)
+    with built_charts("commitlake-charts-") as charts:
+        yield charts
 
 
 def render(chart_dir: Path, *args: str) -> list[Doc]:

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from chart_copy import built_charts
 from commitlake import __version__, contract, pipeline
 from commitlake.config import Settings
 from commitlake.errors import ConfigError, StageFailed, WarehouseError
@@ -257,13 +257,8 @@ def chart_copy() -> Iterator[Path]:
     """charts/ copied with the umbrella's dependencies built (never written into the tree)."""
     if not HELM.exists():
         pytest.skip("helm not installed")
-    tmp = Path(tempfile.mkdtemp(prefix="commitlake-contract-"))
-    shutil.copytree(ROOT / "charts", tmp / "charts", ignore=shutil.ignore_patterns("*.tgz", "Chart.lock"))
-    result = subprocess.run([str(HELM), "dependency", "build", str(tmp / "charts" / "commitlake")],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    yield tmp / "charts" / "commitlake"
-    shutil.rmtree(tmp, ignore_errors=True)
+    with built_charts("commitlake-contract-") as charts:
+        yield charts / "commitlake"
 
 
 def _helm(*args: str) -> subprocess.CompletedProcess[str]:

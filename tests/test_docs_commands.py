@@ -8,9 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chart_copy import built_charts
 from commitlake import contract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +62,8 @@ def _option(args: list[str], *names: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def chart() -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix="commitlake-docs-"))
-    shutil.copytree(ROOT / "charts", tmp / "charts", ignore=shutil.ignore_patterns("*.tgz", "Chart.lock"))
-    result = subprocess.run([str(HELM), "dependency", "build", str(tmp / "charts" / "commitlake")],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    yield tmp / "charts" / "commitlake"
-    shutil.rmtree(tmp, ignore_errors=True)
+    with built_charts("commitlake-docs-") as charts:
+        yield charts / "commitlake"
 
 
 def _install_dry_run(chart: Path, release: str, namespace: str, *values: str) -> tuple[list[Doc], str]:

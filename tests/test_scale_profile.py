@@ -11,7 +11,6 @@ import copy
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chart_copy import built_charts
 from charts_policy import (
     Endpoint,
     flow_allowed,
@@ -51,12 +51,8 @@ def _helm(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def charts_dir() -> Iterator[Path]:
-    tmp = Path(tempfile.mkdtemp(prefix="commitlake-scale-"))
-    shutil.copytree(CHARTS, tmp / "charts", ignore=shutil.ignore_patterns("*.tgz", "Chart.lock"))
-    result = _helm("dependency", "build", str(tmp / "charts" / "commitlake"))
-    assert result.returncode == 0, result.stderr
-    yield tmp / "charts"
-    shutil.rmtree(tmp, ignore_errors=True)
+    with built_charts("commitlake-scale-") as charts:
+        yield charts
 
 
 def render(chart: Path, *args: str) -> list[Doc]:
