@@ -163,6 +163,11 @@ def _hashed_tfidf(
     return Pipeline([("hash", hashing), ("tfidf", TfidfTransformer(sublinear_tf=True))])
 
 
+def _paths(hash_features: int) -> tuple[str, Any, str]:
+    """The changed paths' tokens (directories, names, extensions), hashed: every candidate reads them alike."""
+    return ("path", _hashed_tfidf("word", (1, 1), hash_features, _PATH_TOKENS), PATHS_COLUMN)
+
+
 def _numeric(scale: bool) -> Pipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -189,7 +194,7 @@ def build_pipeline(random_state: int, candidate: str = DEFAULT_CANDIDATE, **over
             [
                 ("word", _hashed_tfidf("word", p["word_ngram_range"], p["word_hash_features"]), TEXT_COLUMN),
                 ("char", _hashed_tfidf("char_wb", p["char_ngram_range"], p["char_hash_features"]), TEXT_COLUMN),
-                ("path", _hashed_tfidf("word", (1, 1), p["path_hash_features"], _PATH_TOKENS), PATHS_COLUMN),
+                _paths(p["path_hash_features"]),
                 ("numeric", _numeric(scale=True), numeric),
             ],
             sparse_threshold=1.0,
@@ -210,7 +215,7 @@ def build_pipeline(random_state: int, candidate: str = DEFAULT_CANDIDATE, **over
         features = ColumnTransformer(
             [
                 ("word", _hashed_tfidf("word", (1, 1), p["word_hash_features"]), TEXT_COLUMN),
-                ("path", _hashed_tfidf("word", (1, 1), p["path_hash_features"], _PATH_TOKENS), PATHS_COLUMN),
+                _paths(p["path_hash_features"]),
                 ("numeric", _numeric(scale=False), numeric),
             ],
             sparse_threshold=1.0,
@@ -231,7 +236,7 @@ def build_pipeline(random_state: int, candidate: str = DEFAULT_CANDIDATE, **over
     text = ColumnTransformer(
         [
             ("word", _hashed_tfidf("word", (1, 2), p["word_hash_features"]), TEXT_COLUMN),
-            ("path", _hashed_tfidf("word", (1, 1), p["path_hash_features"], _PATH_TOKENS), PATHS_COLUMN),
+            _paths(p["path_hash_features"]),
         ],
         sparse_threshold=1.0,
     )
