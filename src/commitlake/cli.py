@@ -355,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("commitlake: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `commitlake status | head`: the reader left early, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 0
     except Exception as exc:  # a bug, not a bad input: still one line, with the traceback one setting away
         if os.environ.get("COMMITLAKE_LOG_LEVEL", "").upper() == "DEBUG":
             raise
