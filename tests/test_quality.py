@@ -28,7 +28,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from commitlake.contracts import commit_types
 from commitlake.errors import QualityGateFailed
 from commitlake.quality import QualityReport, QualitySpec, enforce, load_spec, validate_warehouse
-from commitlake.quality._dsn import gx_connection_string
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITS_DIR = ROOT.parent / "shared" / "data" / "commits"
@@ -514,22 +513,6 @@ def test_one_layer_replaces_only_its_own_rows(warehouse: str) -> None:
         (ML, "expect_column_values_to_not_be_null", "text")
     ]  # the raw defect is not seen: raw was not validated again, and its rows of run-a are kept
     assert all(row[5] for row in _stored(warehouse, "run-b") if row[4] == "critical")  # other runs untouched
-
-
-def test_gx_connection_string_keeps_socket_and_options() -> None:
-    # TCP URL: driver swapped, everything else kept
-    assert gx_connection_string("postgresql://app:s3cr%40t@db.example:6543/wh?sslmode=require") == (
-        "postgresql+psycopg://app:s3cr%40t@db.example:6543/wh?sslmode=require"
-    )
-    # socket URL (no host): placeholder host, the socket directory as libpq's host parameter
-    socket = gx_connection_string("postgresql://postgres@/warehouse?host=/run/commitlake&port=5544")
-    assert socket.startswith("postgresql+psycopg://postgres@localhost/warehouse?")
-    assert conninfo_to_dict(socket.replace("+psycopg", "")) == {
-        "user": "postgres",
-        "host": "/run/commitlake",
-        "port": "5544",
-        "dbname": "warehouse",
-    }
 
 
 def test_socket_url_validates_for_real(warehouse: str) -> None:

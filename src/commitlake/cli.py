@@ -243,7 +243,10 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     psql = shutil.which("psql")
     if psql is None:
         raise CommitlakeError("psql is not installed (apt-get install postgresql-client)")
-    return subprocess.call([psql, warehouse.url])
+    from commitlake.warehouse.dsn import tool_conninfo_and_env
+
+    conninfo, env = tool_conninfo_and_env(warehouse.url)  # the password in psql's environment, not in `ps`
+    return subprocess.call([psql, conninfo], env=env)
 
 
 def _cmd_dbt(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,6 +12,7 @@ import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 from commitlake.errors import ConfigError
 from commitlake.quality._checks import Check
 from commitlake.quality._report import CheckResult
+from commitlake.warehouse.dsn import sqlalchemy_url
 
 __all__ = ["run_checks"]
 
@@ -51,21 +53,13 @@ def _build(cls: Any, item: Check, index: int) -> Any:
     return cls(**arguments)
 
 
-def _in_schema(sqlalchemy_url: str, schema: str) -> str:
-    """The URL with libpq's `options=-csearch_path=<schema>`, so unqualified table names resolve there."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(sqlalchemy_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
 def run_checks(
-    sqlalchemy_url: str,
+    database_url: str,
     checks: Sequence[Check],
     parameters: Mapping[str, Any],
     docs_dir: Path | None = None,
 ) -> list[CheckResult]:
-    """Validate every check against the warehouse; one result per check, in the order given.
+    """Validate every check against the warehouse at `database_url`; one result per check, in the order given.
 
     Two passes, because on a million rows GX's diagnostics cost as much as the checks: for a row-by-row
     ("map") expectation it runs a second query that fetches sample offending values, and that query scans the
@@ -76,14 +70,31 @@ def run_checks(
     if not checks:
         return []
     os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before the import: GX reads it at import time
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    context = _context(docs_dir)
+    datasources: dict[str, Any] = {}
+    try:
+        run = _Run(
+            context,
+            _batches(context, database_url, checks, datasources),
+            checks,
+            parameters,
+            [get_expectation_impl(item.expectation) for item in checks],
+        )
+        screened, detailed = run.two_passes()
+        if docs_dir is not None:
+            context.build_data_docs(site_names=[_DOCS_SITE])
+    finally:
+        for datasource in datasources.values():  # the local runner keeps the process alive: close GX's pools now
+            datasource.get_engine().dispose()
+    return _results(checks, parameters, screened, detailed)
+
+
+def _context(docs_dir: Path | None) -> Any:
+    """An ephemeral GX context, without progress bars, rendering Data Docs into `docs_dir` when given."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.expectations.expectation import (
-        ColumnMapExpectation,
-        ColumnPairMapExpectation,
-        MulticolumnMapExpectation,
-    )
-    from great_expectations.expectations.registry import get_expectation_impl
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -98,33 +109,75 @@ def run_checks(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-    # One datasource per schema, the schema given as the connection's search_path: GX 1.x deprecates a table
-    # asset's own `schema_name` in favour of the connection configuration.
-    datasources: dict[str, Any] = {}
+    return context
+
+
+def _batches(context: Any, database_url: str, checks: Sequence[Check], datasources: dict[str, Any]) -> dict[str, Any]:
+    """A whole-table batch definition per table checked; fills `datasources` (one per schema) for disposal.
+
+    The schema is the connection's search_path: GX 1.x deprecates a table asset's own `schema_name` in favour of
+    the connection configuration.
+    """
     batches = {}
     for table in dict.fromkeys(item.table for item in checks):
         schema_name, table_name = table.split(".", 1)
         if schema_name not in datasources:
             datasources[schema_name] = context.data_sources.add_postgres(
-                f"warehouse {schema_name}", connection_string=_in_schema(sqlalchemy_url, schema_name)
+                f"warehouse {schema_name}", connection_string=sqlalchemy_url(database_url, search_path=schema_name)
             )
         asset = datasources[schema_name].add_table_asset(name=table, table_name=table_name)
         batches[table] = asset.add_batch_definition_whole_table(f"{table} whole table")
-    classes = [get_expectation_impl(item.expectation) for item in checks]
+    return batches
 
-    def validate(indexes: list[int], result_format: str) -> dict[int, Any]:
+
+@dataclass(frozen=True)
+class _Run:
+    """The checkpoints of one validation: GX results keyed by check index."""
+
+    context: Any
+    batches: dict[str, Any]
+    checks: Sequence[Check]
+    parameters: Mapping[str, Any]
+    classes: list[Any]
+
+    def two_passes(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        """(screened, detailed): the BOOLEAN_ONLY screen of strict map checks, then details where they matter."""
+        from great_expectations.expectations.expectation import (
+            ColumnMapExpectation,
+            ColumnPairMapExpectation,
+            MulticolumnMapExpectation,
+        )
+
+        map_kinds = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+        strict_map = [
+            i
+            for i, item in enumerate(self.checks)
+            if issubclass(self.classes[i], map_kinds) and item.kwargs.get("mostly", 1) == 1
+        ]
+        screened = self.validate(strict_map, "BOOLEAN_ONLY") if strict_map else {}
+        to_detail = [i for i in range(len(self.checks)) if i not in screened or not screened[i].success]
+        # Row-returning SQL checks run with COMPLETE: only that format returns the offending rows (GX caps them).
+        rows = [i for i in to_detail if "unexpected_rows_query" in self.checks[i].kwargs]
+        basic = [i for i in to_detail if i not in rows]
+        detailed = self.validate(basic, "BASIC") if basic else {}
+        detailed.update(self.validate(rows, "COMPLETE") if rows else {})
+        return screened, detailed
+
+    def validate(self, indexes: list[int], result_format: str) -> dict[int, Any]:
         """One checkpoint over the given checks; GX results keyed by check index."""
+        import great_expectations as gx
+
         by_table: dict[str, list[int]] = defaultdict(list)
         for index in indexes:
-            by_table[checks[index].table].append(index)
+            by_table[self.checks[index].table].append(index)
         definitions = []
         for table, table_indexes in by_table.items():
-            suite = context.suites.add(gx.ExpectationSuite(name=f"{table} {result_format}"))
+            suite = self.context.suites.add(gx.ExpectationSuite(name=f"{table} {result_format}"))
             for index in table_indexes:
-                suite.add_expectation(_build(classes[index], checks[index], index))
-            definition = gx.ValidationDefinition(name=suite.name, data=batches[table], suite=suite)
-            definitions.append(context.validation_definitions.add(definition))
-        checkpoint = context.checkpoints.add(
+                suite.add_expectation(_build(self.classes[index], self.checks[index], index))
+            definition = gx.ValidationDefinition(name=suite.name, data=self.batches[table], suite=suite)
+            definitions.append(self.context.validation_definitions.add(definition))
+        checkpoint = self.context.checkpoints.add(
             gx.Checkpoint(
                 name=f"commitlake {result_format}",
                 validation_definitions=definitions,
@@ -132,7 +185,7 @@ def run_checks(
                 result_format={"result_format": result_format},
             )
         )
-        outcome = checkpoint.run(expectation_parameters=dict(parameters))
+        outcome = checkpoint.run(expectation_parameters=dict(self.parameters))
         found: dict[int, Any] = {}
         for suite_result in outcome.run_results.values():
             for validation in suite_result.results:
@@ -140,24 +193,11 @@ def run_checks(
                 found[int(validation.expectation_config.meta[_META_KEY])] = validation
         return found
 
-    map_kinds = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
-    strict_map = [
-        i for i, item in enumerate(checks) if issubclass(classes[i], map_kinds) and item.kwargs.get("mostly", 1) == 1
-    ]
-    try:
-        screened = validate(strict_map, "BOOLEAN_ONLY") if strict_map else {}
-        to_detail = [i for i in range(len(checks)) if i not in screened or not screened[i].success]
-        # Row-returning SQL checks run with COMPLETE: only that format returns the offending rows (GX caps them).
-        rows = [i for i in to_detail if "unexpected_rows_query" in checks[i].kwargs]
-        basic = [i for i in to_detail if i not in rows]
-        detailed = validate(basic, "BASIC") if basic else {}
-        detailed.update(validate(rows, "COMPLETE") if rows else {})
-        if docs_dir is not None:
-            context.build_data_docs(site_names=[_DOCS_SITE])
-    finally:
-        for datasource in datasources.values():  # the local runner keeps the process alive: close GX's pools now
-            datasource.get_engine().dispose()
 
+def _results(
+    checks: Sequence[Check], parameters: Mapping[str, Any], screened: dict[int, Any], detailed: dict[int, Any]
+) -> list[CheckResult]:
+    """One CheckResult per check, in order, from whichever pass saw it last."""
     results: list[CheckResult] = []
     for index, item in enumerate(checks):
         validation = detailed.get(index) or screened.get(index)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from commitlake.logs import get_logger
 from commitlake.quality._checks import LAYERS, Check
-from commitlake.quality._dsn import gx_connection_string
 from commitlake.quality._report import CheckResult, QualityReport
 from commitlake.quality._spec import QualitySpec, load_spec
 from commitlake.quality._store import connect, evaluate_parameters, existing_tables, replace_results
@@ -62,7 +61,7 @@ def validate_warehouse(
             else:
                 blocked[index] = _failed(item, reason)
 
-        ran = iter(run_checks(gx_connection_string(database_url), runnable, parameters, docs_dir))
+        ran = iter(run_checks(database_url, runnable, parameters, docs_dir))
         results = [blocked[i] if i in blocked else next(ran) for i in range(len(checks))]
 
         from commitlake.quality._anomaly import run_monitors

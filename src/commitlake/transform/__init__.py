@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from commitlake.config import Settings
 from commitlake.errors import CommitlakeError
+from commitlake.warehouse.dsn import dbt_env
 
 __all__ = ["dbt_env", "run_dbt"]
 
 
-def dbt_env(database_url: str) -> dict[str, str]:
-    """libpq variables that dbt/profiles.yml reads with env_var()."""
-    parsed = urlparse(database_url)
-    return {
-        "PGHOST": parsed.hostname or "127.0.0.1",
-        "PGPORT": str(parsed.port or 5432),
-        "PGUSER": unquote(parsed.username or ""),
-        "PGPASSWORD": unquote(parsed.password or ""),
-        "PGDATABASE": (parsed.path or "/").lstrip("/") or "postgres",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DO_NOT_TRACK": "1",
-    }
+@contextlib.contextmanager
+def _dbt_environment(extra: Mapping[str, str]) -> Iterator[None]:
+    """dbt, for this invocation only, sees os.environ plus `extra`; os.environ itself is never written.
+
+    dbt runs in-process (its callbacks drive the progress display and its result objects the stage's summary),
+    and it takes the environment its env_var() reads from `dbt_common.clients.system.get_env()` once per
+    invocation (`dbt.cli.requires.preflight`). Giving that one call our mapping keeps the password out of the
+    process environment that every later child (git, pg_dump, a plugin) would inherit.
+    """
+    from dbt.cli import requires
+
+    if not callable(getattr(requires, "get_env", None)):  # a dbt release that reads its environment elsewhere
+        raise CommitlakeError("this dbt version has no dbt.cli.requires.get_env: pin dbt-core as pyproject.toml says")
+    original = requires.get_env
+    requires.get_env = lambda: dict(os.environ) | dict(extra)
+    try:
+        yield
+    finally:
+        requires.get_env = original
 
 
 def run_dbt(
@@ -43,7 +51,6 @@ def run_dbt(
     profiles = state / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(project / "profiles.yml", profiles / "profiles.yml")
-    os.environ.update(dbt_env(database_url))
     from dbt.cli.main import dbtRunner
 
     full_args = [
@@ -53,7 +60,8 @@ def run_dbt(
         "--target-path", str(state / "target"),
         "--log-path", str(state / "logs"),
     ]
-    result = dbtRunner(callbacks=[on_event] if on_event is not None else None).invoke(full_args)
+    with _dbt_environment(dbt_env(database_url)):
+        result = dbtRunner(callbacks=[on_event] if on_event is not None else None).invoke(full_args)
     if result.exception is not None:
         raise CommitlakeError(f"dbt {' '.join(args)} could not run: {result.exception}")
     return result

@@ -11,7 +11,6 @@ immutable, so a key is never reused: it carries the UTC time to the microsecond)
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -19,13 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from commitlake.config import Settings
 from commitlake.errors import ConfigError, WarehouseError
 from commitlake.lake.store import Lake
 from commitlake.logs import get_logger
 from commitlake.warehouse.db import redact_url
+from commitlake.warehouse.dsn import parse, tool_conninfo_and_env
 
 __all__ = [
     "BACKUP_PREFIX", "Backup", "backup_database", "latest_backup", "list_backups", "restore_database",
@@ -62,16 +60,6 @@ def _client_tool(name: str) -> str:
     return found
 
 
-def _conninfo_and_env(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without its password (which goes to PGPASSWORD, so it never shows in `ps`)."""
-    params = conninfo_to_dict(url)
-    password = params.pop("password", None)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    if password:
-        env["PGPASSWORD"] = str(password)
-    return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None}), env
-
-
 def _run(args: list[str], env: dict[str, str], what: str, url: str) -> None:
     proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
@@ -82,9 +70,9 @@ def _run(args: list[str], env: dict[str, str], what: str, url: str) -> None:
 def backup_database(url: str, lake: Lake, *, now: datetime | None = None) -> Backup:
     """pg_dump the database at `url` (custom format) into the lake; returns the key written."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-    dbname = str(conninfo_to_dict(url).get("dbname") or "postgres")
+    dbname = parse(url).get("dbname") or "postgres"
     key = f"{BACKUP_PREFIX}{dbname}-{stamp}{_SUFFIX}"
-    conninfo, env = _conninfo_and_env(url)
+    conninfo, env = tool_conninfo_and_env(url)
     with tempfile.TemporaryDirectory(prefix="commitlake-backup-") as tmp:
         dump = Path(tmp) / "warehouse.dump"
         _run([_client_tool("pg_dump"), "--format=custom", f"--file={dump}", f"--dbname={conninfo}"],
@@ -119,7 +107,7 @@ def restore_database(url: str, lake: Lake, key: str | None = None) -> str:
     if not lake.exists(key):
         raise ConfigError(f"no backup {key} in {lake.uri}")
     data = lake.get_bytes(key)
-    conninfo, env = _conninfo_and_env(url)
+    conninfo, env = tool_conninfo_and_env(url)
     with tempfile.TemporaryDirectory(prefix="commitlake-restore-") as tmp:
         dump = Path(tmp) / "warehouse.dump"
         dump.write_bytes(data)
