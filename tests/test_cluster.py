@@ -132,7 +132,8 @@ def fake_api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def _cli(*args: str, url: str, kubeconfig: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ARGO_SERVER": url, "ARGO_NAMESPACE": NS, "KUBECONFIG": str(kubeconfig),
-           "COMMITLAKE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT / "workflows")}
+           "COMMITLAKE_HOME": str(tmp_path / "home")}
+    env.pop("PYTHONPATH", None)  # commitlake_workflows comes from the installed package, not the source tree
     env.pop("KUBERNETES_SERVICE_HOST", None)
     return subprocess.run([sys.executable, "-m", "commitlake", *args], env=env, capture_output=True, text=True,
                           timeout=120)
@@ -153,7 +154,6 @@ def test_submit_wait_follows_the_workflow_and_exits_with_its_result(
     monkeypatch.setenv("ARGO_NAMESPACE", NS)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("COMMITLAKE_HOME", str(tmp_path / "home"))
-    monkeypatch.syspath_prepend(str(ROOT / "workflows"))
     assert main(["submit", "--repos", "github:pallets/click", "--wait"]) == code
     assert _FakeAPI.created is not None
     assert _FakeAPI.created["spec"]["workflowTemplateRef"] == {"name": WORKFLOW_TEMPLATE_NAME}

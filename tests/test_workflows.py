@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import http.server
 import json
+import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,12 +21,10 @@ from commitlake import __version__
 from commitlake.contract import CONFIG_MAP, EXIT_TRANSIENT, SECRET, SERVICE_ACCOUNT, WORKFLOW_TEMPLATE_NAME
 from commitlake.errors import CommitlakeError
 from commitlake.pipeline import STAGES, Resources, Stage, image_for
+from commitlake_workflows import build, render
+from commitlake_workflows.submit import submit
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflows"))
-
-from commitlake_workflows import build, render  # noqa: E402
-from commitlake_workflows.submit import submit  # noqa: E402
 
 SCHEMA_PATH = ROOT.parent / "shared" / "schemas" / "argo-workflows-v4.1.2.schema.json"
 KIND_DEFINITIONS = {
@@ -314,3 +314,22 @@ def test_submit_reports_a_refusal_as_one_error(argo_server: str) -> None:
     _FakeArgoServer.status = 404
     with pytest.raises(CommitlakeError, match="not found"):
         submit(argo_server, "commitlake", "t", ["github:pallets/click"])
+
+
+# -- packaging -------------------------------------------------------------------------------------------
+def test_submit_runs_from_the_installed_package_without_pythonpath(tmp_path: Path) -> None:
+    """`commitlake submit` finds commitlake_workflows in the venv, not in the source tree (no PYTHONPATH)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ARGO_TOKEN")}
+    env["COMMITLAKE_HOME"] = str(tmp_path / "home")
+    cli = Path(sys.executable).with_name("commitlake")
+    helped = subprocess.run([str(cli), "submit", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert helped.returncode == 0 and "--argo-server" in helped.stdout, helped.stderr
+    # past argparse: the import happens, and the failure is the unreachable server, not a missing module
+    refused = subprocess.run(
+        [str(cli), "submit", "--argo-server", "http://127.0.0.1:9", "--repos", "github:pallets/click"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert refused.returncode != 0
+    assert "workflows extra" not in refused.stderr and "No module named" not in refused.stderr, refused.stderr
+    assert "127.0.0.1:9" in refused.stderr, refused.stderr

@@ -261,10 +261,10 @@ def _cmd_dbt(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    try:  # Hera and the workflows package: `make submit` puts them on the path
+    try:  # commitlake_workflows ships with commitlake; Hera comes with the `workflows` extra
         from commitlake_workflows.submit import submit
     except ImportError as exc:
-        raise ConfigError(f"commitlake submit needs the workflows extra on PYTHONPATH (make submit): {exc}") from exc
+        raise ConfigError(f"commitlake submit needs the workflows extra (commitlake[workflows]): {exc}") from exc
 
     server = args.argo_server or os.environ.get("ARGO_SERVER") or DEFAULT_ARGO_SERVER
     namespace = args.namespace or os.environ.get("ARGO_NAMESPACE") or DEFAULT_NAMESPACE

@@ -2,8 +2,8 @@
 ConfigMap keys the stages read (files/config-env.yaml, from every Stage's `config_env`), and the chart's
 appVersion (the package version is written once, in commitlake/__init__.py, and flows from there).
 
-    PYTHONPATH=workflows python -m commitlake_workflows.render            # write
-    PYTHONPATH=workflows python -m commitlake_workflows.render --check    # exit 1 if any file is stale
+    python -m commitlake_workflows.render            # write
+    python -m commitlake_workflows.render --check    # exit 1 if any file is stale
 
 The image prefix comes from --image-prefix, else COMMITLAKE_IMAGE_PREFIX, else `commitlake`; the committed
 files use the default (tests/test_workflows.py re-renders with it and fails on any difference).
