@@ -20,7 +20,7 @@ from commitlake.ml._drift import store as store_drift
 from commitlake.ml._features import MODEL_INPUT_COLUMNS, iter_unlabelled
 from commitlake.ml._model import load_registered_model, single_threaded
 from commitlake.ml._registry import CHAMPION, use_tracking
-from commitlake.warehouse.db import connect
+from commitlake.warehouse.db import connect, ensure_predictions_table
 
 __all__ = ["PREDICTIONS_TABLE", "PredictReport", "predict"]
 
@@ -29,28 +29,6 @@ DEFAULT_BATCH_SIZE = 5_000
 
 _log = get_logger("commitlake.ml")
 
-_DDL = f"""
-create schema if not exists analytics;
-create table if not exists {PREDICTIONS_TABLE} (
-    commit_id      text             primary key,
-    repo_full_name text             not null,
-    sha            text             not null,
-    predicted_type text             not null,
-    probability    double precision not null check (probability between 0 and 1),
-    model_name     text             not null,
-    model_version  integer          not null,
-    mlflow_run_id  text             not null,
-    run_id         text             not null,
-    predicted_at   timestamptz      not null default now()
-);
--- tables written before the column was named as the contract says
-do $$ begin
-    if exists (select 1 from information_schema.columns where table_schema = 'analytics'
-               and table_name = 'commit_type_predictions' and column_name = 'confidence') then
-        alter table {PREDICTIONS_TABLE} rename column confidence to probability;
-    end if;
-end $$;
-"""
 _COPY_COLUMNS = (
     "commit_id",
     "repo_full_name",
@@ -124,7 +102,7 @@ def predict(
         try:
             # one predict at a time: two concurrent runs would prune each other's rows
             conn.execute("select pg_advisory_xact_lock(hashtext('commitlake.predict'))")
-            conn.execute(_DDL)
+            ensure_predictions_table(conn)
             conn.execute(f"create temp table _scored (like {PREDICTIONS_TABLE} including defaults) on commit drop")
         except Exception as exc:
             raise WarehouseError(f"cannot prepare {PREDICTIONS_TABLE}: {exc}") from exc

@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from commitlake.errors import WarehouseError
 from commitlake.quality._freshness import FRESHNESS_SUITE
 from commitlake.quality._report import CheckResult
+from commitlake.warehouse.locks import Lock
 
 __all__ = ["connect", "evaluate_parameters", "existing_tables", "replace_results", "replace_suite_results"]
 
@@ -82,7 +83,7 @@ def _replace(
     try:
         with conn.transaction(), conn.cursor() as cur:
             # Two validations of one run (a retry racing a straggler) must not interleave their rows.
-            cur.execute("select pg_advisory_xact_lock(hashtext('commitlake.quality:' || %s))", [run_id])
+            cur.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", [int(Lock.QUALITY_RESULTS), run_id])
             cur.execute(f"delete from ops.data_quality_results where run_id = %s and {where}", [run_id, *args])
             cur.executemany(
                 "insert into ops.data_quality_results"

@@ -14,8 +14,9 @@ from commitlake.config import Settings
 from commitlake.errors import WarehouseError
 from commitlake.logs import get_logger
 from commitlake.warehouse.embedded import EmbeddedPostgres
+from commitlake.warehouse.locks import Lock
 
-__all__ = ["Warehouse", "connect", "ensure_schema", "open_warehouse", "redact_url"]
+__all__ = ["Warehouse", "connect", "ensure_predictions_table", "ensure_schema", "open_warehouse", "redact_url"]
 
 _log = get_logger("warehouse")
 
@@ -46,11 +47,19 @@ def _reason(exc: Exception) -> str:
 
 
 #: pg_advisory_lock key held while the schema is created or migrated: concurrent stages (fan-out pods) wait.
-SCHEMA_LOCK = 7204151
+SCHEMA_LOCK = int(Lock.SCHEMA)
+#: commitlake's DDL, in the order it runs: raw and ops, then the predictions table the predict stage writes.
+SCHEMA_FILES = ("schema.sql", "predictions.sql")
 
 
 def _sql(name: str) -> str:
     return resources.files("commitlake.warehouse").joinpath("sql", name).read_text()
+
+
+def ensure_predictions_table(conn: psycopg.Connection[Any]) -> None:
+    """Create analytics.commit_type_predictions if missing, in the caller's transaction (predict runs it so a
+    database that never saw ensure_schema can still be scored)."""
+    conn.execute(_sql("predictions.sql"))
 
 
 def ensure_schema(url: str) -> None:
@@ -58,7 +67,8 @@ def ensure_schema(url: str) -> None:
     with connect(url, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", [SCHEMA_LOCK])
         try:
-            conn.execute(_sql("schema.sql"))
+            for name in SCHEMA_FILES:
+                conn.execute(_sql(name))
             try:
                 from commitlake.warehouse.roles import ensure_roles
             except ImportError:  # pragma: no cover - roles module is optional during bootstrap

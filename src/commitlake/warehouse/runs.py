@@ -14,6 +14,7 @@ import psycopg
 
 from commitlake.logs import get_logger
 from commitlake.warehouse.db import Warehouse
+from commitlake.warehouse.locks import Lock
 
 __all__ = [
     "RUN_ALIVE_LOCK",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 #: First key of the shared advisory lock (RUN_ALIVE_LOCK, hashtext(run_id)) a live run holds.
-RUN_ALIVE_LOCK = 7204153
+RUN_ALIVE_LOCK = int(Lock.RUN_ALIVE)
 
 _log = get_logger("runs")
 
