@@ -449,7 +449,7 @@ def test_each_consumer_identity_is_scoped_to_its_buckets(platform: list[Doc]) ->
 
 
 EXPECTED_SCOPES = {
-    "commitlake-pipeline": {"commitlake-lake", "commitlake-argo"},
+    "commitlake-pipeline": {"commitlake-lake"},
     "commitlake-mlflow-env": {"commitlake-mlflow"},
     "commitlake-argo-s3": {"commitlake-argo"},
 }
@@ -547,8 +547,18 @@ def test_pipeline_contract(platform: list[Doc]) -> None:
     role = by_kind(platform, "Role")["commitlake-workflow-executor"]
     assert role["rules"] == [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
                               "verbs": ["create", "patch"]}]
-    repo = by_kind(platform, "ConfigMap")["artifact-repositories"]
-    assert "commitlake-objectstore.commitlake.svc:9000" in repo["data"]["default-v1"]
+    from commitlake import contract
+
+    repo = yaml.safe_load(by_kind(platform, "ConfigMap")[contract.ARTIFACT_REPOSITORIES]["data"]["default-v1"])
+    assert repo["s3"]["endpoint"] == "commitlake-objectstore.commitlake.svc:9000"
+    # Argo's own Secret, whose keys exist and are scoped to the artifacts bucket alone (EXPECTED_SCOPES)
+    assert repo["s3"]["accessKeySecret"] == {"name": contract.ARTIFACT_SECRET, "key": contract.S3_ACCESS_KEY_KEY}
+    assert repo["s3"]["secretKeySecret"] == {"name": contract.ARTIFACT_SECRET, "key": contract.S3_SECRET_KEY_KEY}
+    argo = secret_data(by_kind(platform, "Secret")[contract.ARTIFACT_SECRET])
+    assert set(argo) == {contract.S3_ACCESS_KEY_KEY, contract.S3_SECRET_KEY_KEY}
+    assert argo != {k: secret_data(by_kind(platform, "Secret")[contract.SECRET])[k] for k in argo}
+    assert EXPECTED_SCOPES[contract.ARTIFACT_SECRET] == {repo["s3"]["bucket"]}
+    assert repo["s3"]["bucket"] not in EXPECTED_SCOPES[contract.SECRET]
 
 
 def test_workflows_are_rendered_from_the_hera_files(platform: list[Doc], charts_dir: Path) -> None:

@@ -372,6 +372,7 @@ def test_the_chart_defaults_are_the_contract() -> None:
     values = yaml.safe_load((ROOT / "charts" / "commitlake" / "values.yaml").read_text())
     assert values["pipeline"]["serviceAccountName"] == contract.SERVICE_ACCOUNT
     assert values["secrets"]["pipeline"] == contract.SECRET
+    assert values["secrets"]["argo"] == contract.ARTIFACT_SECRET
     assert values["image"]["registry"] == pipeline.IMAGE_REPOSITORY
     config = yaml.safe_load((ROOT / "charts" / "commitlake" / "files" / "config-env.yaml").read_text())
     assert config == {"configMap": contract.CONFIG_MAP, "keys": render.config_env_keys()}

@@ -11,6 +11,8 @@ from __future__ import annotations
 from commitlake.errors import EXIT_PARTIAL, EXIT_TRANSIENT
 
 __all__ = [
+    "ARTIFACT_REPOSITORIES",
+    "ARTIFACT_SECRET",
     "CONFIG_MAP",
     "DEFAULT_ARGO_SERVER",
     "DEFAULT_NAMESPACE",
@@ -28,6 +30,8 @@ __all__ = [
     "REPO_INPUT",
     "RUN_FINISHED_EVENT",
     "RUN_NAME_PREFIX",
+    "S3_ACCESS_KEY_KEY",
+    "S3_SECRET_KEY_KEY",
     "SECRET",
     "SERVICE_ACCOUNT",
     "WAREHOUSE_MUTEX",
@@ -49,6 +53,14 @@ SERVICE_ACCOUNT = "commitlake-workflow"
 CONFIG_MAP = "commitlake-config"
 #: Secret holding one key per `secret_env` name of the stages.
 SECRET = "commitlake-pipeline"
+#: Secret of Argo's artifact repository (workflow artifacts, archived logs): its own S3 identity, the argo bucket
+#: only, so the pipeline's keys need no access to it (chart value secrets.argo).
+ARTIFACT_SECRET = "commitlake-argo-s3"
+#: ConfigMap Argo reads for a namespace's default artifact repository (a name Argo fixes).
+ARTIFACT_REPOSITORIES = "artifact-repositories"
+#: The S3 key pair's names in every Secret that carries one (the pipeline's, MLflow's, Argo's).
+S3_ACCESS_KEY_KEY = "AWS_ACCESS_KEY_ID"
+S3_SECRET_KEY_KEY = "AWS_SECRET_ACCESS_KEY"
 #: Secret keys a run can do without (anonymous GitHub access: 60 requests an hour).
 OPTIONAL_SECRETS = frozenset({"GITHUB_TOKEN"})
 #: Workflow parameter holding the source URIs of one run (whitespace-separated, as COMMITLAKE_REPOS).
