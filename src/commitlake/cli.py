@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 import orjson
@@ -145,6 +145,14 @@ def _parser() -> argparse.ArgumentParser:
                              help="validate only this layer (repeatable; default: every layer) "
                                   f"{_env('COMMITLAKE_VALIDATE_LAYERS')}")
 
+    _add_status(add)
+    _add_warehouse_commands(add)
+    _add_submit(add)
+    return parser
+
+
+def _add_status(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """`status`: runs as ops.pipeline_runs (or, with --cluster, Argo) sees them."""
     status = add("status", "Recent runs and their stages, from ops.pipeline_runs.", "environment: DATABASE_URL")
     status.add_argument("--limit", type=_positive_int, default=5, metavar="N", help="runs to show (default 5)")
     status.add_argument("--record-exit", metavar="STATUS",
@@ -154,6 +162,24 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--namespace", default=None,
                         help=f"with --cluster: namespace (default: ARGO_NAMESPACE or {DEFAULT_NAMESPACE})")
 
+
+def _add_submit(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """`submit`: start (and follow) a run of the WorkflowTemplate on Argo."""
+    submit = add("submit", "Submit the WorkflowTemplate to an Argo Server.",
+                 "environment: ARGO_SERVER, ARGO_NAMESPACE, ARGO_TOKEN")
+    submit.add_argument("--argo-server", default=None,
+                        help=f"Argo Server URL (default {DEFAULT_ARGO_SERVER}) {_env('ARGO_SERVER')}")
+    submit.add_argument("--namespace", default=None,
+                        help=f"namespace (default {DEFAULT_NAMESPACE}) {_env('ARGO_NAMESPACE')}")
+    submit.add_argument("--repos", nargs="+", metavar="URI", help=f"sources for this run {_env('COMMITLAKE_REPOS')}")
+    submit.add_argument("--insecure", action="store_true",
+                        help="skip TLS verification (a port-forwarded Argo Server with its self-signed certificate)")
+    submit.add_argument("--wait", action="store_true",
+                        help="follow the run through the Kubernetes API and exit with its result")
+
+
+def _add_warehouse_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """`db` and `dbt`: the warehouse in use, directly."""
     db = add("db", "The warehouse in use: its URL, a psql shell, or stop the embedded server.",
              "environment: DATABASE_URL (unset: the embedded server under COMMITLAKE_HOME)")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", parser_class=_Parser)
@@ -168,19 +194,6 @@ def _parser() -> argparse.ArgumentParser:
     dbt = add("dbt", "Run any dbt command against the warehouse in use (e.g. `commitlake dbt -- docs generate`).",
               "environment: DATABASE_URL, COMMITLAKE_DBT_PROJECT_DIR")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments for dbt, after --")
-
-    submit = add("submit", "Submit the WorkflowTemplate to an Argo Server.",
-                 "environment: ARGO_SERVER, ARGO_NAMESPACE, ARGO_TOKEN")
-    submit.add_argument("--argo-server", default=None,
-                        help=f"Argo Server URL (default {DEFAULT_ARGO_SERVER}) {_env('ARGO_SERVER')}")
-    submit.add_argument("--namespace", default=None,
-                        help=f"namespace (default {DEFAULT_NAMESPACE}) {_env('ARGO_NAMESPACE')}")
-    submit.add_argument("--repos", nargs="+", metavar="URI", help=f"sources for this run {_env('COMMITLAKE_REPOS')}")
-    submit.add_argument("--insecure", action="store_true",
-                        help="skip TLS verification (a port-forwarded Argo Server with its self-signed certificate)")
-    submit.add_argument("--wait", action="store_true",
-                        help="follow the run through the Kubernetes API and exit with its result")
-    return parser
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> Settings:

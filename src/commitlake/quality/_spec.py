@@ -119,61 +119,77 @@ def load_spec(quality_dir: Path, dbt_vars: dict[str, Any] | None = None) -> Qual
                 )
             parameters[name] = query
             parameter_origin[name] = where(("parameters", name))
-        seen: set[tuple[str, str | None]] = set()
-        for index, item in enumerate(spec.checks):
-            source = where(("checks", index))
-            label = item.name or item.expectation
-            if (label, item.column) in seen:
-                raise ConfigError(
-                    f"{source}: duplicate check {label}({item.column or ''}) on {spec.table}; give one a `name`"
-                )
-            seen.add((label, item.column))
-            kwargs = {
-                key: _resolve(value, dbt_vars, where(("checks", index, "with", key)), param_refs)
-                for key, value in item.with_.items()
-            }
-            checks.append(
-                Check(
-                    table=spec.table,
-                    expectation=item.expectation,
-                    column=item.column,
-                    severity=item.severity,
-                    kwargs=kwargs,
-                    name=item.name,
-                    layer=spec.layer,
-                    source=source,
-                )
-            )
-        for index, m in enumerate(spec.monitors):
-            source = where(("monitors", index))
-            columns = tuple(m.columns) or ((m.column,) if m.column else ())
-            if m.metric in ("volume", "freshness") and not m.by:
-                raise ConfigError(f"{source}: metric {m.metric} needs `by` (the column to group by)")
-            if m.metric != "volume" and not columns:
-                raise ConfigError(f"{source}: metric {m.metric} needs `column` or `columns`")
-            if m.min_history < 1 or m.window < m.min_history or m.threshold_mads <= 0:
-                raise ConfigError(f"{source}: need 1 <= min_history <= window and threshold_mads > 0")
-            for column in columns or (None,):
-                monitors.append(
-                    Monitor(
-                        table=spec.table,
-                        layer=spec.layer,
-                        metric=m.metric,
-                        column=column,
-                        by=m.by,
-                        severity=m.severity,
-                        threshold_mads=m.threshold_mads,
-                        min_change=m.min_change,
-                        min_relative_change=m.min_relative_change,
-                        min_history=m.min_history,
-                        window=m.window,
-                        source=source,
-                    )
-                )
+        checks.extend(_checks_of(spec, where, dbt_vars, param_refs))
+        monitors.extend(_monitors_of(spec, where))
     for name, source in param_refs:
         if name not in parameters:
             raise ConfigError(f"{source}: unknown parameter {name!r}; declare it under `parameters:`")
     return QualitySpec(checks=tuple(checks), monitors=tuple(monitors), parameters=parameters)  # fmt: skip
+
+
+def _checks_of(
+    spec: _TableSpec, where: Any, dbt_vars: dict[str, Any], param_refs: list[tuple[str, str]]
+) -> list[Check]:
+    """One file's checks, `{{ var }}`s resolved; a label used twice on one column is an error naming both."""
+    checks: list[Check] = []
+    seen: set[tuple[str, str | None]] = set()
+    for index, item in enumerate(spec.checks):
+        source = where(("checks", index))
+        label = item.name or item.expectation
+        if (label, item.column) in seen:
+            raise ConfigError(
+                f"{source}: duplicate check {label}({item.column or ''}) on {spec.table}; give one a `name`"
+            )
+        seen.add((label, item.column))
+        kwargs = {
+            key: _resolve(value, dbt_vars, where(("checks", index, "with", key)), param_refs)
+            for key, value in item.with_.items()
+        }
+        checks.append(
+            Check(
+                table=spec.table,
+                expectation=item.expectation,
+                column=item.column,
+                severity=item.severity,
+                kwargs=kwargs,
+                name=item.name,
+                layer=spec.layer,
+                source=source,
+            )
+        )
+    return checks
+
+
+def _monitors_of(spec: _TableSpec, where: Any) -> list[Monitor]:
+    """One file's monitors, one per column watched; an impossible history window is an error at its line."""
+    monitors: list[Monitor] = []
+    for index, m in enumerate(spec.monitors):
+        source = where(("monitors", index))
+        columns = tuple(m.columns) or ((m.column,) if m.column else ())
+        if m.metric in ("volume", "freshness") and not m.by:
+            raise ConfigError(f"{source}: metric {m.metric} needs `by` (the column to group by)")
+        if m.metric != "volume" and not columns:
+            raise ConfigError(f"{source}: metric {m.metric} needs `column` or `columns`")
+        if m.min_history < 1 or m.window < m.min_history or m.threshold_mads <= 0:
+            raise ConfigError(f"{source}: need 1 <= min_history <= window and threshold_mads > 0")
+        for column in columns or (None,):
+            monitors.append(
+                Monitor(
+                    table=spec.table,
+                    layer=spec.layer,
+                    metric=m.metric,
+                    column=column,
+                    by=m.by,
+                    severity=m.severity,
+                    threshold_mads=m.threshold_mads,
+                    min_change=m.min_change,
+                    min_relative_change=m.min_relative_change,
+                    min_history=m.min_history,
+                    window=m.window,
+                    source=source,
+                )
+            )
+    return monitors
 
 
 def _layer_rank(name: str) -> int:
