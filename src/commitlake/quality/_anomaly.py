@@ -118,13 +118,8 @@ def _measure(conn: psycopg.Connection[Any], run_id: str, monitor: Monitor) -> li
 
 def _history(conn: psycopg.Connection[Any], run_id: str, monitor: Monitor, key: str | None) -> list[float]:
     """The values earlier runs recorded for this table, metric, column and key, newest first."""
-    rows = conn.execute(
-        """
-        select (observed ->> 'value')::float8 from ops.data_quality_results
-        where suite = %s and expectation = %s and column_name is not distinct from %s
-          and (observed ->> 'key') is not distinct from %s and run_id <> %s and observed ? 'value'
-        order by checked_at desc limit %s
-        """,
-        [monitor.table, monitor.label, monitor.column or monitor.by, key, run_id, monitor.window],
-    ).fetchall()
-    return [float(r[0]) for r in rows]
+    from commitlake.warehouse.runs import quality_history
+
+    return quality_history(
+        conn, monitor.table, monitor.label, monitor.column or monitor.by, key, run_id, monitor.window
+    )

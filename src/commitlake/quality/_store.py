@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from commitlake.errors import WarehouseError
 from commitlake.quality._freshness import FRESHNESS_SUITE
 from commitlake.quality._report import CheckResult
-from commitlake.warehouse.locks import Lock
+from commitlake.warehouse.runs import replace_quality_results
 
 __all__ = ["connect", "evaluate_parameters", "existing_tables", "replace_results", "replace_suite_results"]
 
@@ -80,20 +80,12 @@ _FOREIGN_SUITES = (FRESHNESS_SUITE,)
 def _replace(
     conn: psycopg.Connection[Any], run_id: str, results: Sequence[CheckResult], where: str, args: list[Any]
 ) -> None:
+    rows = [
+        (r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success,
+         Jsonb(r.observed, dumps=_dumps), Jsonb(r.threshold, dumps=_dumps))
+        for r in results
+    ]  # fmt: skip
     try:
-        with conn.transaction(), conn.cursor() as cur:
-            # Two validations of one run (a retry racing a straggler) must not interleave their rows.
-            cur.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", [int(Lock.QUALITY_RESULTS), run_id])
-            cur.execute(f"delete from ops.data_quality_results where run_id = %s and {where}", [run_id, *args])
-            cur.executemany(
-                "insert into ops.data_quality_results"
-                " (run_id, suite, expectation, column_name, layer, severity, success, observed, threshold)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (run_id, r.suite, r.expectation, r.column_name, r.layer, r.severity, r.success,
-                     Jsonb(r.observed, dumps=_dumps), Jsonb(r.threshold, dumps=_dumps))
-                    for r in results
-                ],
-            )  # fmt: skip
+        replace_quality_results(conn, run_id, where, args, rows)
     except psycopg.Error as exc:
         raise WarehouseError(f"cannot record data quality results: {exc}".strip()) from exc

@@ -1,10 +1,14 @@
-"""ops.pipeline_runs: the one place its SQL lives (written by the stage wrapper and the exit handler, read by
-`commitlake status`, the fan-out and ingest)."""
+"""ops.pipeline_runs and ops.data_quality_results: the one place their SQL lives.
+
+Runs are written by the stage wrapper and the exit handler and read by `commitlake status`, the fan-out and
+ingest; quality results are written by validate and transform's freshness check and read back by the anomaly
+monitors. (ops.loaded_objects, ops.ingest_state and ops.model_drift are still read and written by their stages:
+tests/test_warehouse_schema.py lists them.)"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,8 +26,10 @@ __all__ = [
     "RunRow",
     "StageRow",
     "mark_abandoned",
+    "quality_history",
     "recent_runs",
     "record_stage",
+    "replace_quality_results",
     "run_alive",
     "run_end",
     "run_stages",
@@ -195,3 +201,40 @@ def run_stages(warehouse: Warehouse, run_id: str, run_stage: str) -> list[StageR
         StageRow(stage, status, duration, counts or {}, error, finished, details)
         for stage, status, duration, counts, error, finished, details in rows
     ]
+
+
+def replace_quality_results(
+    conn: psycopg.Connection[Any], run_id: str, where: str, args: Sequence[Any], rows: Sequence[Sequence[Any]]
+) -> None:
+    """In one transaction, make the run's ops.data_quality_results rows matching `where` exactly `rows`.
+
+    `where` is a trusted, static SQL condition with %s placeholders for `args`; each row is (suite, expectation,
+    column_name, layer, severity, success, observed, threshold).
+    """
+    with conn.transaction(), conn.cursor() as cur:
+        # Two validations of one run (a retry racing a straggler) must not interleave their rows.
+        cur.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", [int(Lock.QUALITY_RESULTS), run_id])
+        cur.execute(f"delete from ops.data_quality_results where run_id = %s and {where}", [run_id, *args])
+        cur.executemany(
+            "insert into ops.data_quality_results"
+            " (run_id, suite, expectation, column_name, layer, severity, success, observed, threshold)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(run_id, *row) for row in rows],
+        )
+
+
+def quality_history(
+    conn: psycopg.Connection[Any], suite: str, expectation: str, column: str | None, key: str | None,
+    exclude_run: str, limit: int,
+) -> list[float]:
+    """The monitored values earlier runs recorded for one suite, expectation, column and key, newest first."""
+    rows = conn.execute(
+        """
+        select (observed ->> 'value')::float8 from ops.data_quality_results
+        where suite = %s and expectation = %s and column_name is not distinct from %s
+          and (observed ->> 'key') is not distinct from %s and run_id <> %s and observed ? 'value'
+        order by checked_at desc limit %s
+        """,
+        [suite, expectation, column, key, exclude_run, limit],
+    ).fetchall()
+    return [float(r[0]) for r in rows]
