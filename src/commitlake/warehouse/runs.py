@@ -224,8 +224,13 @@ def replace_quality_results(
 
 
 def quality_history(
-    conn: psycopg.Connection[Any], suite: str, expectation: str, column: str | None, key: str | None,
-    exclude_run: str, limit: int,
+    conn: psycopg.Connection[Any],
+    suite: str,
+    expectation: str,
+    column: str | None,
+    key: str | None,
+    exclude_run: str,
+    limit: int,
 ) -> list[float]:
     """The monitored values earlier runs recorded for one suite, expectation, column and key, newest first."""
     rows = conn.execute(
