@@ -11,6 +11,11 @@ from __future__ import annotations
 from commitlake.errors import EXIT_PARTIAL, EXIT_TRANSIENT
 
 __all__ = [
+    "BACKUP_ACCESS_KEY_ENV",
+    "BACKUP_BUCKET",
+    "BACKUP_SECRET",
+    "BACKUP_SECRET_KEY_ENV",
+    "BACKUP_URI_ENV",
     "CONFIG_MAP",
     "DEFAULT_ARGO_SERVER",
     "DEFAULT_NAMESPACE",
@@ -28,6 +33,8 @@ __all__ = [
     "REPO_INPUT",
     "RUN_FINISHED_EVENT",
     "RUN_NAME_PREFIX",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
     "SECRET",
     "SERVICE_ACCOUNT",
     "WAREHOUSE_MUTEX",
@@ -77,3 +84,15 @@ WORKFLOW_VERSION = "v1alpha1"
 WORKFLOW_PLURAL = "workflows"
 #: Workflow phases that end a run; only the first is a success.
 FINAL_PHASES = ("Succeeded", "Failed", "Error")
+
+#: S3 key names of every consumer's Secret (pipeline, MLflow, Argo, backups): the AWS SDKs' own variables.
+S3_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
+S3_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
+#: Backups have their own identity: this Secret (keys S3_ACCESS_KEY, S3_SECRET_KEY) may use BACKUP_BUCKET only.
+#: CloudNativePG's barman-cloud reads it directly; `commitlake db backup|restore` gets its keys through the
+#: BACKUP_*_ENV variables (so a pod may hold the pipeline's keys too) and writes under BACKUP_URI_ENV.
+BACKUP_SECRET = "commitlake-backups"
+BACKUP_BUCKET = "commitlake-backups"
+BACKUP_URI_ENV = "COMMITLAKE_BACKUP_URI"
+BACKUP_ACCESS_KEY_ENV = "COMMITLAKE_BACKUP_ACCESS_KEY_ID"
+BACKUP_SECRET_KEY_ENV = "COMMITLAKE_BACKUP_SECRET_ACCESS_KEY"
