@@ -53,8 +53,11 @@ def test_the_backup_uri_is_opened_with_the_backups_keys_not_the_ambient_ones(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "pipeline-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "pipeline-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    environ = {contract.BACKUP_URI_ENV: f"s3://{contract.BACKUP_BUCKET}/warehouse",
-               contract.BACKUP_ACCESS_KEY_ENV: "backups-key", contract.BACKUP_SECRET_KEY_ENV: "backups-secret"}
+    environ = {
+        contract.BACKUP_URI_ENV: f"s3://{contract.BACKUP_BUCKET}/warehouse",
+        contract.BACKUP_ACCESS_KEY_ENV: "backups-key",
+        contract.BACKUP_SECRET_KEY_ENV: "backups-secret",
+    }
     lake = backup_lake(_settings(tmp_path, "http://127.0.0.1:9"), environ)
     assert isinstance(lake, S3Lake) and lake.uri == f"s3://{contract.BACKUP_BUCKET}/warehouse"
     credentials = lake._s3._request_signer._credentials  # what every request is signed with
@@ -68,8 +71,9 @@ def test_half_a_key_pair_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "commitlake", *args], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "commitlake", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
 
 
 def test_cli_backup_and_restore_through_the_backups_bucket(
@@ -77,17 +81,31 @@ def test_cli_backup_and_restore_through_the_backups_bucket(
 ) -> None:
     ensure_schema(fresh_database)
     with psycopg.connect(fresh_database, autocommit=True) as conn:
-        conn.execute("insert into raw.github_commits (repo_full_name, sha, authored_at, committed_at, payload, "
-                     "source_kind, lake_key, line_no, run_id) values ('o/r', 'abc', now(), now(), '{}', "
-                     "'jsonl', 'k', 0, 'r1')")
+        conn.execute(
+            "insert into raw.github_commits (repo_full_name, sha, authored_at, committed_at, payload, "
+            "source_kind, lake_key, line_no, run_id) values ('o/r', 'abc', now(), now(), '{}', "
+            "'jsonl', 'k', 0, 'r1')"
+        )
     bucket = f"backups-{uuid.uuid4().hex[:8]}"
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="backups-key",
-                      aws_secret_access_key="backups-secret")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="backups-key",
+        aws_secret_access_key="backups-secret",
+    )
     s3.create_bucket(Bucket=bucket)
-    env = {**os.environ, "DATABASE_URL": fresh_database, "COMMITLAKE_HOME": str(tmp_path / "home"),
-           "COMMITLAKE_LAKE_URI": str(tmp_path / "lake"), "AWS_ENDPOINT_URL_S3": s3_endpoint,
-           "AWS_DEFAULT_REGION": "us-east-1", contract.BACKUP_URI_ENV: f"s3://{bucket}/warehouse",
-           contract.BACKUP_ACCESS_KEY_ENV: "backups-key", contract.BACKUP_SECRET_KEY_ENV: "backups-secret"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database,
+        "COMMITLAKE_HOME": str(tmp_path / "home"),
+        "COMMITLAKE_LAKE_URI": str(tmp_path / "lake"),
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        contract.BACKUP_URI_ENV: f"s3://{bucket}/warehouse",
+        contract.BACKUP_ACCESS_KEY_ENV: "backups-key",
+        contract.BACKUP_SECRET_KEY_ENV: "backups-secret",
+    }
     env.pop("AWS_ACCESS_KEY_ID", None)
     env.pop("AWS_SECRET_ACCESS_KEY", None)
     done = _cli("db", "backup", env=env)
