@@ -15,6 +15,9 @@ every case, so a run stopped early keeps what it measured.
 
     nice -n 15 python bench/bench_partition.py [--cases 1000000:plain 1000000:hash 10000000:hash]
 
+Disk: a case needs about 6 GB per million commits after the full build (raw ~1.7 GB of it) plus WAL, so 10M
+needs ~65 GB free. Cases can run side by side (`--out partition-<x>.json` each, then `--combine` them).
+
 Writes bench/results/partition.json and bench/results/partition.png (log-log: incremental time vs new rows,
 full builds as references). Starts commitlake's embedded PostgreSQL in a temporary directory (or uses PGHOST).
 """
@@ -228,7 +231,7 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         nargs="+",
-        default=["1000000:plain", "1000000:hash", "10000000:hash"],
+        default=["100000:plain", "1000000:plain", "1000000:hash", "2000000:hash"],
         help="ROWS:plain|hash, run in order",
     )
     parser.add_argument("--out", default="partition.json", help="results file name under bench/results")
