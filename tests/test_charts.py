@@ -435,7 +435,7 @@ def test_each_consumer_identity_is_scoped_to_its_buckets(platform: list[Doc]) ->
     expected = EXPECTED_SCOPES
     policies = _identity_policies(platform)
     assert set(policies) == set(expected)
-    all_buckets = {"commitlake-lake", "commitlake-mlflow", "commitlake-argo", "other"}
+    all_buckets = {"commitlake-lake", "commitlake-mlflow", "commitlake-argo", "commitlake-backups", "other"}
     for secret_name, policy in policies.items():
         for bucket in all_buckets:
             mine = bucket in expected[secret_name]
@@ -452,6 +452,7 @@ EXPECTED_SCOPES = {
     "commitlake-pipeline": {"commitlake-lake"},
     "commitlake-mlflow-env": {"commitlake-mlflow"},
     "commitlake-argo-s3": {"commitlake-argo"},
+    "commitlake-backups": {"commitlake-backups"},
 }
 
 

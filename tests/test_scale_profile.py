@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from charts_policy import (
     security_violations,
     workload_endpoints,
 )
+from commitlake import contract
 from crd_schema import CrdValidator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,9 +206,15 @@ def test_cluster_contract(scale: list[Doc]) -> None:
     assert spec["affinity"]["podAntiAffinityType"] == "required"
     assert spec["bootstrap"]["initdb"]["database"] == "commitlake"
     roles = {r["name"]: r for r in spec["managed"]["roles"]}
-    assert set(roles) == {"data_engineer", "data_scientist", "ml_engineer", "analyst", "pipeline", "mlflow"}
+    assert set(roles) == {"data_engineer", "data_scientist", "ml_engineer", "analyst", "pipeline", "mlflow",
+                          "grafana"}
     assert not roles["analyst"]["login"] and roles["pipeline"]["login"]
+    assert roles["grafana"]["login"] and roles["grafana"]["inRoles"] == ["analyst"]
     store = spec["backup"]["barmanObjectStore"]
+    credentials = store["s3Credentials"]
+    assert {credentials[k]["name"] for k in ("accessKeyId", "secretAccessKey")} == {contract.BACKUP_SECRET}
+    assert (credentials["accessKeyId"]["key"], credentials["secretAccessKey"]["key"]) == (
+        contract.S3_ACCESS_KEY_KEY, contract.S3_SECRET_KEY_KEY)
     assert store["endpointURL"] == "http://commitlake-objectstore:9000"
     bucket = store["destinationPath"].removeprefix("s3://").split("/")[0]
     buckets_job = one(scale, "Job")
@@ -275,6 +283,7 @@ def test_new_flows_and_nothing_more(scale: list[Doc]) -> None:
     assert network_policy_violations(scale) == []
     store = _objectstore(scale)
     mlflow = workload_endpoints(scale)["mlflow"]
+    grafana = workload_endpoints(scale)["grafana"]
     allowed = [
         (INSTANCE, INSTANCE, 5432, "replication"),
         (POOLER_RW, INSTANCE, 5432, "rw pooler -> instances"),
@@ -285,6 +294,7 @@ def test_new_flows_and_nothing_more(scale: list[Doc]) -> None:
         (OPERATOR, INSTANCE, 8000, "operator -> instance status"),
         (store, store, 9000, "MinIO erasure-set traffic"),
         (PIPELINE, store, 9000, "pipeline -> lake"),
+        (grafana, POOLER_RO, 5432, "grafana -> ro pooler (analytics, read-only)"),
     ]
     denied = [
         (PIPELINE, INSTANCE, 5432, "clients go through the pooler"),
@@ -297,6 +307,10 @@ def test_new_flows_and_nothing_more(scale: list[Doc]) -> None:
         (POOLER_RW, store, 9000, "poolers do not back up"),
         (store, INSTANCE, 5432, "the store never calls the database"),
         (INSTANCE, INSTANCE, 8000, "replication is 5432 only"),
+        (grafana, POOLER_RW, 5432, "grafana never writes"),
+        (grafana, INSTANCE, 5432, "grafana goes through the ro pooler"),
+        (grafana, store, 9000, "grafana has no business in the lake"),
+        (POOLER_RO, grafana, 3000, "the pooler never calls grafana"),
     ]
     for src, dst, port, why in allowed:
         assert flow_allowed(scale, src, dst, port), why
@@ -309,6 +323,64 @@ def test_readonly_pooler_admits_its_listed_clients_only(scale: list[Doc]) -> Non
     peers = [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
              for p in policy["spec"]["ingress"][0]["from"]]
     assert peers == ["grafana"]
+
+
+def _provisioned_datasources(docs: list[Doc]) -> list[Doc]:
+    config = one(docs, "ConfigMap", "commitlake-observability-grafana-provisioning")
+    return list(yaml.safe_load(config["data"]["datasources.yaml"])["datasources"])
+
+
+def test_grafana_reads_analytics_through_the_ro_pooler(scale: list[Doc], charts_dir: Path) -> None:
+    [warehouse] = [d for d in _provisioned_datasources(scale) if d["uid"] == "warehouse"]
+    assert warehouse["type"] == "grafana-postgresql-datasource"
+    assert warehouse["url"] == f"{CLUSTER}-pooler-ro:5432" and warehouse["jsonData"]["database"] == "commitlake"
+    assert (warehouse["user"], warehouse["secureJsonData"]["password"]) == ("$WAREHOUSE_USER", "$WAREHOUSE_PASSWORD")
+    pod = one(scale, "Deployment", "commitlake-observability-grafana")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"].startswith("WAREHOUSE_")}
+    assert refs == {"WAREHOUSE_USER": {"name": "commitlake-warehouse-grafana", "key": "username"},
+                    "WAREHOUSE_PASSWORD": {"name": "commitlake-warehouse-grafana", "key": "password"}}
+    login = one(scale, "Secret", "commitlake-warehouse-grafana")
+    assert login["type"] == "kubernetes.io/basic-auth"
+    assert base64.b64decode(login["data"]["username"]).decode() == "grafana"
+    # Grafana's egress: Loki, the ro Pooler's pods and DNS; nothing else.
+    egress = one(scale, "NetworkPolicy", "commitlake-observability-grafana")["spec"]["egress"]
+    ports = sorted(p["port"] for rule in egress for p in rule["ports"])
+    assert ports == [53, 53, 3100, 5432], ports
+    # The default profile keeps Grafana on Loki alone.
+    default = render(charts_dir / "commitlake")
+    assert [d["uid"] for d in _provisioned_datasources(default)] == ["loki"]
+    default_egress = one(default, "NetworkPolicy", "commitlake-observability-grafana")["spec"]["egress"]
+    assert 5432 not in [p["port"] for rule in default_egress for p in rule["ports"]]
+
+
+def test_grafana_warehouse_needs_its_endpoint_and_secret(charts_dir: Path) -> None:
+    stderr = render_error(charts_dir / "commitlake", "--set", "observability.grafana.warehouse.enabled=true")
+    assert "grafana.warehouse.enabled needs grafana.warehouse.host and grafana.warehouse.existingSecret" in stderr
+
+
+# -- backups: their own identity, the backups bucket only --------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["default", "scale"])
+def test_backups_have_their_own_bucket_scoped_identity(charts_dir: Path, scale: list[Doc], profile: str) -> None:
+    docs = scale if profile == "scale" else render(charts_dir / "commitlake")
+    secrets = {d["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in d["data"].items()}
+               for d in docs if d["kind"] == "Secret"}
+    backups = secrets[contract.BACKUP_SECRET]
+    assert set(backups) == {contract.S3_ACCESS_KEY_KEY, contract.S3_SECRET_KEY_KEY}
+    root = secrets["commitlake-objectstore-auth"]
+    others = [v[contract.S3_ACCESS_KEY_KEY] for k, v in secrets.items() if k != contract.BACKUP_SECRET
+              and contract.S3_ACCESS_KEY_KEY in v]
+    assert backups[contract.S3_ACCESS_KEY_KEY] not in [root["root-user"], *others], "not the root's, not shared"
+    container = one(docs, "Job")["spec"]["template"]["spec"]["containers"][0]
+    script = "\n".join([*container.get("command", []), *container.get("args", [])])
+    assert f"mc mb --ignore-existing store/{contract.BACKUP_BUCKET}" in script
+    assert f"identity backups may use {contract.BACKUP_BUCKET} only" in script
+    [policy] = [line for line in script.splitlines() if "/tmp/policy-backups.json" in line and "printf" in line]
+    assert json.loads(policy.split("'")[3])["Statement"][0]["Resource"] == [f"arn:aws:s3:::{contract.BACKUP_BUCKET}"]
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") for e in container["env"]}
+    assert contract.BACKUP_SECRET in env.values()
 
 
 # -- item 3: the object store, distributed -------------------------------------------------------------------
@@ -409,3 +481,14 @@ def test_workflow_scale_knobs_are_validated(charts_dir: Path) -> None:
     err = render_error(charts_dir / "commitlake", "--set", "workflowScale.resources.transfrom.limits.cpu=2")
     assert "workflowScale.resources.transfrom: no such stage" in err
     assert "parallelism" in render_error(charts_dir / "commitlake", "--set", "workflowScale.parallelism=0")
+
+
+def test_backup_names_in_the_charts_are_the_contract() -> None:
+    umbrella = yaml.safe_load((CHARTS / "commitlake" / "values.yaml").read_text())
+    ha = yaml.safe_load((CHARTS / "warehouse-ha" / "values.yaml").read_text())["backup"]
+    assert umbrella["secrets"]["backups"] == contract.BACKUP_SECRET == ha["s3SecretName"]
+    assert (ha["accessKeyKey"], ha["secretKeyKey"]) == (contract.S3_ACCESS_KEY_KEY, contract.S3_SECRET_KEY_KEY)
+    assert ha["destinationPath"].removeprefix("s3://").split("/")[0] == contract.BACKUP_BUCKET
+    assert contract.BACKUP_BUCKET in umbrella["objectstore"]["buckets"]
+    [identity] = [i for i in umbrella["objectstore"]["identities"] if i["existingSecret"] == contract.BACKUP_SECRET]
+    assert identity["buckets"] == [contract.BACKUP_BUCKET]

@@ -13,6 +13,11 @@ from commitlake.errors import EXIT_PARTIAL, EXIT_TRANSIENT
 __all__ = [
     "ARTIFACT_REPOSITORIES",
     "ARTIFACT_SECRET",
+    "BACKUP_ACCESS_KEY_ENV",
+    "BACKUP_BUCKET",
+    "BACKUP_SECRET",
+    "BACKUP_SECRET_KEY_ENV",
+    "BACKUP_URI_ENV",
     "CONFIG_MAP",
     "DEFAULT_ARGO_SERVER",
     "DEFAULT_NAMESPACE",
@@ -58,7 +63,7 @@ SECRET = "commitlake-pipeline"
 ARTIFACT_SECRET = "commitlake-argo-s3"
 #: ConfigMap Argo reads for a namespace's default artifact repository (a name Argo fixes).
 ARTIFACT_REPOSITORIES = "artifact-repositories"
-#: The S3 key pair's names in every Secret that carries one (the pipeline's, MLflow's, Argo's).
+#: The S3 key pair's names in every Secret that carries one (the pipeline's, MLflow's, Argo's, the backups').
 S3_ACCESS_KEY_KEY = "AWS_ACCESS_KEY_ID"
 S3_SECRET_KEY_KEY = "AWS_SECRET_ACCESS_KEY"
 #: Secret keys a run can do without (anonymous GitHub access: 60 requests an hour).
@@ -89,3 +94,12 @@ WORKFLOW_VERSION = "v1alpha1"
 WORKFLOW_PLURAL = "workflows"
 #: Workflow phases that end a run; only the first is a success.
 FINAL_PHASES = ("Succeeded", "Failed", "Error")
+
+#: Backups have their own identity: this Secret (keys S3_ACCESS_KEY_KEY, S3_SECRET_KEY_KEY) may use BACKUP_BUCKET only.
+#: CloudNativePG's barman-cloud reads it directly; `commitlake db backup|restore` gets its keys through the
+#: BACKUP_*_ENV variables (so a pod may hold the pipeline's keys too) and writes under BACKUP_URI_ENV.
+BACKUP_SECRET = "commitlake-backups"
+BACKUP_BUCKET = "commitlake-backups"
+BACKUP_URI_ENV = "COMMITLAKE_BACKUP_URI"
+BACKUP_ACCESS_KEY_ENV = "COMMITLAKE_BACKUP_ACCESS_KEY_ID"
+BACKUP_SECRET_KEY_ENV = "COMMITLAKE_BACKUP_SECRET_ACCESS_KEY"

@@ -28,11 +28,11 @@ http://{{ include "commitlake.objectStoreHost" . }}:9000
 {{- fail "mlflow.auth.existingSecret must equal secrets.mlflow when secrets.create=true" }}
 {{- end }}
 {{- if and .Values.secrets.create .Values.objectstore.enabled .Values.objectstore.identities }}
-{{- $consumers := list .Values.secrets.pipeline .Values.secrets.mlflow .Values.secrets.argo }}
+{{- $consumers := list .Values.secrets.pipeline .Values.secrets.mlflow .Values.secrets.argo .Values.secrets.backups }}
 {{- $named := list }}
 {{- range .Values.objectstore.identities }}
 {{- if not (has .existingSecret $consumers) }}
-{{- fail (printf "objectstore.identities: %s names Secret %q, which this chart does not create (secrets.pipeline, secrets.mlflow, secrets.argo)" .name .existingSecret) }}
+{{- fail (printf "objectstore.identities: %s names Secret %q, which this chart does not create (secrets.pipeline, secrets.mlflow, secrets.argo, secrets.backups)" .name .existingSecret) }}
 {{- end }}
 {{- if or (ne .accessKeyKey "AWS_ACCESS_KEY_ID") (ne .secretKeyKey "AWS_SECRET_ACCESS_KEY") }}
 {{- fail (printf "objectstore.identities: %s must use the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" .name) }}

@@ -6,27 +6,33 @@ every profile already has (a local directory or S3), so a backup lives beside th
 scale profile does not use this: CloudNativePG takes base backups and archives WAL itself (charts/SCALE.md).
 
 Dumps are staged in a temporary file, then written once under `backups/warehouse/` (lake objects are
-immutable, so a key is never reused: it carries the UTC time to the microsecond).
+immutable, so a key is never reused: it carries the UTC time to the microsecond). With COMMITLAKE_BACKUP_URI
+set they go there instead, with the backups identity's own S3 keys when COMMITLAKE_BACKUP_ACCESS_KEY_ID /
+_SECRET_ACCESS_KEY are set (the `commitlake-backups` Secret: the backups bucket only), so a backup never needs
+the pipeline's keys and the pipeline's keys cannot delete backups.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from commitlake import contract
 from commitlake.config import Settings
 from commitlake.errors import ConfigError, WarehouseError
-from commitlake.lake.store import Lake
+from commitlake.lake.store import Lake, S3Lake, open_lake
 from commitlake.logs import get_logger
 from commitlake.warehouse.db import redact_url
 from commitlake.warehouse.dsn import parse, tool_conninfo_and_env
 
 __all__ = [
-    "BACKUP_PREFIX", "Backup", "backup_database", "latest_backup", "list_backups", "restore_database",
+    "BACKUP_PREFIX", "Backup", "backup_database", "backup_lake", "latest_backup", "list_backups", "restore_database",
     "run_backup_command",
 ]
 
@@ -117,12 +123,32 @@ def restore_database(url: str, lake: Lake, key: str | None = None) -> str:
     return key
 
 
+def backup_lake(settings: Settings, environ: Mapping[str, str] = os.environ) -> Lake:
+    """Where dumps go: COMMITLAKE_BACKUP_URI (with the backups identity's keys if given), else the lake in use."""
+    uri = environ.get(contract.BACKUP_URI_ENV, "").strip()
+    if not uri:
+        return open_lake(settings.effective_lake_uri, endpoint_url=settings.s3_endpoint_url)
+    access = environ.get(contract.BACKUP_ACCESS_KEY_ENV, "")
+    secret = environ.get(contract.BACKUP_SECRET_KEY_ENV, "")
+    if bool(access) != bool(secret):
+        raise ConfigError(f"{contract.BACKUP_ACCESS_KEY_ENV} and {contract.BACKUP_SECRET_KEY_ENV} must be set together")
+    lake = open_lake(uri, endpoint_url=settings.s3_endpoint_url)
+    if access and isinstance(lake, S3Lake):
+        import boto3
+        from botocore.config import Config
+
+        config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"})
+        client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, aws_access_key_id=access,
+                              aws_secret_access_key=secret, config=config)
+        lake = S3Lake(lake.bucket, lake.prefix, client=client)
+    return lake
+
+
 def run_backup_command(settings: Settings, action: str, key: str | None = None) -> str:
-    """`commitlake db backup|restore`: against the warehouse and lake in use; returns the key."""
-    from commitlake.lake.store import open_lake
+    """`commitlake db backup|restore`: against the warehouse in use and `backup_lake`; returns the key."""
     from commitlake.warehouse.db import open_warehouse
 
-    lake = open_lake(settings.effective_lake_uri, endpoint_url=settings.s3_endpoint_url)
+    lake = backup_lake(settings)
     with open_warehouse(settings) as warehouse:
         if action == "backup":
             return backup_database(warehouse.url, lake).key
