@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -61,8 +62,8 @@ MODULES: dict[str, Target] = {
         ],
     ),
     "loader": Target("warehouse/load.py", ["tests/test_load.py", "tests/test_faults.py"]),
-    "lake": Target("lake/store.py", ["tests/test_lake.py", "tests/test_faults.py"]),
-    "lake_layout": Target("lake/layout.py", ["tests/test_lake.py", "tests/test_faults.py"]),
+    "lake": Target("lake/store.py", ["tests/test_mut_lake.py", "tests/test_lake.py"]),
+    "lake_layout": Target("lake/layout.py", ["tests/test_mut_lake.py", "tests/test_lake.py"]),
     "gate": Target("quality/_report.py", ["tests/test_mut_gate.py"]),
     "promotion": Target(
         "ml/_registry.py",
@@ -132,9 +133,16 @@ def _spans(tree: ast.Module, names: tuple[str, ...]) -> list[tuple[int, int]]:
     return spans
 
 
-def _filter(session: Path, source: Path, only: tuple[str, ...]) -> None:
-    """Mark as skipped (never run) the mutants outside `only` and those inside annotations, with the reason
-    in the result's output, so the summary counts them apart instead of pretending they were killed."""
+def _sampled(line: int, col: int, operator: str, occurrence: int, fraction: float) -> bool:
+    """A deterministic sample: the same mutants are drawn on every run of the same code (no seed to forget)."""
+    digest = hashlib.sha256(f"{line}:{col}:{operator}:{occurrence}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") < fraction * 2**32
+
+
+def _filter(session: Path, source: Path, only: tuple[str, ...], sample: float = 1.0) -> None:
+    """Mark as skipped (never run) the mutants outside `only`, those inside annotations and, with `sample`
+    below 1, those not drawn, with the reason in the result's output, so the summary counts them apart
+    instead of pretending they were killed."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
@@ -142,11 +150,14 @@ def _filter(session: Path, source: Path, only: tuple[str, ...]) -> None:
     spans = _spans(tree, only) if only else []
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in list(db.pending_work_items):
-            (line, col) = item.mutations[0].start_pos
+            mutation = item.mutations[0]
+            (line, col) = mutation.start_pos
             if spans and not any(a <= line <= b for a, b in spans):
                 reason = "out of scope: outside " + ", ".join(only)
             elif _in_annotation(tree, line, col):
                 reason = "annotation: not evaluated at run time (from __future__ import annotations)"
+            elif sample < 1 and not _sampled(line, col, mutation.operator_name, mutation.occurrence, sample):
+                reason = f"not sampled: a deterministic {sample:.0%} sample of the module's mutants"
             else:
                 continue
             db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=reason))
@@ -257,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("MODULE", "SESSION"),
         help="only record an existing (possibly unfinished) cosmic-ray session's results",
     )
+    parser.add_argument(
+        "--sample", type=float, default=1.0, help="run only this deterministic fraction of each module's mutants"
+    )
     parser.add_argument("--keep", type=Path, help="keep the cosmic-ray sessions in this directory")
     args = parser.parse_args(argv)
     if args.summarize:
@@ -296,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 if done.returncode != 0:
                     raise SystemExit(f"cosmic-ray {step[0]} failed for {name}: {(done.stdout + done.stderr)[-2000:]}")
                 if step[0] == "init":
-                    _filter(session, tree / "src" / "commitlake" / target.path, target.only)
+                    _filter(session, tree / "src" / "commitlake" / target.path, target.only, args.sample)
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(session, args.keep / session.name)
@@ -306,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                 tests=target.tests,
                 only=list(target.only),
                 commit=commit,
+                sample=args.sample,
                 seconds=round(time.monotonic() - started),
                 load_average=os.getloadavg()[0],
             )

@@ -99,6 +99,16 @@ def test_alias_and_digest_lookups(client: Any) -> None:
     assert v1 == "1"
 
 
+def test_other_registry_errors_are_not_taken_for_a_missing_model(client: Any) -> None:
+    """Only RESOURCE_DOES_NOT_EXIST means "no model yet"; a bad request must surface, not read as None."""
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException, match=r"INVALID_PARAMETER_VALUE|[Ii]nvalid|name"):
+        alias_version(client, "", CHAMPION)
+    with pytest.raises(MlflowException):
+        version_trained_on(client, "it's", "d1")  # the quote breaks the filter: INVALID_PARAMETER_VALUE
+
+
 def test_prune_keeps_aliased_and_the_newest_unaliased(client: Any) -> None:
     name = "pruned"
     client.create_registered_model(name)
