@@ -271,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sample", type=float, default=1.0, help="run only this deterministic fraction of each module's mutants"
     )
+    parser.add_argument(
+        "--retest",
+        type=Path,
+        help="a --keep directory: rerun only its sessions' survivors (same product code, new tests)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the cosmic-ray sessions in this directory")
     args = parser.parse_args(argv)
     if args.summarize:
@@ -303,7 +308,13 @@ def main(argv: list[str] | None = None) -> int:
             cfg, session = work / f"{name}.toml", work / f"{name}.sqlite"
             _config(cfg, target.path, target.tests, args.timeout)
             started = time.monotonic()
-            for step in (["init", str(cfg), str(session)], ["baseline", str(cfg)], ["exec", str(cfg), str(session)]):
+            steps = [["init", str(cfg), str(session)], ["baseline", str(cfg)], ["exec", str(cfg), str(session)]]
+            if args.retest and (args.retest / session.name).is_file():
+                shutil.copy2(args.retest / session.name, session)
+                with sqlite3.connect(session) as db:  # survivors become pending again; exec runs only them
+                    db.execute("delete from work_results where upper(test_outcome) = 'SURVIVED'")
+                steps = steps[1:]
+            for step in steps:
                 done = subprocess.run(
                     [str(BIN / "cosmic-ray"), *step], cwd=tree, env=env, capture_output=True, text=True
                 )
