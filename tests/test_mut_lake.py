@@ -112,7 +112,7 @@ def test_local_rewrite_rules(tmp_path: Path) -> None:
 def test_local_io_errors_are_lake_errors(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path / "lake")
     lake.put_bytes("file", b"x")
-    with pytest.raises(LakeError, match=r"cannot write .*file/under"):
+    with pytest.raises(LakeError, match=r"^cannot write /.*/lake/file/under: File exists$"):
         lake.put_bytes("file/under", b"y")  # a file where a folder should be
     with pytest.raises(LakeError, match=r"cannot read file://.*/lake/missing: No such file or directory"):
         lake.get_bytes("missing")
