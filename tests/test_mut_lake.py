@@ -130,8 +130,19 @@ def test_open_lake_forms(tmp_path: Path) -> None:
     assert isinstance(bare, S3Lake) and (bare.prefix, bare.uri) == ("", "s3://bucket")
     with pytest.raises(LakeError, match=r"^lake URI 's3:///p' names no bucket"):
         open_lake("s3:///p")
-    with pytest.raises(LakeError, match=r"^unsupported lake URI 'gs://b/p'"):
-        open_lake("gs://b/p")
+    for other in ("gs://b/p", "sftp://host/dir", "swift://c/p"):  # sorting before and after "s3"
+        with pytest.raises(LakeError, match=f"^unsupported lake URI '{other}'"):
+            open_lake(other)
+
+
+def test_flags_are_keyword_only(tmp_path: Path) -> None:
+    """`put_bytes(k, d, True)` would hide which flag is set; the signatures make it a TypeError."""
+    lake = LocalLake(tmp_path)
+    with pytest.raises(TypeError):
+        lake.put_bytes("k", b"x", True)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        open_lake("s3://b/p", "http://127.0.0.1:9")  # type: ignore[misc]
+    assert not lake.exists("k")
 
 
 @pytest.fixture(scope="module")
