@@ -121,6 +121,8 @@ def test_local_io_errors_are_lake_errors(tmp_path: Path) -> None:
 def test_open_lake_forms(tmp_path: Path) -> None:
     plain = open_lake(str(tmp_path / "d"))
     assert isinstance(plain, LocalLake) and plain.root == tmp_path / "d"
+    literal = open_lake(str(tmp_path / "x%20y#z"))  # a plain path is taken as it is, not URL-decoded
+    assert isinstance(literal, LocalLake) and literal.root == tmp_path / "x%20y#z"
     spaced = open_lake((tmp_path / "a b").as_uri())
     assert isinstance(spaced, LocalLake) and spaced.root == tmp_path / "a b"
     s3 = open_lake("s3://bucket/some/prefix/")
