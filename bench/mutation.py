@@ -51,7 +51,10 @@ class Target:
 #: module name -> what to mutate and which tests must kill it (fast, `-x`, pure tests first)
 MODULES: dict[str, Target] = {
     "ratelimit": Target("sources/github/_ratelimit.py", ["tests/test_mut_ratelimit.py", "tests/test_github_waits.py"]),
-    "github_client": Target("sources/github/_client.py", ["tests/test_github_client.py", "tests/test_github_waits.py"]),
+    "github_client": Target(
+        "sources/github/_client.py",
+        ["tests/test_mut_client.py", "tests/test_github_client.py", "tests/test_github_waits.py"],
+    ),
     "quarantine": Target(
         "warehouse/quarantine.py",
         [
