@@ -64,3 +64,61 @@ def test_the_token_never_leaves_the_api_origin(elsewhere: str) -> None:
         client.get(elsewhere)
     assert seen == []
     assert not client.on_api_host(elsewhere) and client.on_api_host(f"{API}/x")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_every_redirect_status_is_followed_on_the_api_origin(status: int) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/old"):
+            return httpx.Response(status, headers={"location": f"{API}/new"})
+        return httpx.Response(200, json={"at": request.url.path})
+
+    page = _client(httpx.MockTransport(handler)).get(f"{API}/old")
+    assert page.data == {"at": "/api/v3/new"}
+
+
+def test_exactly_five_redirects_are_followed() -> None:
+    def chain(limit: int) -> httpx.MockTransport:
+        def handler(request: httpx.Request) -> httpx.Response:
+            hop = int(request.url.params.get("hop", "0"))
+            if hop < limit:
+                return httpx.Response(301, headers={"location": f"{API}/r?hop={hop + 1}"})
+            return httpx.Response(200, json={"hops": hop})
+
+        return httpx.MockTransport(handler)
+
+    assert _client(chain(5)).get(f"{API}/r").data == {"hops": 5}
+    with pytest.raises(SourceError, match=r"more than 5 redirects"):
+        _client(chain(6)).get(f"{API}/r")
+
+
+def test_a_transport_failure_is_named_with_its_message() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("read timed out after 30 s", request=request)
+
+    with pytest.raises(SourceError, match=r"gave up after 1 attempts: ReadTimeout: read timed out after 30 s$"):
+        _client(httpx.MockTransport(handler)).get(LIST)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(seconds, 0)
+
+
+def test_twelve_rate_limit_waits_by_default_then_a_clear_error() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(429, headers={"retry-after": "1"})
+
+    client = GitHubClient(API, None, transport=httpx.MockTransport(handler), clock=_Clock())
+    with pytest.raises(SourceError, match=r"still rate limited after 12 waits$"):
+        client.get(LIST)
+    assert len(calls) == 13
