@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from commitlake.errors import SourceError
-from commitlake.sources.github import GitHubClient
+from commitlake.sources.github import GitHubClient, GitHubHTTPError
 
 API = "https://ghe.example/api/v3"
 LIST = f"{API}/repos/o/r/commits"
@@ -122,3 +122,10 @@ def test_twelve_rate_limit_waits_by_default_then_a_clear_error() -> None:
     with pytest.raises(SourceError, match=r"still rate limited after 12 waits$"):
         client.get(LIST)
     assert len(calls) == 13
+
+
+@pytest.mark.parametrize("status", [300, 304 + 1, 199])
+def test_statuses_outside_2xx_carry_no_data(status: int) -> None:
+    client = _client(httpx.MockTransport(lambda _r: httpx.Response(status, json={"a": 1})))
+    with pytest.raises(GitHubHTTPError, match=f"HTTP {status}"):
+        client.get(LIST)
