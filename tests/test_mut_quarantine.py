@@ -4,6 +4,7 @@ Pure and quick, so `make mutation` can run it per mutant; test_quarantine.py hol
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -29,6 +30,11 @@ CHECKS = pytest.mark.parametrize("check", [check_line, check_line_fast], ids=["s
 def _line(sha: object = SHA, authored: object = "2020-01-01T00:00:00Z", committed: object = None) -> bytes:
     committed = authored if committed is None else committed
     return orjson.dumps({"sha": sha, "commit": {"author": {"date": authored}, "committer": {"date": committed}}})
+
+
+def test_the_window_is_fixed_once_built() -> None:
+    with pytest.raises(FrozenInstanceError):
+        WINDOW.latest = NOW  # type: ignore[misc]
 
 
 def test_window_edges() -> None:
@@ -113,6 +119,10 @@ def test_every_reason_with_its_detail(check: object) -> None:
         (
             _line(committed="2020-01-01T00:00:00+14:01"),
             Rejected("date_out_of_range", "commit.committer.date '2020-01-01T00:00:00+14:01': offset beyond ±14:00"),
+        ),
+        (
+            _line(authored="2020-01-01T00:00:00+20:00"),
+            Rejected("date_out_of_range", "commit.author.date '2020-01-01T00:00:00+20:00': offset beyond ±14:00"),
         ),
         (
             _line(authored="2020-01-01T00:00:00-14:01"),
