@@ -212,7 +212,9 @@ def _summary(session: Path, name: str) -> dict[str, Any]:
     reviewed = _harmless(name)
     for survivor in survivors:
         entry = next((e for e in reviewed if _match(e, survivor)), None)
-        survivor["harmless"] = entry["reason"] if entry else None
+        # `open = true`: reviewed, not harmless (a known gap or a product finding); it still counts as survived
+        survivor["harmless"] = entry["reason"] if entry and not entry.get("open") else None
+        survivor["note"] = entry["reason"] if entry and entry.get("open") else None
     harmless = sum(1 for s in survivors if s["harmless"])
     killed = counts["killed"] + counts["timeout"]
     judged = killed + counts["survived"]
@@ -284,9 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.summarize:
         name, session = args.summarize
         target = MODULES[name]
-        _record(
+        earlier: dict[str, Any] = json.loads(RESULTS.read_text()).get(name, {}) if RESULTS.is_file() else {}
+        kept = {k: earlier[k] for k in ("commit", "sample", "seconds", "load_average") if k in earlier}
+        _record(  # the run's own facts (commit, timing) stay; counts and reviews are read afresh
             name,
-            _summary(Path(session), name)
+            kept
+            | _summary(Path(session), name)
             | {"module": f"src/commitlake/{target.path}", "tests": target.tests, "only": list(target.only)},
         )
         return 0
