@@ -129,3 +129,26 @@ def test_statuses_outside_2xx_carry_no_data(status: int) -> None:
     client = _client(httpx.MockTransport(lambda _r: httpx.Response(status, json={"a": 1})))
     with pytest.raises(GitHubHTTPError, match=f"HTTP {status}"):
         client.get(LIST)
+
+
+def test_a_304_is_counted_once_per_run_and_per_repository() -> None:
+    from commitlake.sources.base import SourceStats
+
+    client = _client(httpx.MockTransport(lambda _r: httpx.Response(304, headers={"etag": '"e"'})))
+    assert (client.stats.requests, client.stats.not_modified) == (0, 0)
+    per_repo = SourceStats()
+    client.get(LIST, etag='"e"', stats=per_repo)
+    assert (client.stats.requests, client.stats.not_modified) == (1, 1)
+    assert (per_repo.requests, per_repo.not_modified) == (1, 1)
+
+
+def test_the_rate_limit_error_counts_the_waits_it_made() -> None:
+    client = GitHubClient(
+        API,
+        None,
+        transport=httpx.MockTransport(lambda _r: httpx.Response(429, headers={"retry-after": "1"})),
+        clock=_Clock(),
+        max_rate_limit_waits=1,
+    )
+    with pytest.raises(SourceError, match=r"still rate limited after 1 waits$"):
+        client.get(LIST)
