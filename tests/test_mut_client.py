@@ -152,3 +152,11 @@ def test_the_rate_limit_error_counts_the_waits_it_made() -> None:
     )
     with pytest.raises(SourceError, match=r"still rate limited after 1 waits$"):
         client.get(LIST)
+
+
+@pytest.mark.parametrize("status", [500, 502, 599])
+def test_a_5xx_is_retried(status: int) -> None:
+    answers = [httpx.Response(status), httpx.Response(200, json=[1])]
+    client = GitHubClient(API, None, transport=httpx.MockTransport(lambda _r: answers.pop(0)), clock=_Clock())
+    assert client.get(LIST).data == [1]
+    assert client.stats.retries == 1
