@@ -7,7 +7,7 @@ bench-scale: $(VENV)/.installed-dev ## commitlake run at 10k and 100k commits (1
 chaos: $(VENV)/.installed-dev ## kill -9 / db restart / GitHub faults in every stage, CHAOS_ROUNDS rounds: bench/results/chaos.json
 	$(BIN)/python bench/chaos.py --rounds $(or $(CHAOS_ROUNDS),50)
 
-mutation: $(VENV)/.installed-dev ## cosmic-ray over the core modules (MODULES="ratelimit loader ..."): bench/results/mutation.json
+mutation: $(VENV)/.installed-dev ## cosmic-ray over the core modules (MODULES="ratelimit loader ...", SAMPLE=0.3): bench/results/mutation.json
 	$(UV_SYNC) --inexact $(addprefix --extra ,$(subst $(comma), ,$(DEV_EXTRAS))) --extra mutation
 	@rm -f $(VENV)/.installed-dev  # the next `make test` syncs the venv back to exactly the dev set
-	$(BIN)/python bench/mutation.py $(if $(MODULES),--modules $(MODULES))
+	nice -n 15 $(BIN)/python bench/mutation.py $(if $(MODULES),--modules $(MODULES)) $(if $(SAMPLE),--sample $(SAMPLE))
