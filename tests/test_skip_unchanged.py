@@ -19,7 +19,7 @@ from commitlake import pipeline
 from commitlake.config import Settings
 from commitlake.errors import StageFailed
 from commitlake.pipeline import Stage
-from commitlake.runner import run_pipeline
+from commitlake.runner import run_pipeline, run_single_stage
 from commitlake.stages import NO_NEW_DATA, RERUN_UNCHANGED_ENV, StageContext, StageResult
 from commitlake.stages.validate import VALIDATE_LAYERS_ENV
 from commitlake.status import print_status
@@ -185,3 +185,14 @@ def test_a_resumed_run_keeps_what_it_ran_so_what_follows_runs(settings: Settings
     run_pipeline(settings.with_overrides(run_id="retrain"), only=["train", "predict"], progress=False)
     assert CALLS == ["predict"]  # train's success in this run stands (not re-recorded as a skip)
     assert _statuses(settings.database_url or "", "retrain")["train"] == ("succeeded", None)
+
+
+def test_a_pod_running_one_stage_skips_too_and_records_it(settings: Settings) -> None:
+    """Argo runs `commitlake transform` in its own pod with the workflow's run id: the same wrapper decides."""
+    _new_rows(settings.database_url or "", "raw/a.jsonl.gz")
+    _run(settings, "first")
+    CALLS.clear()
+    result = run_single_stage(settings.with_overrides(run_id="argo-run"), "transform")  # exits 0: no exception
+    assert result.skipped and result.summary == f"skipped: {NO_NEW_DATA} (raw unchanged since run first)"
+    assert CALLS == []
+    assert _statuses(settings.database_url or "", "argo-run") == {"transform": ("skipped", NO_NEW_DATA)}
