@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["commitizen__cz-cli.jsonl.gz", "pallets__click.jsonl.gz"]
+NEW_FILE = "conventional-changelog__conventional-changelog.jsonl.gz"  # the third run's new data
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -95,6 +96,8 @@ def test_make_run_twice_on_real_data(tmp_path: Path, shared_commits: Path) -> No
 
     second = _run(["run", "--repos", *repos], env)
     assert "0 commits from 2 repositories (2 unchanged)" in second.stderr  # unchanged files: nothing re-read
+    for stage in ("transform", "validate", "train", "predict"):  # nothing new: nothing rebuilt, retrained, rescored
+        assert f"  {stage:<10} skipped: no new data (raw unchanged since run " in second.stderr, second.stderr[-3000:]
     url = _run(["db", "url"], env).stdout.strip()
     try:
         assert _snapshot(url) == once
@@ -110,6 +113,20 @@ def test_make_run_twice_on_real_data(tmp_path: Path, shared_commits: Path) -> No
     client = MlflowClient(tracking_uri=store, registry_uri=store)  # not the process-wide registry earlier tests set
     champion = client.get_model_version_by_alias("commitlake-commit-type", "champion")
     assert int(champion.version) >= 1
+    versions = len(client.search_model_versions("name = 'commitlake-commit-type'"))
+
+    third = _run(["run", "--repos", *repos, f"jsonl:{shared_commits / NEW_FILE}"], env)  # new rows: nothing skips
+    assert "no new data" not in third.stderr, third.stderr[-3000:]
+    assert "dbt build ok" in third.stderr and "macro-F1" in third.stderr
+    url = _run(["db", "url"], env).stdout.strip()
+    try:
+        counts = _snapshot(url)["counts"]
+        assert isinstance(counts, dict) and isinstance(once["counts"], dict)
+        assert counts["raw.github_commits"] > once["counts"]["raw.github_commits"]
+        assert counts["analytics.fct_commits"] == counts["raw.github_commits"]
+    finally:
+        _run(["db", "stop"], env)
+    assert len(client.search_model_versions("name = 'commitlake-commit-type'")) > versions
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@
 It executes what Argo executes, from the same definition: stages in dependency order, a fan-out stage once per
 item of its source stage's list (through the same `execute_stage` a pod runs, at most `ingest_concurrency` at
 once), retries of a transient failure (exit code 75 in a pod) with the same backoff, and per-stage timeouts.
+A run whose load added nothing skips transform, validate, train and predict (`skipped: no new data`): that
+decision is in `execute_stage`, so an Argo pod makes the same one (see stages.SKIP_WHEN_RAW_UNCHANGED).
 """
 
 from __future__ import annotations

@@ -68,6 +68,8 @@ def print_status(settings: Settings, limit: int) -> None:
                 line = f"    {row.stage:<{width}} {row.status:<9} {seconds}  {counts}"
                 if row.status == "abandoned" and row.finished_at is not None:
                     line += f"  (noticed {row.finished_at:%Y-%m-%d %H:%M:%S %Z})"
+                if row.status == "skipped" and (row.details or {}).get("reason"):  # e.g. no new data
+                    line += f"  ({str((row.details or {})['reason'])[:160]})"
                 if row.error:
                     line += f"  error: {row.error[:160]}"
                 print(line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,10 +22,13 @@ from commitlake.lake import Lake, open_lake
 from commitlake.logs import bind, get_logger
 from commitlake.pipeline import Stage, stage_by_name
 from commitlake.warehouse.db import Warehouse
-from commitlake.warehouse.runs import record_stage
+from commitlake.warehouse.runs import last_record, ran_in_run, raw_watermark, record_stage
 from commitlake.warehouse.runs import stage_details as read_stage_details
 
 __all__ = [
+    "NO_NEW_DATA",
+    "RERUN_UNCHANGED_ENV",
+    "SKIP_WHEN_RAW_UNCHANGED",
     "StageContext",
     "StageResult",
     "StageTimeout",
@@ -36,6 +40,15 @@ __all__ = [
 ]
 
 _log = get_logger("stages")
+
+#: Stages whose output follows from raw.github_commits alone (for a given scope): a run whose load added
+#: nothing skips them when their last attempt succeeded on the same raw watermark. A rerun with nothing new
+#: then takes seconds instead of rebuilding, revalidating, retraining and rescoring the same rows.
+SKIP_WHEN_RAW_UNCHANGED = frozenset({"transform", "validate", "train", "predict"})
+#: The reason a skipped stage records (details.reason) and shows in `commitlake status`.
+NO_NEW_DATA = "no new data"
+#: Set to 1 to run those stages even when raw is unchanged (e.g. after changing a dbt model or a suite).
+RERUN_UNCHANGED_ENV = "COMMITLAKE_RERUN_UNCHANGED"
 
 
 @dataclass
@@ -119,6 +132,62 @@ def _record_name(stage: Stage, ctx: StageContext) -> str:
     return stage.name
 
 
+@dataclass(frozen=True)
+class _Freshness:
+    """What a skippable stage is about to work on: raw's watermark and the stage's own scope."""
+
+    watermark: dict[str, Any]
+    scope: dict[str, Any]
+    built_by: str | None  # the run whose records already cover this watermark and scope; None: run the stage
+
+
+def _scope(stage: Stage, ctx: StageContext) -> dict[str, Any]:
+    """What else than raw decides the stage's output: validate's layers (the early raw-only check is another
+    scope than the full one), the model trained and scored."""
+    if stage.name == "validate":
+        from commitlake.stages.validate import selected_layers
+
+        return {"layers": list(selected_layers())}
+    if stage.name in ("train", "predict"):
+        return {"model": ctx.settings.model_name}
+    return {}
+
+
+def _freshness(stage: Stage, record_as: str, ctx: StageContext) -> _Freshness | None:
+    """None for a stage that always runs; else whether raw is unchanged since the stage last succeeded.
+
+    Skip only when the latest attempt of this stage and scope (a failed, abandoned or running one counts
+    too, so a crash never leads to a skip) succeeded on the same watermark, and no stage it depends on has
+    run in this run (its output may have changed even though raw has not)."""
+    if stage.name not in SKIP_WHEN_RAW_UNCHANGED:
+        return None
+    watermark, scope = raw_watermark(ctx.warehouse), _scope(stage, ctx)
+    if os.environ.get(RERUN_UNCHANGED_ENV) == "1":
+        return _Freshness(watermark, scope, None)
+    last = last_record(ctx.warehouse, record_as, scope)
+    if last is None or last.details.get("raw_watermark") != watermark:
+        return _Freshness(watermark, scope, None)
+    done = last.status == "succeeded" or (last.status == "skipped" and last.details.get("reason") == NO_NEW_DATA)
+    upstream = [d for d in stage.depends_on if d in SKIP_WHEN_RAW_UNCHANGED]
+    if not done or ran_in_run(ctx.warehouse, ctx.run_id, upstream):
+        return _Freshness(watermark, scope, None)
+    built_by = last.run_id if last.status == "succeeded" else str(last.details.get("built_by") or last.run_id)
+    return _Freshness(watermark, scope, built_by)
+
+
+def _skip_unchanged(record_as: str, ctx: StageContext, fresh: _Freshness) -> StageResult:
+    summary = f"skipped: {NO_NEW_DATA} (raw unchanged since run {fresh.built_by})"
+    details = {
+        "reason": NO_NEW_DATA,
+        "built_by": fresh.built_by,
+        "raw_watermark": fresh.watermark,
+        "skip_scope": fresh.scope,
+    }
+    record_stage(ctx.warehouse, ctx.run_id, record_as, "skipped", duration_s=0.0, details=details)
+    _log.info("stage.finished", status="skipped", duration_s=0.0, summary=summary)
+    return StageResult(summary, {}, details, skipped=True)
+
+
 def execute_stage(name: str, ctx: StageContext) -> StageResult:
     """Run one stage with logging, bookkeeping and its timeout; any failure becomes StageFailed naming it.
 
@@ -129,7 +198,14 @@ def execute_stage(name: str, ctx: StageContext) -> StageResult:
     record_as = _record_name(stage, ctx)
     with bind(run_id=ctx.run_id, stage=name):
         _log.info("stage.started")
-        record_stage(ctx.warehouse, ctx.run_id, record_as, "running")
+        fresh = _freshness(stage, record_as, ctx)  # before this attempt's own record, which would hide the last
+        if fresh is not None and fresh.built_by == ctx.run_id:  # a resumed run: its own success stands
+            _log.info("stage.finished", status="skipped", duration_s=0.0, summary="already succeeded in this run")
+            return StageResult("skipped: already succeeded in this run", {}, {"reason": NO_NEW_DATA}, skipped=True)
+        if fresh is not None and fresh.built_by is not None:
+            return _skip_unchanged(record_as, ctx, fresh)
+        scoped = {"skip_scope": fresh.scope} if fresh is not None else None
+        record_stage(ctx.warehouse, ctx.run_id, record_as, "running", details=scoped)
         started = time.monotonic()
         try:
             result = _call_with_timeout(function, ctx, stage.timeout_seconds)
@@ -139,15 +215,23 @@ def execute_stage(name: str, ctx: StageContext) -> StageResult:
             _log.error("stage.finished", status="failed", duration_s=duration, error=message)
             # The warehouse itself may be what failed; the original error matters more.
             with contextlib.suppress(CommitlakeError):
-                record_stage(ctx.warehouse, ctx.run_id, record_as, "failed", duration_s=duration, error=message)
+                record_stage(
+                    ctx.warehouse, ctx.run_id, record_as, "failed", duration_s=duration, error=message, details=scoped
+                )
             raise StageFailed(name, exc) from exc
         duration = round(time.monotonic() - started, 3)
         status = "skipped" if result.skipped else ("partial" if result.failures else "succeeded")
+        recorded = result.details
+        if fresh is not None:  # the watermark read before the stage began: rows loaded meanwhile count as new
+            recorded = {**result.details, "raw_watermark": fresh.watermark, "skip_scope": fresh.scope}
         record_stage(
-            ctx.warehouse, ctx.run_id, record_as, status,
-            duration_s=duration, row_counts=result.row_counts, details=result.details,
+            ctx.warehouse,
+            ctx.run_id,
+            record_as,
+            status,
+            duration_s=duration,
+            row_counts=result.row_counts,
+            details=recorded,
         )
-        _log.info(
-            "stage.finished", status=status, duration_s=duration, rows=result.row_counts, summary=result.summary
-        )
+        _log.info("stage.finished", status=status, duration_s=duration, rows=result.row_counts, summary=result.summary)
         return result

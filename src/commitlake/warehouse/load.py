@@ -53,6 +53,7 @@ from commitlake.lake import MANIFEST_NAME, Lake, Manifest
 from commitlake.logs import get_logger
 from commitlake.pipeline import stage_by_name
 from commitlake.warehouse.quarantine import (
+    Accepted,
     DateWindow,
     Rejected,
     check_line,
@@ -291,85 +292,113 @@ class _Loader:
             return self._load_once(ready, strict=strict)
 
     def _load_once(self, ready: list[tuple[_Pending, bytes, str]], *, strict: bool) -> list[ObjectResult]:
-        added: list[tuple[set[str], str]] = []
-        results: list[ObjectResult] = []
-        rejects: list[tuple[str, int, str, str, str, bytes | None, str]] = []
-        window = self.window
-        check = check_line if strict else check_line_fast
+        """One transaction: the group's rows, its rejects and its ledger rows, or nothing at all."""
+        batch = _Batch(self.run_id, self.window, check_line if strict else check_line_fast)
         for repo in {item.repo for item, _, _ in ready}:
             self._repo_shas(repo)  # outside the transaction: it commits
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 with cur.copy(_COPY_COMMITS, writer=QueuedLibpqWriter(cur)) as copy:
-                    out = bytearray()
                     for item, data, _digest in ready:
-                        known = self._repo_shas(item.repo)
-                        suffix = (
-                            b"\t"
-                            + b"\t".join(_copy_text(v) for v in (item.repo, item.source_kind, item.key, self.run_id))
-                            + b"\n"
-                        )
-                        result = ObjectResult(item.key, "loaded")
-                        records = inserted = duplicates = 0
-                        line_no = 0
-                        for lines in _lines(data):
-                            for line in lines:
-                                line_no += 1
-                                if line[:1] != b"{" and _blank(line):
-                                    continue
-                                records += 1
-                                res = check(line, window)
-                                if isinstance(res, Rejected):
-                                    raw = line if res.original is None else res.original.encode(
-                                        "utf-8", "surrogateescape")
-                                    rejects.append((item.key, line_no, res.reason, res.detail, original_text(raw),
-                                                    raw if _lossy_as_text(raw) else None, self.run_id))
-                                    result.rejected[res.reason] += 1
-                                    continue
-                                sha = res[0]
-                                if sha in known:
-                                    duplicates += 1
-                                    continue
-                                known.add(sha)
-                                added.append((known, sha))
-                                inserted += 1
-                                if b"\\" in line:
-                                    line = line.replace(b"\\", b"\\\\")
-                                if b"\t" in line or b"\r" in line:
-                                    line = line.replace(b"\t", b"\\t").replace(b"\r", b"\\r")
-                                out += f"{sha}\t{res[1]}\t{res[2]}\t{line_no}\t".encode()
-                                out += line
-                                out += suffix
-                                if len(out) >= _CHUNK_BYTES:
-                                    copy.write(bytes(out))  # the writer thread holds it: hand over a frozen copy
-                                    out.clear()
-                        result.records, result.inserted, result.duplicates = records, inserted, duplicates
-                        results.append(result)
-                    if out:
-                        copy.write(bytes(out))
-                if rejects:
+                        batch.add_object(item, data, self._repo_shas(item.repo), copy.write)
+                    batch.flush(copy.write)
+                if batch.rejects:
                     with cur.copy(_COPY_REJECTS) as copy:
-                        for row in rejects:
+                        for row in batch.rejects:
                             copy.write_row(row)
                 fault_point("load.after_copy")
-                cur.executemany(
-                    _INSERT_LEDGER,
-                    [
-                        (item.key, self.run_id, r.records, r.inserted, r.duplicates, r.rejected.total(), digest)
-                        for (item, _data, digest), r in zip(ready, results, strict=True)
-                    ],
-                )
+                cur.executemany(_INSERT_LEDGER, batch.ledger_rows(ready))
                 fault_point("load.before_ledger_commit")
         except BaseException as exc:
-            for known, sha in added:  # the transaction is gone, so are its shas
-                known.discard(sha)
+            batch.forget()  # the transaction is gone, so are its shas
             if isinstance(exc, psycopg.errors.UniqueViolation) and "github_commits" in str(exc):
                 raise _Collision() from exc
             raise
-        for (item, _data, _digest), result in zip(ready, results, strict=True):
+        for (item, _data, _digest), result in zip(ready, batch.results, strict=True):
             if item.records is not None and item.records != result.records:
                 _log.warning("manifest_count_mismatch", key=item.key, manifest=item.records, found=result.records)
-        return results
+        return batch.results
+
+
+Check = Callable[[bytes, DateWindow], "Accepted | Rejected"]
+
+
+class _Batch:
+    """The COPY text of one transaction's objects, built a chunk at a time, with what it rejected and counted.
+
+    Shas it adds to the loader's known sets are remembered so a rolled-back transaction can take them back.
+    """
+
+    def __init__(self, run_id: str, window: DateWindow, check: Check) -> None:
+        self.run_id = run_id
+        self.window = window
+        self.check = check
+        self.out = bytearray()
+        self.added: list[tuple[set[str], str]] = []
+        self.results: list[ObjectResult] = []
+        self.rejects: list[tuple[str, int, str, str, str, bytes | None, str]] = []
+
+    def add_object(self, item: _Pending, data: bytes, known: set[str], write: Callable[[bytes], None]) -> None:
+        """Append the object's new rows (writing every full chunk), quarantine its bad lines, count it."""
+        suffix = b"\t" + b"\t".join(_copy_text(v) for v in (item.repo, item.source_kind, item.key, self.run_id))
+        suffix += b"\n"
+        result = ObjectResult(item.key, "loaded")
+        out, check, window = self.out, self.check, self.window
+        line_no = 0
+        for lines in _lines(data):
+            for line in lines:
+                line_no += 1
+                if line[:1] != b"{" and _blank(line):
+                    continue
+                result.records += 1
+                res = check(line, window)
+                if isinstance(res, Rejected):
+                    self._reject(item.key, line_no, line, res, result)
+                    continue
+                sha = res[0]
+                if sha in known:
+                    result.duplicates += 1
+                    continue
+                known.add(sha)
+                self.added.append((known, sha))
+                result.inserted += 1
+                out += f"{sha}\t{res[1]}\t{res[2]}\t{line_no}\t".encode()
+                out += _copy_escaped(line)
+                out += suffix
+                if len(out) >= _CHUNK_BYTES:
+                    self.flush(write)
+        self.results.append(result)
+
+    def _reject(self, key: str, line_no: int, line: bytes, res: Rejected, result: ObjectResult) -> None:
+        raw = line if res.original is None else res.original.encode("utf-8", "surrogateescape")
+        lossy = raw if _lossy_as_text(raw) else None
+        self.rejects.append((key, line_no, res.reason, res.detail, original_text(raw), lossy, self.run_id))
+        result.rejected[res.reason] += 1
+
+    def flush(self, write: Callable[[bytes], None]) -> None:
+        if self.out:
+            write(bytes(self.out))  # the writer thread holds it: hand over a frozen copy
+            self.out.clear()
+
+    def ledger_rows(self, ready: list[tuple[_Pending, bytes, str]]) -> list[tuple[Any, ...]]:
+        return [
+            (item.key, self.run_id, r.records, r.inserted, r.duplicates, r.rejected.total(), digest)
+            for (item, _data, digest), r in zip(ready, self.results, strict=True)
+        ]
+
+    def forget(self) -> None:
+        for known, sha in self.added:
+            known.discard(sha)
+        self.added.clear()
+
+
+def _copy_escaped(line: bytes) -> bytes:
+    """A JSON line as one COPY text field: only backslash, tab and CR need escaping (JSON has no raw newline)."""
+    if b"\\" in line:
+        line = line.replace(b"\\", b"\\\\")
+    if b"\t" in line or b"\r" in line:
+        line = line.replace(b"\t", b"\\t").replace(b"\r", b"\\r")
+    return line
 
 
 def _groups(lake: Lake, pending: list[_Pending], group_records: int) -> Iterator[list[tuple[_Pending, bytes]]]:
@@ -451,11 +480,7 @@ def load_lake(
     started = time.perf_counter()
     report = LoadReport()
     rejected: Counter[str] = Counter()
-    try:
-        conn = psycopg.connect(conninfo, options="-c client_encoding=UTF8")
-    except psycopg.OperationalError as exc:
-        raise WarehouseError(f"cannot connect to the warehouse: {str(exc).strip().splitlines()[-1]}") from exc
-    with conn:
+    with _connect(conninfo) as conn:
         _check_encoding(conn)
         conn.commit()
         _take_lock(conn, lock_wait_s)
@@ -464,35 +489,18 @@ def load_lake(
             report.objects_seen = len(pending)
             done = _loaded_keys(conn, [p.key for p in pending]) if pending else set()
             conn.commit()
-            loader = _Loader(conn, lake, run_id, date_window(now))
-            index = 0
+            tally = _Tally(report, rejected, len(pending), progress)
             for item in pending:
                 if item.key in done:
-                    index += 1
-                    report.objects_skipped += 1
-                    if progress is not None:
-                        progress(index, len(pending), ObjectResult(item.key, "skipped"))
+                    tally.add(ObjectResult(item.key, "skipped"))
+            loader = _Loader(conn, lake, run_id, date_window(now))
             for group in _groups(lake, [p for p in pending if p.key not in done], group_records):
                 for result in loader.load(group):
-                    index += 1
-                    if result.status == "loaded":
-                        report.objects_loaded += 1
-                        report.rows_inserted += result.inserted
-                        report.duplicates += result.duplicates
-                        report.records += result.records
-                        rejected.update(result.rejected)
-                    else:
-                        report.objects_failed[result.key] = result.error or "failed"
-                        _log.error("object_failed", key=result.key, error=result.error)
-                    if progress is not None:
-                        progress(index, len(pending), result)
+                    tally.add(result)
         except psycopg.Error as exc:
             raise WarehouseError(f"load failed: {str(exc).strip()}") from exc
         finally:
-            if not conn.closed and not conn.broken:
-                conn.rollback()
-                conn.execute(sql.SQL("select pg_advisory_unlock({})").format(sql.Literal(LOADER_LOCK)))
-                conn.commit()
+            _release_lock(conn)
     report.rejected = dict(sorted(rejected.items()))
     report.seconds = time.perf_counter() - started
     _log.info(
@@ -507,3 +515,46 @@ def load_lake(
         seconds=round(report.seconds, 3),
     )
     return report
+
+
+def _connect(conninfo: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(conninfo, options="-c client_encoding=UTF8")
+    except psycopg.OperationalError as exc:
+        raise WarehouseError(f"cannot connect to the warehouse: {str(exc).strip().splitlines()[-1]}") from exc
+
+
+def _release_lock(conn: psycopg.Connection[Any]) -> None:
+    """Give LOADER_LOCK back (a broken connection has lost it with its session anyway)."""
+    if not conn.closed and not conn.broken:
+        conn.rollback()
+        conn.execute(sql.SQL("select pg_advisory_unlock({})").format(sql.Literal(LOADER_LOCK)))
+        conn.commit()
+
+
+@dataclass
+class _Tally:
+    """Adds each object's outcome to the report and tells the progress callback."""
+
+    report: LoadReport
+    rejected: Counter[str]
+    total: int
+    progress: Progress | None
+    index: int = 0
+
+    def add(self, result: ObjectResult) -> None:
+        self.index += 1
+        report = self.report
+        if result.status == "skipped":
+            report.objects_skipped += 1
+        elif result.status == "loaded":
+            report.objects_loaded += 1
+            report.rows_inserted += result.inserted
+            report.duplicates += result.duplicates
+            report.records += result.records
+            self.rejected.update(result.rejected)
+        else:
+            report.objects_failed[result.key] = result.error or "failed"
+            _log.error("object_failed", key=result.key, error=result.error)
+        if self.progress is not None:
+            self.progress(self.index, self.total, result)

@@ -22,11 +22,15 @@ from commitlake.warehouse.locks import Lock
 
 __all__ = [
     "RUN_ALIVE_LOCK",
+    "LastRecord",
     "RunEnd",
     "RunRow",
     "StageRow",
+    "last_record",
     "mark_abandoned",
     "quality_history",
+    "ran_in_run",
+    "raw_watermark",
     "recent_runs",
     "record_stage",
     "replace_quality_results",
@@ -243,3 +247,51 @@ def quality_history(
         [suite, expectation, column, key, exclude_run, limit],
     ).fetchall()
     return [float(r[0]) for r in rows]
+def raw_watermark(warehouse: Warehouse) -> dict[str, Any]:
+    """What raw.github_commits holds, as the load ledger says (its rows commit with raw's rows, so equal
+    watermarks mean equal raw): objects, rows inserted, records rejected and the last load time."""
+    with warehouse.connect() as conn:
+        row = conn.execute(
+            "select count(*)::bigint, coalesce(sum(inserted), 0)::bigint, coalesce(sum(rejected), 0)::bigint,"
+            " coalesce(max(loaded_at)::text, '') from ops.loaded_objects"
+        ).fetchone()
+    assert row is not None
+    return {"objects": row[0], "rows": row[1], "rejected": row[2], "last_loaded_at": row[3]}
+
+
+@dataclass(frozen=True)
+class LastRecord:
+    """The latest record of a stage (any run, this one included), whatever its status."""
+
+    run_id: str
+    status: str
+    details: dict[str, Any]
+
+
+def last_record(warehouse: Warehouse, stage: str, scope: dict[str, Any]) -> LastRecord | None:
+    """The most recently started record of `stage` whose scope covers `scope` (jsonb containment: a validate
+    of every layer covers the raw-only check); records made before scopes were kept match any scope, so they
+    still count as the latest."""
+    with warehouse.connect() as conn:
+        row = conn.execute(
+            """
+            select run_id, status, details from ops.pipeline_runs
+            where stage = %(stage)s and coalesce(details -> 'skip_scope', %(scope)s::jsonb) @> %(scope)s::jsonb
+            order by started_at desc, coalesce(finished_at, 'infinity') desc limit 1
+            """,
+            {"stage": stage, "scope": orjson.dumps(scope).decode()},
+        ).fetchone()
+    return LastRecord(row[0], row[1], dict(row[2] or {})) if row else None
+
+
+def ran_in_run(warehouse: Warehouse, run_id: str, stages: list[str]) -> bool:
+    """Whether any of `stages` has a record in run `run_id` other than `skipped` (it ran, or tried to)."""
+    if not stages:
+        return False
+    with warehouse.connect() as conn:
+        row = conn.execute(
+            "select exists (select 1 from ops.pipeline_runs where run_id = %s and stage = any(%s)"
+            " and status <> 'skipped')",
+            [run_id, stages],
+        ).fetchone()
+    return bool(row and row[0])
