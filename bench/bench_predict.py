@@ -84,7 +84,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     for bar, name in zip(bars, names, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {seconds[name]:.1f} s", va="center")
     ax.axvline(300, color="#c33", linestyle="--", linewidth=1)
-    ax.text(300, len(names) - 0.45, " 5 min target", color="#c33", va="top")
+    ax.text(300, len(names) - 0.55, " 5 min target", color="#c33", va="bottom")
     ax.invert_yaxis()
     ax.set_xlabel("seconds (lower is better)")
     load = result["machine"]["loadavg"][0]
