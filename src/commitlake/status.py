@@ -51,6 +51,7 @@ def record_exit(settings: Settings, workflow_status: str) -> str:
 
 
 def print_status(settings: Settings, limit: int) -> None:
+    from commitlake.ml._drift import latest_drift_lines
     from commitlake.runner import RUN_STAGE
 
     with open_warehouse(settings) as warehouse:
@@ -78,3 +79,6 @@ def print_status(settings: Settings, limit: int) -> None:
                 data_docs = (row.details or {}).get("data_docs")
                 if data_docs:
                     print(f"               data docs: {data_docs}")
+        with warehouse.connect() as conn:
+            for line in latest_drift_lines(conn):
+                print(line)

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["DRIFT_TABLE", "DRIFT_THRESHOLD", "REFERENCE_ARTIFACT", "DriftAccumulator", "psi", "reference_profile"]
+__all__ = [
+    "DRIFT_TABLE",
+    "DRIFT_THRESHOLD",
+    "REFERENCE_ARTIFACT",
+    "DriftAccumulator",
+    "latest_drift_lines",
+    "psi",
+    "reference_profile",
+]
 
 DRIFT_TABLE = "ops.model_drift"
 DRIFT_THRESHOLD = 0.2
@@ -121,3 +129,25 @@ def store(conn: Any, run_id: str, model_name: str, model_version: str, drift: di
         [run_id, model_name, int(model_version), drift["rows"], drift["prediction_psi"],
          json.dumps(drift["feature_psi"]), drift["max_psi"], drift["drifted"]],
     )  # fmt: skip
+
+
+def latest_drift_lines(conn: Any) -> list[str]:
+    """`commitlake status` lines for the newest scoring batch of each model: its PSIs and, past
+    DRIFT_THRESHOLD, a warning naming the most shifted input. Empty when nothing was ever scored."""
+    if conn.execute("select to_regclass(%s)", [DRIFT_TABLE]).fetchone()[0] is None:
+        return []
+    rows = conn.execute(
+        f"select distinct on (model_name) model_name, model_version, run_id, measured_at, rows, prediction_psi,"
+        f" feature_psi, max_psi, drifted from {DRIFT_TABLE} order by model_name, measured_at desc"
+    ).fetchall()
+    lines = []
+    for name, version, run_id, measured_at, n, prediction_psi, feature_psi, max_psi, drifted in rows:
+        worst = max(feature_psi.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        line = (
+            f"model drift  {name} v{version}  run {run_id}  {measured_at:%Y-%m-%d %H:%M:%S %Z}  rows={n}"
+            f"  PSI max={max_psi:.3f} prediction={prediction_psi:.3f} worst feature {worst[0]}={worst[1]:.3f}"
+        )
+        if drifted:
+            line += f"  WARNING: drift over threshold {DRIFT_THRESHOLD}"
+        lines.append(line)
+    return lines

@@ -98,14 +98,8 @@ def train(
     if existing is not None:
         return _unchanged(client, model_name, existing, digest, len(frame))
 
-    train_df, test_df = time_split(frame)
+    train_df, test_df, labels = _split(frame)
     y_train, y_test = train_df[LABEL_COLUMN].tolist(), test_df[LABEL_COLUMN].tolist()
-    if len(set(y_train)) < 2:
-        raise CommitlakeError(
-            f"the training split of {FEATURE_TABLE} has a single commit type ({y_train[0]!r}); "
-            "a classifier needs at least two"
-        )
-    labels = sorted(set(y_train) | set(y_test))
     x_test = test_df[list(MODEL_INPUT_COLUMNS)]
 
     started = time.monotonic()
@@ -118,21 +112,7 @@ def train(
     pipeline, y_pred = winner.model, winner.time_split_pred
     baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
 
-    metrics = dict(winner.time_split)
-    if winner.leave_repos_out is not None:
-        metrics.update({f"lro_{k}": v for k, v in winner.leave_repos_out.items()})
-    for name, evaluations in baselines.items():
-        for evaluation, scores in evaluations.items():
-            prefix = "baseline" if (name, evaluation) == ("majority", "time_split") else f"baseline_{name}_{evaluation}"
-            metrics.update({f"{prefix}_{k}": v for k, v in scores.items() if not k.startswith("f1_")})
-    for result in selection.results:
-        tag = f"candidate_{result.candidate}"
-        metrics[f"{tag}_time_split_macro_f1"] = max(
-            result.time_split["macro_f1"], metrics.get(f"{tag}_time_split_macro_f1", 0.0)
-        )
-        if result.leave_repos_out is not None:
-            metrics[f"{tag}_lro_macro_f1"] = max(result.key, metrics.get(f"{tag}_lro_macro_f1", 0.0))
-    metrics["train_seconds"] = train_seconds
+    metrics = _run_metrics(selection, baselines, train_seconds)
 
     champion_before = alias_version(client, model_name, CHAMPION)
     champion_f1, champion_note = _score_champion(model_name, champion_before, tracking_uri, x_test, y_test, labels)
@@ -147,11 +127,7 @@ def train(
         "lro_folds": selection.lro_folds,
         "search_budget_seconds": budget_seconds,
         "promotion_margin": promotion_margin,
-        "n_train": len(train_df),
-        "n_test": len(test_df),
-        "split_cutoff": str(test_df["committed_at"].iloc[0]),
-        "labels": ",".join(labels),
-        "majority_label": majority_label(y_train),
+        **_split_params(train_df, test_df, labels),
         "data_digest": digest,
         "feature_table": FEATURE_TABLE,
     }
@@ -171,25 +147,7 @@ def train(
     _record_decision(client, run, model_name, version, promoted, decision, champion_before, metrics["macro_f1"])
     client.set_model_version_tag(model_name, version, DATA_DIGEST_TAG, digest)
     pruned = prune_versions(client, model_name, keep_versions)
-    _log.info(
-        "train_finished",
-        mlflow_run_id=run,
-        model_name=model_name,
-        model_version=version,
-        candidate=winner.candidate,
-        selection=selection.reason,
-        promoted=promoted,
-        decision=decision,
-        n_train=len(train_df),
-        n_test=len(test_df),
-        macro_f1=round(metrics["macro_f1"], 4),
-        lro_macro_f1=round(metrics.get("lro_macro_f1", float("nan")), 4),
-        baseline_macro_f1=round(metrics["baseline_macro_f1"], 4),
-        accuracy=round(metrics["accuracy"], 4),
-        train_seconds=round(train_seconds, 2),
-        pruned=pruned,
-    )
-    return TrainReport(
+    report = TrainReport(
         mlflow_run_id=run,
         model_version=version,
         promoted=promoted,
@@ -204,6 +162,74 @@ def train(
         data_digest=digest,
         selection=selection.reason,
         pruned=pruned,
+    )
+    _log_finished(model_name, winner.candidate, report)
+    return report
+
+
+def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(older rows, newest rows, every label seen); raises when the older rows hold a single type."""
+    train_df, test_df = time_split(frame)
+    y_train = train_df[LABEL_COLUMN].tolist()
+    if len(set(y_train)) < 2:
+        raise CommitlakeError(
+            f"the training split of {FEATURE_TABLE} has a single commit type ({y_train[0]!r}); "
+            "a classifier needs at least two"
+        )
+    return train_df, test_df, sorted(set(y_train) | set(test_df[LABEL_COLUMN]))
+
+
+def _split_params(train_df: pd.DataFrame, test_df: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
+    """The time split, as run params: sizes, cut-off, labels and the majority class."""
+    return {
+        "n_train": len(train_df),
+        "n_test": len(test_df),
+        "split_cutoff": str(test_df["committed_at"].iloc[0]),
+        "labels": ",".join(labels),
+        "majority_label": majority_label(train_df[LABEL_COLUMN].tolist()),
+    }
+
+
+def _run_metrics(selection: Selection, baselines: dict[str, Any], train_seconds: float) -> dict[str, float]:
+    """The winner's time-split and LRO scores, the baselines', and each candidate's best macro-F1s."""
+    winner = selection.winner
+    metrics = dict(winner.time_split)
+    if winner.leave_repos_out is not None:
+        metrics.update({f"lro_{k}": v for k, v in winner.leave_repos_out.items()})
+    for name, evaluations in baselines.items():
+        for evaluation, scores in evaluations.items():
+            prefix = "baseline" if (name, evaluation) == ("majority", "time_split") else f"baseline_{name}_{evaluation}"
+            metrics.update({f"{prefix}_{k}": v for k, v in scores.items() if not k.startswith("f1_")})
+    for result in selection.results:
+        tag = f"candidate_{result.candidate}"
+        metrics[f"{tag}_time_split_macro_f1"] = max(
+            result.time_split["macro_f1"], metrics.get(f"{tag}_time_split_macro_f1", 0.0)
+        )
+        if result.leave_repos_out is not None:
+            metrics[f"{tag}_lro_macro_f1"] = max(result.key, metrics.get(f"{tag}_lro_macro_f1", 0.0))
+    metrics["train_seconds"] = train_seconds
+    return metrics
+
+
+def _log_finished(model_name: str, candidate: str, report: TrainReport) -> None:
+    metrics = report.metrics
+    _log.info(
+        "train_finished",
+        mlflow_run_id=report.mlflow_run_id,
+        model_name=model_name,
+        model_version=report.model_version,
+        candidate=candidate,
+        selection=report.selection,
+        promoted=report.promoted,
+        decision=report.decision,
+        n_train=report.n_train,
+        n_test=report.n_test,
+        macro_f1=round(metrics["macro_f1"], 4),
+        lro_macro_f1=round(metrics.get("lro_macro_f1", float("nan")), 4),
+        baseline_macro_f1=round(metrics["baseline_macro_f1"], 4),
+        accuracy=round(metrics["accuracy"], 4),
+        train_seconds=round(report.train_seconds, 2),
+        pruned=report.pruned,
     )
 
 
