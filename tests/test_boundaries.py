@@ -151,3 +151,13 @@ def test_exit_handler_retries_transient_failures() -> None:
     assert retry.get("backoff", {}).get("duration"), "retries need a backoff (a lost node takes a while)"
     chart_copy = ROOT / "charts" / "commitlake" / "files" / RENDERED.name
     assert chart_copy.read_text() == RENDERED.read_text()
+
+
+@pytest.mark.parametrize("date", ["2019-W01-1T00:00:00Z", "2019-W01-1T10:00:00+02:00", "2019-12-31T23:59:59Z"])
+def test_what_the_fast_path_passes_on_postgres_reads_as_python_does(admin_url: str, date: str) -> None:
+    """Python reads ISO week dates (2019-W01-1) and Postgres does not: the fast path must not pass one through."""
+    result = check_line_fast(_line(date), date_window(NOW))
+    assert not isinstance(result, Rejected), result
+    with psycopg.connect(admin_url) as conn:
+        stored = conn.execute("select %s::text::timestamptz", [result[1]]).fetchone()[0]  # type: ignore[index]
+    assert stored == datetime.fromisoformat(date)

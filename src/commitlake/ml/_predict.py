@@ -21,6 +21,7 @@ from commitlake.ml._features import MODEL_INPUT_COLUMNS, iter_unlabelled
 from commitlake.ml._model import load_registered_model, single_threaded
 from commitlake.ml._registry import CHAMPION, use_tracking
 from commitlake.warehouse.db import connect, ensure_predictions_table
+from commitlake.warehouse.locks import Lock
 
 __all__ = ["PREDICTIONS_TABLE", "PredictReport", "predict"]
 
@@ -101,7 +102,7 @@ def predict(
     with connect(database_url) as conn:
         try:
             # one predict at a time: two concurrent runs would prune each other's rows
-            conn.execute("select pg_advisory_xact_lock(hashtext('commitlake.predict'))")
+            conn.execute("select pg_advisory_xact_lock(%s)", [int(Lock.PREDICT)])
             ensure_predictions_table(conn)
             conn.execute(f"create temp table _scored (like {PREDICTIONS_TABLE} including defaults) on commit drop")
         except Exception as exc:

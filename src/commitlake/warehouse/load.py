@@ -52,6 +52,7 @@ from commitlake.faults import fault_point
 from commitlake.lake import MANIFEST_NAME, Lake, Manifest
 from commitlake.logs import get_logger
 from commitlake.pipeline import stage_by_name
+from commitlake.warehouse.locks import Lock
 from commitlake.warehouse.quarantine import (
     Accepted,
     DateWindow,
@@ -65,7 +66,7 @@ from commitlake.warehouse.quarantine import (
 __all__ = ["GROUP_RECORDS", "LOADER_LOCK", "LOCK_WAIT_SECONDS", "LoadReport", "ObjectResult", "load_lake"]
 
 # pg_advisory_lock key held for the whole load: one loader per database at a time.
-LOADER_LOCK = 7204152
+LOADER_LOCK = int(Lock.LOADER)
 #: How long a loader waits for LOADER_LOCK: half the load stage's deadline leaves the other half to load.
 LOCK_WAIT_SECONDS = stage_by_name("load").timeout_seconds / 2
 _CHUNK_BYTES = 128 << 10  # COPY payload queued at once (psycopg splits bigger writes into copies of this size)

@@ -177,6 +177,8 @@ def _date(value: object, who: str, window: DateWindow) -> str | Rejected:
                 (n == 20 and value[19] == "Z")
                 or (n == 25 and value[22] == ":" and value[19] in "+-" and value[20:22] < "14")
             )
+            and value[4] == "-"
+            and value[7] == "-"  # not an ISO week date (2019-W01-1), which Python reads and Postgres does not
             and value[10] == "T"
             and value[13] == ":"
             and value[16] == ":"

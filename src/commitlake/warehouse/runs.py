@@ -247,6 +247,8 @@ def quality_history(
         [suite, expectation, column, key, exclude_run, limit],
     ).fetchall()
     return [float(r[0]) for r in rows]
+
+
 def raw_watermark(warehouse: Warehouse) -> dict[str, Any]:
     """What raw.github_commits holds, as the load ledger says (its rows commit with raw's rows, so equal
     watermarks mean equal raw): objects, rows inserted, records rejected and the last load time."""
