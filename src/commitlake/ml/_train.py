@@ -137,14 +137,11 @@ def train(
         profile=reference_profile(train_df[list(MODEL_INPUT_COLUMNS)], y_train),
     )  # fmt: skip
 
-    promoted = champion_f1 is None or metrics["macro_f1"] >= champion_f1 + promotion_margin
-    if promoted:
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-    decision = _decision_text(
-        version, metrics["macro_f1"], champion_before, champion_f1, champion_note, promoted, promotion_margin
-    )
+    promoted, decision = _promote(
+        client, run, model_name, version, metrics["macro_f1"], champion_before, champion_f1, champion_note,
+        promotion_margin,
+    )  # fmt: skip
     champion_after = version if promoted else champion_before
-    _record_decision(client, run, model_name, version, promoted, decision, champion_before, metrics["macro_f1"])
     client.set_model_version_tag(model_name, version, DATA_DIGEST_TAG, digest)
     pruned = prune_versions(client, model_name, keep_versions)
     report = TrainReport(
@@ -165,6 +162,29 @@ def train(
     )
     _log_finished(model_name, winner.candidate, report)
     return report
+
+
+def _promote(
+    client: MlflowClient,
+    run: str,
+    model_name: str,
+    version: str,
+    macro_f1: float,
+    champion_before: str | None,
+    champion_f1: float | None,
+    champion_note: str,
+    promotion_margin: float,
+) -> tuple[bool, str]:
+    """Move `champion` to the new version only on evidence (no champion yet, or better by the margin on this
+    run's hold-out); record why either way. Returns (promoted, the decision's text)."""
+    promoted = champion_f1 is None or macro_f1 >= champion_f1 + promotion_margin
+    if promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+    decision = _decision_text(
+        version, macro_f1, champion_before, champion_f1, champion_note, promoted, promotion_margin
+    )
+    _record_decision(client, run, model_name, version, promoted, decision, champion_before, macro_f1)
+    return promoted, decision
 
 
 def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
