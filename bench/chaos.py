@@ -336,11 +336,12 @@ def _write(result: dict[str, Any], rounds: list[dict[str, Any]], began: float) -
         seconds=round(time.monotonic() - began, 1),
         rounds=rounds,
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    out = Path(result.get("out") or RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
-def plot(rounds: list[dict[str, Any]]) -> None:
+def plot(rounds: list[dict[str, Any]], target: Path = PLOT) -> None:
     """Rounds per killed stage (clean vs with differences) and each round's seconds, for the README."""
     import matplotlib
 
@@ -360,7 +361,7 @@ def plot(rounds: list[dict[str, Any]]) -> None:
     right.set_ylabel("seconds (kill + reruns + checks)")
     right.set_title("time per round")
     fig.tight_layout()
-    fig.savefig(PLOT, dpi=80)
+    fig.savefig(target, dpi=80)
     plt.close(fig)
 
 
@@ -371,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of GitHub requests that fail")
     parser.add_argument("--keep", action="store_true", help="keep every temporary home (failed rounds' are kept)")
+    parser.add_argument("--out", default=str(RESULTS), help="the JSON to write (the PNG goes beside it)")
     parser.add_argument("--stages", nargs="+", choices=KILL_STAGES, default=KILL_STAGES, help="stages to cycle")
     args = parser.parse_args(argv)
     if not SHARED.is_dir():
@@ -388,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         "sources": _repos(),
         "fault_rate": args.fault_rate,
         "train_budget_seconds": 0,
+        "out": args.out,
     }
     try:
         with FakeGitHub(token=TOKEN, faults=FaultPlan()) as gh:
@@ -447,8 +450,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     _write(result, rounds, began)
     with contextlib.suppress(Exception):  # the JSON is the record; the picture is a convenience
-        plot(rounds)
-    print(f"{result['rounds_clean']}/{result['rounds_run']} rounds equal to the clean run; {RESULTS}")
+        plot(rounds, Path(args.out).with_suffix(".png"))
+    print(f"{result['rounds_clean']}/{result['rounds_run']} rounds equal to the clean run; {args.out}")
     return 0 if rounds and result["rounds_clean"] == len(rounds) else 1
 
 
