@@ -49,9 +49,7 @@ def uncommitted_folders(keys: Iterable[str]) -> dict[str, list[str]]:
     return {folder: objects for folder, objects in folders.items() if folder not in committed}
 
 
-def sweep_orphans(
-    lake: Lake, claim: Callable[[str], AbstractContextManager[bool]], *, own_run: str
-) -> SweepReport:
+def sweep_orphans(lake: Lake, claim: Callable[[str], AbstractContextManager[bool]], *, own_run: str) -> SweepReport:
     """Delete the objects of manifest-less run folders of ended runs (never `own_run`'s).
 
     `claim(run_id)` yields True while that run is provably over and cannot restart: the deletes happen inside it.
