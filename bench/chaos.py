@@ -16,7 +16,12 @@ succeeds and compares:
 - MLflow: every registered version of the model is READY, its run FINISHED (no half-registered version);
 - the run ledger (ops.pipeline_runs) holds a `run` row for every attempt, killed ones included.
 
-Writes bench/results/chaos.json. Usage: python bench/chaos.py [--rounds N] [--seed S] [--minutes M]
+Speed: rounds that do not kill `train` start with an empty MLflow store already at the head revision (built
+once, as an earlier run would have left it), which saves MLflow's ~50 migrations per round; `train` rounds
+build it themselves, so a kill can land inside the store's creation (the half-migrated store bug).
+A stage counts as hit only when the fault landed while the pipeline was still running.
+
+Writes bench/results/chaos.json and chaos.png. Usage: python bench/chaos.py [--rounds N] [--seed S] [--minutes M]
 """
 
 from __future__ import annotations
@@ -46,11 +51,16 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from commitlake.config import Settings  # noqa: E402
 from commitlake.lake import MANIFEST_NAME, LocalLake, Manifest  # noqa: E402
+from commitlake.ml._store import ensure_store  # noqa: E402
 from commitlake.pipeline import STAGES  # noqa: E402
 from commitlake.runner import RUN_STAGE  # noqa: E402
+from commitlake.stages.train import BUDGET_ENV  # noqa: E402
 from fake_github import FakeGitHub, FaultPlan  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "chaos.json"
+PLOT = RESULTS.with_suffix(".png")
+#: Every this many rounds (from round 1 on) the database is stopped mid-stage instead of a SIGKILL.
+DB_RESTART_EVERY = 7
 JSONL = ["commitizen__cz-cli.jsonl.gz", "conventional-changelog__conventional-changelog.jsonl.gz"]
 GITHUB_REPO = ("pallets/click", "pallets__click")
 TOKEN = "ghp_chaosTOKEN"
@@ -64,13 +74,16 @@ ATTEMPTS_PER_ROUND = 4
 
 def _env(home: Path, gh_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMITLAKE_", "DATABASE_URL", "MLFLOW_"))}
-    env.update({
-        "COMMITLAKE_HOME": str(home),
-        "COMMITLAKE_PROJECT_DIR": str(ROOT),
-        "COMMITLAKE_LOG_FORMAT": "json",
-        "GITHUB_API_URL": gh_url,
-        "GITHUB_TOKEN": TOKEN,
-    })
+    env.update(
+        {
+            "COMMITLAKE_HOME": str(home),
+            "COMMITLAKE_PROJECT_DIR": str(ROOT),
+            "COMMITLAKE_LOG_FORMAT": "json",
+            "GITHUB_API_URL": gh_url,
+            "GITHUB_TOKEN": TOKEN,
+            BUDGET_ENV: "0",  # defaults of every candidate only: a time-budgeted search depends on the load
+        }
+    )
     return env
 
 
@@ -86,7 +99,10 @@ class Attempt:
         self.stage_seen: dict[str, float] = {}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "commitlake", "run", "--run-id", run_id, "--repos", *_repos()],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -118,8 +134,9 @@ class Attempt:
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "commitlake", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "commitlake", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     if done.returncode != 0:
         raise RuntimeError(f"commitlake {' '.join(args)} failed: {done.stderr[-2000:]}")
     return done.stdout.strip()
@@ -128,10 +145,14 @@ def _cli(env: dict[str, str], *args: str) -> str:
 def _columns(conn: psycopg.Connection[Any], schema: str, table: str) -> list[str]:
     rows = conn.execute(
         "select column_name, data_type from information_schema.columns where table_schema = %s and table_name = %s"
-        " order by ordinal_position", [schema, table]).fetchall()
+        " order by ordinal_position",
+        [schema, table],
+    ).fetchall()
     return [
-        name for name, kind in rows
-        if name not in BOOKKEEPING and not (name.endswith("_at") and name not in COMMIT_DATES)
+        name
+        for name, kind in rows
+        if name not in BOOKKEEPING
+        and not (name.endswith("_at") and name not in COMMIT_DATES)
         and not (kind.startswith("timestamp") and name not in COMMIT_DATES and "date" not in name)
     ]
 
@@ -142,7 +163,9 @@ def snapshot(url: str) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         tables = conn.execute(
             "select table_schema, table_name from information_schema.tables where table_schema = any(%s)"
-            " and table_type = 'BASE TABLE' order by 1, 2", [list(SCHEMAS)]).fetchall()
+            " and table_type = 'BASE TABLE' order by 1, 2",
+            [list(SCHEMAS)],
+        ).fetchall()
         for schema, table in tables:
             cols = _columns(conn, schema, table)
             listing = ", ".join(f'"{c}"' for c in cols)
@@ -194,14 +217,22 @@ def model_problems(env: dict[str, str]) -> list[str]:
     return problems
 
 
-def ledger_problems(url: str, attempts: list[str]) -> list[str]:
+def ledger_problems(url: str, attempts: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Problems, and the ledger's `run` row status of every attempt."""
     with psycopg.connect(url) as conn:
         ledger = conn.execute("select run_id, status from ops.pipeline_runs where stage = %s", [RUN_STAGE])
         rows: dict[str, str] = dict(ledger.fetchall())
     problems = [f"attempt {a} missing from ops.pipeline_runs" for a in attempts if a not in rows]
     if attempts and rows.get(attempts[-1]) != "succeeded":
         problems.append(f"last attempt {attempts[-1]} is {rows.get(attempts[-1])}")
-    return problems
+    return problems, {a: rows[a] for a in attempts if a in rows}
+
+
+def seed_mlflow_store(template: Path, home: Path) -> None:
+    """Give a round the empty, fully migrated store an earlier run would have left (see the module docstring)."""
+    target = Settings.from_env({"COMMITLAKE_HOME": str(home)}).effective_mlflow_uri.removeprefix("sqlite:///")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
 
 
 def diff(clean: dict[str, Any], got: dict[str, Any]) -> list[str]:
@@ -230,8 +261,16 @@ def one_run(home: Path, gh: FakeGitHub, label: str) -> tuple[dict[str, Any], dic
     return snapshot(_cli(env, "db", "url")), attempt.stage_seen, seconds
 
 
-def chaos_round(index: int, home: Path, gh: FakeGitHub, stage: str, clean: dict[str, Any], durations: dict[str, float],
-                rng: random.Random, restart_db: bool) -> dict[str, Any]:
+def chaos_round(
+    index: int,
+    home: Path,
+    gh: FakeGitHub,
+    stage: str,
+    clean: dict[str, Any],
+    durations: dict[str, float],
+    rng: random.Random,
+    restart_db: bool,
+) -> dict[str, Any]:
     env = _env(home, gh.url)
     started = time.monotonic()
     attempts: list[str] = []
@@ -239,9 +278,10 @@ def chaos_round(index: int, home: Path, gh: FakeGitHub, stage: str, clean: dict[
     run_id = f"chaos-{index:03d}-a0"
     attempts.append(run_id)
     first = Attempt(env, run_id)
-    hit = first.wait_stage(stage, timeout=900)
+    reached = first.wait_stage(stage, timeout=900)
     delay = rng.uniform(0.0, 0.9) * durations.get(stage, 1.0)
     time.sleep(delay)
+    hit = reached and first.proc.poll() is None
     if first.proc.poll() is not None:
         events.append(f"{run_id}: finished (exit {first.proc.returncode}) before the fault could land")
     elif restart_db:
@@ -264,10 +304,19 @@ def chaos_round(index: int, home: Path, gh: FakeGitHub, stage: str, clean: dict[
     problems += diff(clean, snapshot(url))
     problems += lake_problems(Path(Settings.from_env(env).effective_lake_uri.removeprefix("file://")))
     problems += model_problems(env)
-    problems += ledger_problems(url, attempts)
+    ledger_issues, ledger = ledger_problems(url, attempts)
+    problems += ledger_issues
     return {
-        "round": index, "stage": stage, "stage_reached": hit, "fault": "db_restart" if restart_db else "sigkill",
-        "delay_s": round(delay, 3), "attempts": attempts, "events": events, "problems": problems,
+        "round": index,
+        "stage": stage,
+        "stage_reached": reached,
+        "stage_hit": hit,
+        "fault": "db_restart" if restart_db else "sigkill",
+        "delay_s": round(delay, 3),
+        "attempts": attempts,
+        "ledger": ledger,
+        "events": events,
+        "problems": problems,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -277,12 +326,43 @@ def _write(result: dict[str, Any], rounds: list[dict[str, Any]], began: float) -
     result.update(
         rounds_run=len(rounds),
         rounds_clean=sum(1 for r in rounds if not r["problems"]),
-        stages_hit=sorted({r["stage"] for r in rounds if r["stage_reached"]}),
+        stages_hit=sorted({r["stage"] for r in rounds if r["stage_hit"]}),
+        hits_per_stage={s: sum(1 for r in rounds if r["stage"] == s and r["stage_hit"]) for s in KILL_STAGES},
+        db_restarts=sum(1 for r in rounds if r["fault"] == "db_restart" and r["stage_hit"]),
+        differences=sum(len(r["problems"]) for r in rounds),
+        attempts=sum(len(r["attempts"]) for r in rounds),
+        attempts_in_ledger=sum(len(r["ledger"]) for r in rounds),
+        round_seconds_mean=round(sum(r["seconds"] for r in rounds) / len(rounds), 1) if rounds else None,
         seconds=round(time.monotonic() - began, 1),
         rounds=rounds,
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    out = Path(result.get("out") or RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def plot(rounds: list[dict[str, Any]], target: Path = PLOT) -> None:
+    """Rounds per killed stage (clean vs with differences) and each round's seconds, for the README."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    clean = [sum(1 for r in rounds if r["stage"] == s and r["stage_hit"] and not r["problems"]) for s in KILL_STAGES]
+    bad = [sum(1 for r in rounds if r["stage"] == s and r["problems"]) for s in KILL_STAGES]
+    left.bar(KILL_STAGES, clean, label="fault landed, end state equal to the clean run", color="tab:green")
+    left.bar(KILL_STAGES, bad, bottom=clean, label="differences", color="tab:red")
+    left.set_ylabel("rounds")
+    left.set_title("chaos rounds per stage the fault hit")
+    left.legend(fontsize=7)
+    right.plot([r["round"] for r in rounds], [r["seconds"] for r in rounds], marker=".")
+    right.set_xlabel("round")
+    right.set_ylabel("seconds (kill + reruns + checks)")
+    right.set_title("time per round")
+    fig.tight_layout()
+    fig.savefig(target, dpi=80)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of GitHub requests that fail")
     parser.add_argument("--keep", action="store_true", help="keep every temporary home (failed rounds' are kept)")
+    parser.add_argument("--out", default=str(RESULTS), help="the JSON to write (the PNG goes beside it)")
     parser.add_argument("--stages", nargs="+", choices=KILL_STAGES, default=KILL_STAGES, help="stages to cycle")
     args = parser.parse_args(argv)
     if not SHARED.is_dir():
@@ -304,7 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = FaultPlan(rate=args.fault_rate, kinds=("502", "503", "truncated", "cut", "drop"), seed=args.seed)
     rounds: list[dict[str, Any]] = []
     homes: list[Path] = []
-    result: dict[str, Any] = {"seed": args.seed, "sources": _repos(), "fault_rate": args.fault_rate}
+    result: dict[str, Any] = {
+        "seed": args.seed,
+        "sources": _repos(),
+        "fault_rate": args.fault_rate,
+        "train_budget_seconds": 0,
+        "out": args.out,
+    }
     try:
         with FakeGitHub(token=TOKEN, faults=FaultPlan()) as gh:
             gh.add_real(GITHUB_REPO[1])
@@ -313,26 +400,40 @@ def main(argv: list[str] | None = None) -> int:
             clean, seen, clean_seconds = one_run(home, gh, "clean")
             _cli(_env(home, gh.url), "db", "stop")
             order = sorted(seen.items(), key=lambda kv: kv[1])
-            durations = {name: (order[i + 1][1] if i + 1 < len(order) else clean_seconds) - at
-                         for i, (name, at) in enumerate(order)}
-            result.update(clean_seconds=round(clean_seconds, 1), stage_seconds=durations,
-                          clean_rows={k: v["rows"] for k, v in clean["tables"].items()})
+            durations = {
+                name: (order[i + 1][1] if i + 1 < len(order) else clean_seconds) - at
+                for i, (name, at) in enumerate(order)
+            }
+            result.update(
+                clean_seconds=round(clean_seconds, 1),
+                stage_seconds=durations,
+                clean_rows={k: v["rows"] for k, v in clean["tables"].items()},
+            )
             stages = json.dumps({k: round(v, 1) for k, v in durations.items()})
             print(f"clean run: {clean_seconds:.1f} s, stages {stages}", flush=True)
             gh.faults = plan
+            template = work / "mlflow-template" / "mlflow.db"
+            ensure_store(f"sqlite:///{template}")
+            result["mlflow_store_seeded"] = "every round except those killing train"
             for index in range(args.rounds):
                 if args.minutes and time.monotonic() - began > args.minutes * 60:
                     break
                 home = work / f"round-{index:03d}"
                 homes.append(home)
                 stage = args.stages[index % len(args.stages)]
-                outcome = chaos_round(index, home, gh, stage, clean, durations, rng, restart_db=index == 1)
+                if stage != "train":
+                    seed_mlflow_store(template, home)
+                restart = index % DB_RESTART_EVERY == 1
+                outcome = chaos_round(index, home, gh, stage, clean, durations, rng, restart_db=restart)
                 with contextlib.suppress(RuntimeError):
                     _cli(_env(home, gh.url), "db", "stop")
                 rounds.append(outcome)
-                print(f"round {index}: {stage} {outcome['fault']} after {outcome['delay_s']} s, "
-                      f"{len(outcome['attempts'])} attempts, {len(outcome['problems'])} problems "
-                      f"({outcome['seconds']} s)", flush=True)
+                print(
+                    f"round {index}: {stage} {outcome['fault']} after {outcome['delay_s']} s, "
+                    f"{len(outcome['attempts'])} attempts, {len(outcome['problems'])} problems "
+                    f"({outcome['seconds']} s)",
+                    flush=True,
+                )
                 for problem in outcome["problems"]:
                     print(f"  - {problem}", flush=True)
                 if outcome["problems"]:
@@ -348,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     _write(result, rounds, began)
-    print(f"{result['rounds_clean']}/{result['rounds_run']} rounds equal to the clean run; {RESULTS}")
+    with contextlib.suppress(Exception):  # the JSON is the record; the picture is a convenience
+        plot(rounds, Path(args.out).with_suffix(".png"))
+    print(f"{result['rounds_clean']}/{result['rounds_run']} rounds equal to the clean run; {args.out}")
     return 0 if rounds and result["rounds_clean"] == len(rounds) else 1
 
 

@@ -26,6 +26,7 @@ FAULT_POINTS: dict[str, str] = {
     "load.before_ledger_commit": "warehouse.load: rows and ledger rows written, transaction not yet committed",
     "lake.after_part": "stages.ingest: one more part object is in the lake, the manifest is not",
     "lake.before_manifest": "stages.ingest: every part of a repository is in the lake, its manifest is not",
+    "mlflow.store_before_rename": "ml._store: the embedded MLflow store is built in its temp file, not yet renamed",
 }
 
 _hits: Counter[str] = Counter()

@@ -34,6 +34,10 @@ class Lake(Protocol):
         """Keys under `prefix`, in lexical order."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove an object no manifest lists (an orphaned part); a missing key is not an error."""
+        ...
+
 
 class LocalLake:
     """A directory on disk laid out exactly like the bucket would be."""
@@ -87,6 +91,19 @@ class LocalLake:
                 if key.startswith(prefix):
                     keys.append(key)
         yield from sorted(keys)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+            for parent in path.parents:  # drop the folders it leaves empty, as a bucket has none
+                if parent == self.root or not parent.is_relative_to(self.root) or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+        except FileNotFoundError:  # a concurrent sweep removed the same folder
+            return
+        except OSError as exc:
+            raise LakeError(f"cannot delete {path}: {exc.strerror or exc}") from exc
 
 
 class S3Lake:
@@ -159,6 +176,14 @@ class S3Lake:
                     yield item["Key"][strip:]
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list", prefix, exc) from exc
+
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("delete", key, exc) from exc
 
 
 def open_lake(uri: str, *, endpoint_url: str | None = None) -> Lake:

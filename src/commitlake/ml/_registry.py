@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from commitlake.logs import get_logger
+from commitlake.ml._store import ensure_store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -43,6 +44,7 @@ def use_tracking(tracking_uri: str) -> MlflowClient:
     import mlflow
     from mlflow import MlflowClient
 
+    ensure_store(tracking_uri)  # embedded sqlite store: created/migrated atomically (a kill cannot half-build it)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

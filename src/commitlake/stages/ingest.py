@@ -25,9 +25,10 @@ from typing import Any
 import orjson
 from psycopg.types.json import Jsonb
 
-from commitlake.errors import AuthError, BudgetExhausted, RepoUnavailable, SourceError
+from commitlake.errors import AuthError, BudgetExhausted, LakeError, RepoUnavailable, SourceError
 from commitlake.faults import fault_point
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
+from commitlake.lake.sweep import sweep_orphans
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
 from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
 from commitlake.progress import Progress
@@ -36,9 +37,10 @@ from commitlake.sources.jsonl import unparsed_bytes
 from commitlake.stages import StageContext, StageResult, read_stage_details
 from commitlake.stages.plan import github_client, is_wildcard, plan_uris
 from commitlake.warehouse.db import Warehouse
+from commitlake.warehouse.runs import claim_ended_run
 from commitlake.wording import plural
 
-__all__ = ["FAILED_STATUSES", "encode_batch", "ingest_source", "merge", "planned_uris", "run"]
+__all__ = ["FAILED_STATUSES", "encode_batch", "ingest_source", "merge", "planned_uris", "run", "sweep"]
 
 #: Outcomes that make the stage partial: the source was not (fully) ingested.
 FAILED_STATUSES = frozenset({"failed", "partial", "incomplete"})
@@ -176,6 +178,9 @@ def ingest_source(
             "resume": next_cursor.resume if next_cursor else None,
         },
     )
+    listed = {obj.key for obj in objects} | {manifest_key(prefix)}
+    for stale in [key for key in lake.list_keys(prefix) if key not in listed]:  # an earlier try wrote more parts
+        lake.delete(stale)
     fault_point("lake.before_manifest")
     lake.put_bytes(manifest_key(prefix), manifest.to_bytes())
     return manifest, status
@@ -245,9 +250,23 @@ def merge(results: list[StageResult]) -> StageResult:
     return StageResult(_summary(details), rows, details, failures=failures)
 
 
+def sweep(ctx: StageContext) -> int:
+    """Delete the parts killed runs left without a manifest (see lake.sweep); a lake error only warns."""
+    try:
+        with ctx.warehouse.connect(autocommit=True) as conn:
+            report = sweep_orphans(ctx.lake, lambda run_id: claim_ended_run(conn, run_id), own_run=ctx.run_id)
+    except LakeError as exc:
+        _log.warning("ingest.sweep_failed", reason=str(exc))
+        return 0
+    if report.deleted or report.kept_runs:
+        _log.info("ingest.orphans_swept", deleted=len(report.deleted), runs_left_alone=report.kept_runs)
+    return len(report.deleted)
+
+
 def run(ctx: StageContext) -> StageResult:
     settings = ctx.settings
     uris = planned_uris(ctx)
+    swept = sweep(ctx)
     progress = Progress("ingest", unit="commits", enabled=ctx.progress)
     client = github_client(settings, progress.note) if any(scheme_of(u) == "github" for u in uris) else None
     cursors = {} if settings.full_refresh else _read_cursors(ctx.warehouse)
@@ -320,6 +339,7 @@ def run(ctx: StageContext) -> StageResult:
         "requests": sum(o.requests for o in outcomes),
         "not_modified": sum(o.not_modified for o in outcomes),
         "retries": sum(o.retries for o in outcomes),
+        "orphans_swept": swept,
     }
     counts = {
         "records": records,

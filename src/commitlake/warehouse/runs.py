@@ -26,6 +26,7 @@ __all__ = [
     "RunEnd",
     "RunRow",
     "StageRow",
+    "claim_ended_run",
     "last_record",
     "mark_abandoned",
     "quality_history",
@@ -82,6 +83,39 @@ def mark_abandoned(conn: psycopg.Connection[Any], noticed_by: str) -> list[tuple
     for run_id, stage in rows:
         _log.warning("run.abandoned_stage", abandoned_run_id=run_id, abandoned_stage=stage)
     return rows
+
+
+_ENDED_RUNS = """
+select r.run_id from ops.pipeline_runs r
+where r.run_id = any(%(run_ids)s)
+group by r.run_id
+having bool_and(r.status <> 'running')
+   and not exists (
+      select 1 from pg_locks l
+      where l.locktype = 'advisory' and l.database = (select oid from pg_database where datname = current_database())
+        and l.classid = %(lock)s::int::oid and l.objid = hashtext(r.run_id)::oid and l.objsubid = 2
+        and l.pid <> pg_backend_pid() and l.granted)
+"""
+
+
+@contextlib.contextmanager
+def claim_ended_run(conn: psycopg.Connection[Any], run_id: str) -> Iterator[bool]:
+    """True while this connection holds `run_id`'s liveness lock exclusively and the ledger says the run ended.
+
+    The exclusive lock keeps a retry of the same run id from starting (its `run_alive` waits) while the caller
+    cleans up after the dead run. False for a live run, and for a run id the ledger never saw (it may belong
+    to another warehouse sharing the lake).
+    """
+    args = [RUN_ALIVE_LOCK, run_id]
+    row = conn.execute("select pg_try_advisory_lock(%s, hashtext(%s))", args).fetchone()
+    if not row or not row[0]:
+        yield False
+        return
+    try:
+        ended = conn.execute(_ENDED_RUNS, {"run_ids": [run_id], "lock": RUN_ALIVE_LOCK}).fetchall()
+        yield bool(ended)
+    finally:
+        conn.execute("select pg_advisory_unlock(%s, hashtext(%s))", args)
 
 
 def record_stage(
