@@ -63,13 +63,12 @@ def _stored_cursors(settings: Settings) -> tuple[dict[tuple[str, str, str], tupl
 
 def _read_cursors(url: str) -> tuple[dict[tuple[str, str, str], tuple[Any, Any]], str | None]:
     from commitlake.warehouse.db import connect
+    from commitlake.warehouse.runs import read_ingest_state
 
     with connect(url) as conn:
-        if conn.execute("select to_regclass('ops.ingest_state')").fetchone() in (None, (None,)):
-            return {}, "no ops.ingest_state yet: every repository counts as new"
-        rows = conn.execute(
-            "select source_kind, repo_full_name, branch, last_committed_at, etag from ops.ingest_state"
-        ).fetchall()
+        rows = read_ingest_state(conn)
+    if rows is None:
+        return {}, "no ops.ingest_state yet: every repository counts as new"
     return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}, None
 
 

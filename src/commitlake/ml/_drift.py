@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from commitlake.ml._features import NUMERIC_COLUMNS
+from commitlake.warehouse import runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,28 +29,11 @@ __all__ = [
     "reference_profile",
 ]
 
-DRIFT_TABLE = "ops.model_drift"
+DRIFT_TABLE = runs.DRIFT_TABLE
 DRIFT_THRESHOLD = 0.2
 #: Where train logs the reference profile, relative to the run's artifacts.
 REFERENCE_ARTIFACT = "reference/profile.json"
 _EPS = 1e-4
-
-DRIFT_DDL = f"""
-create schema if not exists ops;
-create table if not exists {DRIFT_TABLE} (
-    run_id         text             not null,
-    model_name     text             not null,
-    model_version  integer          not null,
-    measured_at    timestamptz      not null default now(),
-    rows           bigint           not null,
-    prediction_psi double precision not null,
-    feature_psi    jsonb            not null,
-    max_psi        double precision not null,
-    drifted        boolean          not null,
-    primary key (run_id, model_name)
-);
-"""
-
 
 def psi(expected: list[float], actual: list[float]) -> float:
     """Population stability index of two share vectors over the same bins."""
@@ -119,27 +103,16 @@ class DriftAccumulator:
 
 def store(conn: Any, run_id: str, model_name: str, model_version: str, drift: dict[str, Any]) -> None:
     """Upsert this run's drift row (a rerun of the same run replaces it)."""
-    conn.execute(DRIFT_DDL)
-    conn.execute(
-        f"insert into {DRIFT_TABLE} (run_id, model_name, model_version, rows, prediction_psi, feature_psi, max_psi,"
-        " drifted) values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (run_id, model_name) do update set"
-        " model_version = excluded.model_version, measured_at = now(), rows = excluded.rows,"
-        " prediction_psi = excluded.prediction_psi, feature_psi = excluded.feature_psi,"
-        " max_psi = excluded.max_psi, drifted = excluded.drifted",
-        [run_id, model_name, int(model_version), drift["rows"], drift["prediction_psi"],
-         json.dumps(drift["feature_psi"]), drift["max_psi"], drift["drifted"]],
+    runs.store_drift(
+        conn, run_id, model_name, int(model_version), drift["rows"], drift["prediction_psi"],
+        json.dumps(drift["feature_psi"]), drift["max_psi"], drift["drifted"],
     )  # fmt: skip
 
 
 def latest_drift_lines(conn: Any) -> list[str]:
     """`commitlake status` lines for the newest scoring batch of each model: its PSIs and, past
     DRIFT_THRESHOLD, a warning naming the most shifted input. Empty when nothing was ever scored."""
-    if conn.execute("select to_regclass(%s)", [DRIFT_TABLE]).fetchone()[0] is None:
-        return []
-    rows = conn.execute(
-        f"select distinct on (model_name) model_name, model_version, run_id, measured_at, rows, prediction_psi,"
-        f" feature_psi, max_psi, drifted from {DRIFT_TABLE} order by model_name, measured_at desc"
-    ).fetchall()
+    rows = runs.latest_drift(conn)
     lines = []
     for name, version, run_id, measured_at, n, prediction_psi, feature_psi, max_psi, drifted in rows:
         worst = max(feature_psi.items(), key=lambda kv: kv[1], default=("-", 0.0))

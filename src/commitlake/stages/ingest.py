@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from psycopg.types.json import Jsonb
 
 from commitlake.errors import AuthError, BudgetExhausted, LakeError, RepoUnavailable, SourceError
 from commitlake.faults import fault_point
@@ -36,6 +35,7 @@ from commitlake.sources import Cursor, Source, build_source, scheme_of
 from commitlake.sources.jsonl import unparsed_bytes
 from commitlake.stages import StageContext, StageResult, read_stage_details
 from commitlake.stages.plan import github_client, is_wildcard, plan_uris
+from commitlake.warehouse import runs
 from commitlake.warehouse.db import Warehouse
 from commitlake.warehouse.runs import claim_ended_run
 from commitlake.wording import plural
@@ -79,28 +79,16 @@ def encode_batch(records: list[dict[str, Any]]) -> bytes:
 
 def _read_cursors(warehouse: Warehouse) -> dict[tuple[str, str, str], Cursor]:
     with warehouse.connect() as conn:
-        rows = conn.execute(
-            "select source_kind, repo_full_name, branch, last_committed_at, etag, head_sha, resume"
-            " from ops.ingest_state"
-        ).fetchall()
+        rows = runs.read_ingest_state(conn) or []
     return {(r[0], r[1], r[2]): Cursor(r[3], r[4], r[5], r[6]) for r in rows}
 
 
 def _store_cursor(warehouse: Warehouse, source: Source, cursor: Cursor, run_id: str) -> None:
     with warehouse.connect(autocommit=True) as conn:
-        conn.execute(
-            """
-            insert into ops.ingest_state (source_kind, repo_full_name, branch, last_committed_at, etag,
-                                          head_sha, resume, updated_at, updated_by_run)
-            values (%s, %s, %s, %s, %s, %s, %s, now(), %s)
-            on conflict (source_kind, repo_full_name, branch) do update set
-                last_committed_at = excluded.last_committed_at, etag = excluded.etag,
-                head_sha = excluded.head_sha, resume = excluded.resume,
-                updated_at = excluded.updated_at, updated_by_run = excluded.updated_by_run
-            """,
-            [source.kind, source.repo, source.branch or "", cursor.last_committed_at, cursor.etag,
-             cursor.head_sha, Jsonb(cursor.resume) if cursor.resume is not None else None, run_id],
-        )
+        runs.store_ingest_state(
+            conn, (source.kind, source.repo, source.branch or ""), cursor.last_committed_at, cursor.etag,
+            cursor.head_sha, cursor.resume, run_id,
+        )  # fmt: skip
 
 
 def ingest_source(

@@ -57,8 +57,8 @@ def _sql(name: str) -> str:
 
 
 def ensure_predictions_table(conn: psycopg.Connection[Any]) -> None:
-    """Create analytics.commit_type_predictions if missing, in the caller's transaction (predict runs it so a
-    database that never saw ensure_schema can still be scored)."""
+    """Create analytics.commit_type_predictions and ops.model_drift if missing, in the caller's transaction
+    (predict runs it so a database that never saw ensure_schema can still be scored)."""
     conn.execute(_sql("predictions.sql"))
 
 

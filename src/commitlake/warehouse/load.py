@@ -62,6 +62,7 @@ from commitlake.warehouse.quarantine import (
     date_window,
     original_text,
 )
+from commitlake.warehouse.runs import INSERT_LOADED_OBJECT, loaded_keys
 
 __all__ = ["GROUP_RECORDS", "LOADER_LOCK", "LOCK_WAIT_SECONDS", "LoadReport", "ObjectResult", "load_lake"]
 
@@ -82,10 +83,6 @@ _COPY_COMMITS = (
 )
 _COPY_REJECTS = (
     "copy raw.rejected_records (lake_key, line_no, reason, detail, original_text, original_bytes, run_id) from stdin"
-)
-_INSERT_LEDGER = (
-    "insert into ops.loaded_objects (lake_key, run_id, records, inserted, duplicates, rejected, sha256)"
-    " values (%s, %s, %s, %s, %s, %s, %s)"
 )
 
 _log = get_logger("warehouse.load")
@@ -308,7 +305,7 @@ class _Loader:
                         for row in batch.rejects:
                             copy.write_row(row)
                 fault_point("load.after_copy")
-                cur.executemany(_INSERT_LEDGER, batch.ledger_rows(ready))
+                cur.executemany(INSERT_LOADED_OBJECT, batch.ledger_rows(ready))
                 fault_point("load.before_ledger_commit")
         except BaseException as exc:
             batch.forget()  # the transaction is gone, so are its shas
@@ -431,12 +428,6 @@ def _groups(lake: Lake, pending: list[_Pending], group_records: int) -> Iterator
             yield group
 
 
-def _loaded_keys(conn: psycopg.Connection[Any], keys: list[str]) -> set[str]:
-    with conn.cursor() as cur:
-        cur.execute("select lake_key from ops.loaded_objects where lake_key = any(%s)", [keys])
-        return {row[0] for row in cur}
-
-
 def _check_encoding(conn: psycopg.Connection[Any]) -> None:
     row = conn.execute("select current_setting('server_encoding')").fetchone()
     if row is None or row[0].upper() not in ("UTF8", "UTF-8"):
@@ -488,7 +479,7 @@ def load_lake(
         try:
             pending = _discover(lake, prefix)
             report.objects_seen = len(pending)
-            done = _loaded_keys(conn, [p.key for p in pending]) if pending else set()
+            done = loaded_keys(conn, [p.key for p in pending]) if pending else set()
             conn.commit()
             tally = _Tally(report, rejected, len(pending), progress)
             for item in pending:

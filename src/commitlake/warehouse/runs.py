@@ -15,12 +15,15 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.types.json import Jsonb
 
 from commitlake.logs import get_logger
 from commitlake.warehouse.db import Warehouse
 from commitlake.warehouse.locks import Lock
 
 __all__ = [
+    "DRIFT_TABLE",
+    "INSERT_LOADED_OBJECT",
     "RUN_ALIVE_LOCK",
     "LastRecord",
     "RunEnd",
@@ -28,10 +31,13 @@ __all__ = [
     "StageRow",
     "claim_ended_run",
     "last_record",
+    "latest_drift",
+    "loaded_keys",
     "mark_abandoned",
     "quality_history",
     "ran_in_run",
     "raw_watermark",
+    "read_ingest_state",
     "recent_runs",
     "record_stage",
     "replace_quality_results",
@@ -39,6 +45,8 @@ __all__ = [
     "run_end",
     "run_stages",
     "stage_details",
+    "store_drift",
+    "store_ingest_state",
 ]
 
 #: First key of the shared advisory lock (RUN_ALIVE_LOCK, hashtext(run_id)) a live run holds.
@@ -331,3 +339,88 @@ def ran_in_run(warehouse: Warehouse, run_id: str, stages: list[str]) -> bool:
             [run_id, stages],
         ).fetchone()
     return bool(row and row[0])
+
+
+#: Ledger row of one loaded lake object; the loader runs it in the same transaction as the object's rows.
+INSERT_LOADED_OBJECT = (
+    "insert into ops.loaded_objects (lake_key, run_id, records, inserted, duplicates, rejected, sha256)"
+    " values (%s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def loaded_keys(conn: psycopg.Connection[Any], keys: list[str]) -> set[str]:
+    """Which of `keys` the load ledger already holds (those objects' rows are in raw)."""
+    with conn.cursor() as cur:
+        cur.execute("select lake_key from ops.loaded_objects where lake_key = any(%s)", [keys])
+        return {row[0] for row in cur}
+
+
+def read_ingest_state(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]] | None:
+    """Every stored ingest cursor as (source_kind, repo_full_name, branch, last_committed_at, etag, head_sha,
+    resume); None when ops.ingest_state does not exist yet (a database no stage has touched)."""
+    if conn.execute("select to_regclass('ops.ingest_state')").fetchone() in (None, (None,)):
+        return None
+    return conn.execute(
+        "select source_kind, repo_full_name, branch, last_committed_at, etag, head_sha, resume from ops.ingest_state"
+    ).fetchall()
+
+
+def store_ingest_state(
+    conn: psycopg.Connection[Any],
+    key: tuple[str, str, str],
+    last_committed_at: Any,
+    etag: str | None,
+    head_sha: str | None,
+    resume: Any,
+    run_id: str,
+) -> None:
+    """Upsert one source's cursor; `key` is (source_kind, repo_full_name, branch)."""
+    conn.execute(
+        """
+        insert into ops.ingest_state (source_kind, repo_full_name, branch, last_committed_at, etag,
+                                      head_sha, resume, updated_at, updated_by_run)
+        values (%s, %s, %s, %s, %s, %s, %s, now(), %s)
+        on conflict (source_kind, repo_full_name, branch) do update set
+            last_committed_at = excluded.last_committed_at, etag = excluded.etag,
+            head_sha = excluded.head_sha, resume = excluded.resume,
+            updated_at = excluded.updated_at, updated_by_run = excluded.updated_by_run
+        """,
+        [*key, last_committed_at, etag, head_sha, Jsonb(resume) if resume is not None else None, run_id],
+    )
+
+
+#: One row per scoring batch and model (warehouse/sql/predictions.sql creates it).
+DRIFT_TABLE = "ops.model_drift"
+
+
+def store_drift(
+    conn: psycopg.Connection[Any],
+    run_id: str,
+    model_name: str,
+    model_version: int,
+    rows: int,
+    prediction_psi: float,
+    feature_psi_json: str,
+    max_psi: float,
+    drifted: bool,
+) -> None:
+    """Upsert a run's drift row for one model (a rerun of the same run replaces it)."""
+    conn.execute(
+        "insert into ops.model_drift (run_id, model_name, model_version, rows, prediction_psi, feature_psi, max_psi,"
+        " drifted) values (%s, %s, %s, %s, %s, %s, %s, %s) on conflict (run_id, model_name) do update set"
+        " model_version = excluded.model_version, measured_at = now(), rows = excluded.rows,"
+        " prediction_psi = excluded.prediction_psi, feature_psi = excluded.feature_psi,"
+        " max_psi = excluded.max_psi, drifted = excluded.drifted",
+        [run_id, model_name, model_version, rows, prediction_psi, feature_psi_json, max_psi, drifted],
+    )
+
+
+def latest_drift(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """The newest drift row of each model: (model_name, model_version, run_id, measured_at, rows, prediction_psi,
+    feature_psi, max_psi, drifted); empty when nothing was ever scored."""
+    if conn.execute("select to_regclass('ops.model_drift')").fetchone() in (None, (None,)):
+        return []
+    return conn.execute(
+        "select distinct on (model_name) model_name, model_version, run_id, measured_at, rows, prediction_psi,"
+        " feature_psi, max_psi, drifted from ops.model_drift order by model_name, measured_at desc"
+    ).fetchall()
