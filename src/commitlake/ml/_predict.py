@@ -100,30 +100,15 @@ def predict(
     counts: Counter[str] = Counter()
     rows = 0
     with connect(database_url) as conn:
-        try:
-            # one predict at a time: two concurrent runs would prune each other's rows
-            conn.execute("select pg_advisory_xact_lock(%s)", [int(Lock.PREDICT)])
-            ensure_predictions_table(conn)
-            conn.execute(f"create temp table _scored (like {PREDICTIONS_TABLE} including defaults) on commit drop")
-        except Exception as exc:
-            raise WarehouseError(f"cannot prepare {PREDICTIONS_TABLE}: {exc}") from exc
+        _prepare(conn)
         with conn.cursor() as writer:
             for batch in iter_unlabelled(conn, batch_size):
-                with single_threaded():
-                    probabilities = pipeline.predict_proba(batch[list(MODEL_INPUT_COLUMNS)])
-                best = probabilities.argmax(axis=1)
-                predicted = [classes[i] for i in best]
-                probability = probabilities[range(len(best)), best]
+                predicted = _score_into(
+                    writer, pipeline, classes, batch, (model_name, int(version), mlflow_run_id, run_id)
+                )
                 counts.update(predicted)
                 if drift is not None:
                     drift.add(batch, predicted)
-                with writer.copy(f"copy _scored ({_COLS}) from stdin") as copy:
-                    for commit_id, repo, sha, label, p in zip(
-                        batch["commit_id"], batch["repo_full_name"], batch["sha"], predicted, probability, strict=True
-                    ):
-                        # rounded so a rerun compares equal even if float noise differed across BLAS builds
-                        row = (commit_id, repo, sha, label, round(float(p), 6), model_name, int(version))
-                        copy.write_row((*row, mlflow_run_id, run_id))
                 rows += len(batch)
                 _log.debug("predict_batch", rows=rows)
                 if on_batch is not None:
@@ -135,16 +120,7 @@ def predict(
             store_drift(conn, run_id, model_name, version, drift_result)
         conn.commit()
     if drift_result is not None and drift_result["drifted"]:
-        _log.warning(
-            "prediction_drift",
-            model_name=model_name,
-            model_version=version,
-            threshold=DRIFT_THRESHOLD,
-            max_psi=drift_result["max_psi"],
-            prediction_psi=drift_result["prediction_psi"],
-            feature_psi=drift_result["feature_psi"],
-            table=DRIFT_TABLE,
-        )
+        _warn_drift(model_name, version, drift_result)
 
     distribution = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     _log.info(
@@ -165,6 +141,49 @@ def predict(
         written=written,
         removed=removed,
         extra={} if drift_result is None else {"drift": drift_result},
+    )
+
+
+def _prepare(conn: Any) -> None:
+    """Take the predict lock for this transaction, make sure the tables exist, open the staging temp table."""
+    try:
+        # one predict at a time: two concurrent runs would prune each other's rows
+        conn.execute("select pg_advisory_xact_lock(%s)", [int(Lock.PREDICT)])
+        ensure_predictions_table(conn)
+        conn.execute(f"create temp table _scored (like {PREDICTIONS_TABLE} including defaults) on commit drop")
+    except Exception as exc:
+        raise WarehouseError(f"cannot prepare {PREDICTIONS_TABLE}: {exc}") from exc
+
+
+def _score_into(
+    writer: Any, pipeline: Any, classes: list[str], batch: Any, stamp: tuple[str, int, str, str]
+) -> list[str]:
+    """Score one batch in one vectorised call and COPY it into _scored; `stamp` is (model_name, model_version,
+    mlflow_run_id, run_id). Returns the predicted types."""
+    with single_threaded():
+        probabilities = pipeline.predict_proba(batch[list(MODEL_INPUT_COLUMNS)])
+    best = probabilities.argmax(axis=1)
+    predicted = [classes[i] for i in best]
+    probability = probabilities[range(len(best)), best]
+    with writer.copy(f"copy _scored ({_COLS}) from stdin") as copy:
+        for commit_id, repo, sha, label, p in zip(
+            batch["commit_id"], batch["repo_full_name"], batch["sha"], predicted, probability, strict=True
+        ):
+            # rounded so a rerun compares equal even if float noise differed across BLAS builds
+            copy.write_row((commit_id, repo, sha, label, round(float(p), 6), *stamp))
+    return predicted
+
+
+def _warn_drift(model_name: str, version: str, drift_result: dict[str, Any]) -> None:
+    _log.warning(
+        "prediction_drift",
+        model_name=model_name,
+        model_version=version,
+        threshold=DRIFT_THRESHOLD,
+        max_psi=drift_result["max_psi"],
+        prediction_psi=drift_result["prediction_psi"],
+        feature_psi=drift_result["feature_psi"],
+        table=DRIFT_TABLE,
     )
 
 

@@ -109,6 +109,34 @@ def ingest_source(
             return done, str(done.stats["status"])
         return done, "already_done"
     started = datetime.now(UTC).isoformat()
+    objects, status = _write_parts(source, cursor, lake, prefix, progress)
+    # After a budget stop ("incomplete") the cursor is where the next run resumes; a damaged source keeps none.
+    next_cursor = source.next_cursor() if status == "incomplete" or status not in FAILED_STATUSES else None
+    manifest = Manifest(
+        run_id=run_id,
+        source_uri=source.uri,
+        source_kind=source.kind,
+        repo=source.repo,
+        branch=source.branch,
+        started_at=started,
+        finished_at=datetime.now(UTC).isoformat(),
+        objects=objects,
+        stats=_manifest_stats(source, status),
+        cursor=_cursor_fields(next_cursor),
+    )
+    listed = {obj.key for obj in objects} | {manifest_key(prefix)}
+    for stale in [key for key in lake.list_keys(prefix) if key not in listed]:  # an earlier try wrote more parts
+        lake.delete(stale)
+    fault_point("lake.before_manifest")
+    lake.put_bytes(manifest_key(prefix), manifest.to_bytes())
+    return manifest, status
+
+
+def _write_parts(
+    source: Source, cursor: Cursor | None, lake: Lake, prefix: str, progress: Progress | None
+) -> tuple[list[ManifestObject], str]:
+    """Write the source's batches as parts under `prefix`; returns (parts, status). A source that breaks after
+    some parts keeps them ("partial"); one that breaks before any raises for the caller to report."""
     objects: list[ManifestObject] = []
     status = "ingested"
     try:
@@ -136,42 +164,30 @@ def ingest_source(
         source.stats.skipped_reason = source.stats.damage
     if status == "ingested" and not objects and source.stats.not_modified:
         status = "unchanged"
-    # After a budget stop ("incomplete") the cursor is where the next run resumes; a damaged source keeps none.
-    next_cursor = source.next_cursor() if status == "incomplete" or status not in FAILED_STATUSES else None
-    manifest = Manifest(
-        run_id=run_id,
-        source_uri=source.uri,
-        source_kind=source.kind,
-        repo=source.repo,
-        branch=source.branch,
-        started_at=started,
-        finished_at=datetime.now(UTC).isoformat(),
-        objects=objects,
-        stats={
-            "requests": source.stats.requests,
-            "not_modified": source.stats.not_modified,
-            "retries": source.stats.retries,
-            "wait_seconds": round(source.stats.wait_seconds, 3),
-            "status": status,
-            "reason": source.stats.skipped_reason,
-            "rejected": source.stats.rejected,
-            "unreadable_bytes": source.stats.unreadable_bytes,
-        },
-        cursor={
-            "last_committed_at": next_cursor.last_committed_at.isoformat()
-            if next_cursor and next_cursor.last_committed_at
-            else None,
-            "etag": next_cursor.etag if next_cursor else None,
-            "head_sha": next_cursor.head_sha if next_cursor else None,
-            "resume": next_cursor.resume if next_cursor else None,
-        },
-    )
-    listed = {obj.key for obj in objects} | {manifest_key(prefix)}
-    for stale in [key for key in lake.list_keys(prefix) if key not in listed]:  # an earlier try wrote more parts
-        lake.delete(stale)
-    fault_point("lake.before_manifest")
-    lake.put_bytes(manifest_key(prefix), manifest.to_bytes())
-    return manifest, status
+    return objects, status
+
+
+def _manifest_stats(source: Source, status: str) -> dict[str, Any]:
+    return {
+        "requests": source.stats.requests,
+        "not_modified": source.stats.not_modified,
+        "retries": source.stats.retries,
+        "wait_seconds": round(source.stats.wait_seconds, 3),
+        "status": status,
+        "reason": source.stats.skipped_reason,
+        "rejected": source.stats.rejected,
+        "unreadable_bytes": source.stats.unreadable_bytes,
+    }
+
+
+def _cursor_fields(cursor: Cursor | None) -> dict[str, Any]:
+    """The manifest's copy of the cursor the next run starts from (all None when it must start over)."""
+    return {
+        "last_committed_at": cursor.last_committed_at.isoformat() if cursor and cursor.last_committed_at else None,
+        "etag": cursor.etag if cursor else None,
+        "head_sha": cursor.head_sha if cursor else None,
+        "resume": cursor.resume if cursor else None,
+    }
 
 
 def planned_uris(ctx: StageContext) -> list[str]:
@@ -293,16 +309,7 @@ def run(ctx: StageContext) -> StageResult:
                 if next_cursor is not None:
                     with lock:
                         _store_cursor(ctx.warehouse, source, next_cursor, ctx.run_id)
-            outcome = RepoOutcome(
-                uri, source.repo, status,
-                records=manifest.records if manifest else 0,
-                rejected=int(manifest.stats.get("rejected") or 0) if manifest else 0,
-                unreadable_bytes=int(manifest.stats.get("unreadable_bytes") or 0) if manifest else 0,
-                objects=len(manifest.objects) if manifest else 0,
-                requests=source.stats.requests, not_modified=source.stats.not_modified,
-                retries=source.stats.retries, wait_seconds=round(source.stats.wait_seconds, 3),
-                reason=source.stats.skipped_reason,
-            )
+            outcome = _outcome(uri, source, manifest, status)
             with lock:
                 finished.append(source.repo)
                 progress.note(f"{len(finished)}/{len(uris)} repositories, last {source.repo}")
@@ -316,6 +323,24 @@ def run(ctx: StageContext) -> StageResult:
             outcomes = list(pool.map(one, uris))
     finally:
         progress.close()
+    return _result(outcomes, swept)
+
+
+def _outcome(uri: str, source: Source, manifest: Manifest | None, status: str) -> RepoOutcome:
+    return RepoOutcome(
+        uri, source.repo, status,
+        records=manifest.records if manifest else 0,
+        rejected=int(manifest.stats.get("rejected") or 0) if manifest else 0,
+        unreadable_bytes=int(manifest.stats.get("unreadable_bytes") or 0) if manifest else 0,
+        objects=len(manifest.objects) if manifest else 0,
+        requests=source.stats.requests, not_modified=source.stats.not_modified,
+        retries=source.stats.retries, wait_seconds=round(source.stats.wait_seconds, 3),
+        reason=source.stats.skipped_reason,
+    )  # fmt: skip
+
+
+def _result(outcomes: list[RepoOutcome], swept: int) -> StageResult:
+    """The stage's summary, counts and details from every repository's outcome."""
     records = sum(o.records for o in outcomes)
     rejected = sum(o.rejected for o in outcomes)
     unreadable = sum(o.unreadable_bytes for o in outcomes)
