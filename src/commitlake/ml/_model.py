@@ -180,58 +180,72 @@ def _numeric(scale: bool) -> Pipeline:
 
 def build_pipeline(random_state: int, candidate: str = DEFAULT_CANDIDATE, **overrides: Any) -> Pipeline:
     """The named candidate's Pipeline (CANDIDATES[candidate] updated with `overrides`), unfitted."""
-    from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    if candidate not in CANDIDATES:
+    builders = {"linear": _linear, "random_forest": _random_forest, "hist_gb": _hist_gb}
+    if candidate not in CANDIDATES or candidate not in builders:
         raise CommitlakeError(f"unknown model candidate {candidate!r}; known: {', '.join(CANDIDATES)}")
-    p = {**CANDIDATES[candidate], **overrides}
-    numeric = list(NUMERIC_COLUMNS)
-    if candidate == "linear":
-        from sklearn.linear_model import SGDClassifier
+    features, classifier = builders[candidate]({**CANDIDATES[candidate], **overrides}, random_state)
+    return Pipeline([("features", features), ("classifier", classifier)])
 
-        features = ColumnTransformer(
-            [
-                ("word", _hashed_tfidf("word", p["word_ngram_range"], p["word_hash_features"]), TEXT_COLUMN),
-                ("char", _hashed_tfidf("char_wb", p["char_ngram_range"], p["char_hash_features"]), TEXT_COLUMN),
-                _paths(p["path_hash_features"]),
-                ("numeric", _numeric(scale=True), numeric),
-            ],
-            sparse_threshold=1.0,
-        )
-        classifier: Any = SGDClassifier(
-            loss="log_loss",
-            alpha=p["alpha"],
-            class_weight=p["class_weight"],
-            average=p["average"],
-            max_iter=p["max_iter"],
-            tol=p["tol"],
-            random_state=random_state,
-        )
-        return Pipeline([("features", features), ("classifier", classifier)])
-    if candidate == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
 
-        features = ColumnTransformer(
-            [
-                ("word", _hashed_tfidf("word", (1, 1), p["word_hash_features"]), TEXT_COLUMN),
-                _paths(p["path_hash_features"]),
-                ("numeric", _numeric(scale=False), numeric),
-            ],
-            sparse_threshold=1.0,
-        )
-        classifier = RandomForestClassifier(
-            n_estimators=p["n_estimators"],
-            max_features=p["max_features"],
-            max_depth=p["max_depth"],
-            min_samples_leaf=p["min_samples_leaf"],
-            class_weight=p["class_weight"],
-            random_state=random_state,
-            n_jobs=1,
-        )
-        return Pipeline([("features", features), ("classifier", classifier)])
+def _linear(p: dict[str, Any], random_state: int) -> tuple[Any, Any]:
+    """Word and character TF-IDF, paths and scaled numbers into a log-loss SGD (linear, fast on sparse text)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import SGDClassifier
+
+    features = ColumnTransformer(
+        [
+            ("word", _hashed_tfidf("word", p["word_ngram_range"], p["word_hash_features"]), TEXT_COLUMN),
+            ("char", _hashed_tfidf("char_wb", p["char_ngram_range"], p["char_hash_features"]), TEXT_COLUMN),
+            _paths(p["path_hash_features"]),
+            ("numeric", _numeric(scale=True), list(NUMERIC_COLUMNS)),
+        ],
+        sparse_threshold=1.0,
+    )
+    classifier = SGDClassifier(
+        loss="log_loss",
+        alpha=p["alpha"],
+        class_weight=p["class_weight"],
+        average=p["average"],
+        max_iter=p["max_iter"],
+        tol=p["tol"],
+        random_state=random_state,
+    )
+    return features, classifier
+
+
+def _random_forest(p: dict[str, Any], random_state: int) -> tuple[Any, Any]:
+    """The design's RandomForest on word unigrams, paths and raw numbers."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+
+    features = ColumnTransformer(
+        [
+            ("word", _hashed_tfidf("word", (1, 1), p["word_hash_features"]), TEXT_COLUMN),
+            _paths(p["path_hash_features"]),
+            ("numeric", _numeric(scale=False), list(NUMERIC_COLUMNS)),
+        ],
+        sparse_threshold=1.0,
+    )
+    classifier = RandomForestClassifier(
+        n_estimators=p["n_estimators"],
+        max_features=p["max_features"],
+        max_depth=p["max_depth"],
+        min_samples_leaf=p["min_samples_leaf"],
+        class_weight=p["class_weight"],
+        random_state=random_state,
+        n_jobs=1,
+    )
+    return features, classifier
+
+
+def _hist_gb(p: dict[str, Any], random_state: int) -> tuple[Any, Any]:
+    """Gradient boosting on a dense SVD of the text and paths plus the numbers (boosting needs dense input)."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.decomposition import TruncatedSVD
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
 
     text = ColumnTransformer(
         [
@@ -247,7 +261,7 @@ def build_pipeline(random_state: int, candidate: str = DEFAULT_CANDIDATE, **over
                 Pipeline([("text", text), ("svd", TruncatedSVD(p["svd_components"], random_state=random_state))]),
                 list(TEXT_COLUMNS),
             ),
-            ("numeric", _numeric(scale=False), numeric),
+            ("numeric", _numeric(scale=False), list(NUMERIC_COLUMNS)),
         ],
         sparse_threshold=0.0,
     )
@@ -259,7 +273,7 @@ def build_pipeline(random_state: int, candidate: str = DEFAULT_CANDIDATE, **over
         early_stopping=False,
         random_state=random_state,
     )
-    return Pipeline([("features", features), ("classifier", classifier)])
+    return features, classifier
 
 
 def load_registered_model(model_uri: str, tracking_uri: str) -> tuple[Pipeline, dict[str, Any]]:

@@ -344,6 +344,52 @@ def _candidates_table(selection: Selection) -> list[dict[str, Any]]:
     ]
 
 
+def _log_dataset(digest: str, rows: int) -> None:
+    """The training data as an MLflow input: its digest and the dbt model it came from, not its rows (they hold
+    personal data)."""
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    dataset = MetaDataset(  # type: ignore[abstract]  # concrete at runtime; stubs mark profile abstract
+        source=CodeDatasetSource(tags={"dbt_model": DBT_MODEL, "relation": FEATURE_TABLE}),
+        name=DBT_MODEL,
+        digest=digest,
+    )
+    mlflow.log_input(dataset, context="training", tags={"rows": str(rows), "dbt_model": DBT_MODEL})
+
+
+def _log_evaluation(
+    pipeline: Any,
+    y_test: list[str],
+    y_pred: list[str],
+    labels: list[str],
+    winner: str,
+    selection: Selection,
+    baselines: dict[str, Any],
+) -> None:
+    """The evaluation artifacts of the active run: confusion matrix (JSON and PNG), per-class table, the
+    classification report, why the winner won, feature importances."""
+    import tempfile
+
+    import mlflow
+    from sklearn.metrics import classification_report
+
+    mlflow.log_dict(confusion(y_test, y_pred, labels), "evaluation/confusion_matrix.json")
+    mlflow.log_dict({"rows": per_class_table(y_test, y_pred, labels)}, "evaluation/per_class.json")
+    report = classification_report(y_test, y_pred, labels=labels, zero_division=0, digits=3)
+    mlflow.log_text(report, "evaluation/classification_report.txt")
+    mlflow.log_dict(
+        {"winner": winner, "reason": selection.reason, "candidates": _candidates_table(selection),
+         "baselines": baselines},
+        "evaluation/model_selection.json",
+    )  # fmt: skip
+    mlflow.log_dict(feature_importances(pipeline), "evaluation/feature_importances.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        png = confusion_png(y_test, y_pred, labels, Path(tmp) / "confusion_matrix.png", "time-split hold-out")
+        mlflow.log_artifact(str(png), "evaluation")
+
+
 def _log_and_register(
     client: MlflowClient,
     experiment_id: str,
@@ -363,14 +409,9 @@ def _log_and_register(
 ) -> tuple[str, str]:
     """One MLflow run with params, metrics, evaluation artifacts, the input dataset and the model; returns
     (run id, version)."""
-    import tempfile
-
     import mlflow
     import mlflow.sklearn
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.meta_dataset import MetaDataset
     from mlflow.models import infer_signature
-    from sklearn.metrics import classification_report
 
     example = _input_example()
     with single_threaded():
@@ -379,27 +420,9 @@ def _log_and_register(
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{run_id}", tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(metrics)
-        # The dataset: its digest and the dbt model it came from, not its rows (they hold personal data).
-        dataset = MetaDataset(  # type: ignore[abstract]  # concrete at runtime; stubs mark profile abstract
-            source=CodeDatasetSource(tags={"dbt_model": DBT_MODEL, "relation": FEATURE_TABLE}),
-            name=DBT_MODEL,
-            digest=params["data_digest"],
-        )
-        mlflow.log_input(dataset, context="training", tags={"rows": str(len(frame)), "dbt_model": DBT_MODEL})
-        mlflow.log_dict(confusion(y_test, y_pred, labels), "evaluation/confusion_matrix.json")
-        mlflow.log_dict({"rows": per_class_table(y_test, y_pred, labels)}, "evaluation/per_class.json")
-        report = classification_report(y_test, y_pred, labels=labels, zero_division=0, digits=3)
-        mlflow.log_text(report, "evaluation/classification_report.txt")
-        mlflow.log_dict(
-            {"winner": params["candidate"], "reason": selection.reason, "candidates": _candidates_table(selection),
-             "baselines": baselines},
-            "evaluation/model_selection.json",
-        )  # fmt: skip
-        mlflow.log_dict(feature_importances(pipeline), "evaluation/feature_importances.json")
+        _log_dataset(params["data_digest"], len(frame))
+        _log_evaluation(pipeline, y_test, y_pred, labels, params["candidate"], selection, baselines)
         mlflow.log_dict(profile, REFERENCE_ARTIFACT)  # predict measures drift against it
-        with tempfile.TemporaryDirectory() as tmp:
-            png = confusion_png(y_test, y_pred, labels, Path(tmp) / "confusion_matrix.png", "time-split hold-out")
-            mlflow.log_artifact(str(png), "evaluation")
         mlflow.set_tag("commitlake.selection", selection.reason)
         info = mlflow.sklearn.log_model(
             pipeline,
