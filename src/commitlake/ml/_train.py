@@ -98,43 +98,22 @@ def train(
     if existing is not None:
         return _unchanged(client, model_name, existing, digest, len(frame))
 
-    train_df, test_df, labels = _split(frame)
-    y_train, y_test = train_df[LABEL_COLUMN].tolist(), test_df[LABEL_COLUMN].tolist()
-    x_test = test_df[list(MODEL_INPUT_COLUMNS)]
-
-    started = time.monotonic()
-    selection = select_model(
-        frame, train_df, test_df, labels, candidates=candidates, budget_seconds=budget_seconds,
-        random_state=random_state, log=_log.info,
-    )  # fmt: skip
-    train_seconds = time.monotonic() - started
+    fit = _select_and_evaluate(frame, candidates, budget_seconds, random_state)
+    train_df, test_df, labels, selection, metrics = fit.train_df, fit.test_df, fit.labels, fit.selection, fit.metrics
     winner = selection.winner
     pipeline, y_pred = winner.model, winner.time_split_pred
-    baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
-
-    metrics = _run_metrics(selection, baselines, train_seconds)
+    y_test, x_test = test_df[LABEL_COLUMN].tolist(), test_df[list(MODEL_INPUT_COLUMNS)]
 
     champion_before = alias_version(client, model_name, CHAMPION)
     champion_f1, champion_note = _score_champion(model_name, champion_before, tracking_uri, x_test, y_test, labels)
     if champion_f1 is not None:
         metrics["champion_macro_f1"] = champion_f1
 
-    params: dict[str, Any] = {
-        "candidate": winner.candidate,
-        **winner.params,
-        "random_state": random_state,
-        "test_fraction": TEST_FRACTION,
-        "lro_folds": selection.lro_folds,
-        "search_budget_seconds": budget_seconds,
-        "promotion_margin": promotion_margin,
-        **_split_params(train_df, test_df, labels),
-        "data_digest": digest,
-        "feature_table": FEATURE_TABLE,
-    }
+    params = _train_params(fit, digest, random_state, budget_seconds, promotion_margin)
     run, version = _log_and_register(
         client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels,
-        frame=frame, selection=selection, baselines=baselines,
-        profile=reference_profile(train_df[list(MODEL_INPUT_COLUMNS)], y_train),
+        frame=frame, selection=selection, baselines=fit.baselines,
+        profile=reference_profile(train_df[list(MODEL_INPUT_COLUMNS)], train_df[LABEL_COLUMN].tolist()),
     )  # fmt: skip
 
     promoted, decision = _promote(
@@ -145,21 +124,10 @@ def train(
     client.set_model_version_tag(model_name, version, DATA_DIGEST_TAG, digest)
     pruned = prune_versions(client, model_name, keep_versions)
     report = TrainReport(
-        mlflow_run_id=run,
-        model_version=version,
-        promoted=promoted,
-        metrics=metrics,
-        n_train=len(train_df),
-        n_test=len(test_df),
-        labels=labels,
-        decision=decision,
-        champion_version=champion_after,
-        train_seconds=train_seconds,
-        params=params,
-        data_digest=digest,
-        selection=selection.reason,
-        pruned=pruned,
-    )
+        mlflow_run_id=run, model_version=version, promoted=promoted, metrics=metrics, n_train=len(train_df),
+        n_test=len(test_df), labels=labels, decision=decision, champion_version=champion_after,
+        train_seconds=fit.train_seconds, params=params, data_digest=digest, selection=selection.reason, pruned=pruned,
+    )  # fmt: skip
     _log_finished(model_name, winner.candidate, report)
     return report
 
@@ -185,6 +153,53 @@ def _promote(
     )
     _record_decision(client, run, model_name, version, promoted, decision, champion_before, macro_f1)
     return promoted, decision
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """What model selection produced: the time split, the selection (winner included), baselines, metrics."""
+
+    train_df: pd.DataFrame
+    test_df: pd.DataFrame
+    labels: list[str]
+    selection: Selection
+    baselines: dict[str, Any]
+    metrics: dict[str, float]
+    train_seconds: float
+
+
+def _select_and_evaluate(
+    frame: pd.DataFrame, candidates: Sequence[str] | None, budget_seconds: float, random_state: int
+) -> _Fit:
+    """Split older/newer, select among the candidates on leave-repositories-out, score the baselines beside them."""
+    train_df, test_df, labels = _split(frame)
+    started = time.monotonic()
+    selection = select_model(
+        frame, train_df, test_df, labels, candidates=candidates, budget_seconds=budget_seconds,
+        random_state=random_state, log=_log.info,
+    )  # fmt: skip
+    train_seconds = time.monotonic() - started
+    baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
+    metrics = _run_metrics(selection, baselines, train_seconds)
+    return _Fit(train_df, test_df, labels, selection, baselines, metrics, train_seconds)
+
+
+def _train_params(
+    fit: _Fit, digest: str, random_state: int, budget_seconds: float, promotion_margin: float
+) -> dict[str, Any]:
+    """The MLflow params of the run: the winner's settings, the split, the search and promotion settings."""
+    return {
+        "candidate": fit.selection.winner.candidate,
+        **fit.selection.winner.params,
+        "random_state": random_state,
+        "test_fraction": TEST_FRACTION,
+        "lro_folds": fit.selection.lro_folds,
+        "search_budget_seconds": budget_seconds,
+        "promotion_margin": promotion_margin,
+        **_split_params(fit.train_df, fit.test_df, fit.labels),
+        "data_digest": digest,
+        "feature_table": FEATURE_TABLE,
+    }
 
 
 def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
