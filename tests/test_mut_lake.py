@@ -92,6 +92,7 @@ def test_local_listing(tmp_path: Path) -> None:
     assert list(lake.list_keys("")) == sorted(KEYS)
     assert list(lake.list_keys("raw/a/")) == KEYS[:2]
     assert list(lake.list_keys("raw/a/x/part-00001")) == KEYS[1:2]  # a partial name
+    assert list(lake.list_keys("raw/a")) == KEYS[:3]  # a prefix, not a folder: raw/ab/ too, as S3 lists it
     assert list(lake.list_keys("raw/b")) == KEYS[3:4]  # a partial segment (no folder raw/b... but raw/b is one)
     assert list(lake.list_keys("to")) == KEYS[4:]
     assert list(lake.list_keys("raw/c/")) == []

@@ -79,7 +79,8 @@ class LocalLake:
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         base = self.root / prefix if prefix else self.root
-        start = base if base.is_dir() else base.parent
+        # "raw/a" is a prefix, not a folder: it covers raw/ab/ too (as S3 lists it), so walk from its parent
+        start = base if not prefix or prefix.endswith("/") else base.parent
         if not start.is_dir():
             return
         keys = []
