@@ -201,3 +201,13 @@ def test_s3_errors_name_the_action(s3_endpoint: str) -> None:
     unreachable._s3.meta.config.retries = {"max_attempts": 0}
     with pytest.raises(LakeError, match=r"^cannot stat s3://b/p/k: "):
         unreachable.exists("k")
+
+
+def test_a_relative_lake_directory_is_taken_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    lake = open_lake("rel/dir")
+    assert isinstance(lake, LocalLake) and lake.root == tmp_path / "rel" / "dir"
+    lake.put_bytes("k", b"v")
+    assert (tmp_path / "rel" / "dir" / "k").read_bytes() == b"v"

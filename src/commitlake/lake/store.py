@@ -196,5 +196,5 @@ def open_lake(uri: str, *, endpoint_url: str | None = None) -> Lake:
         return S3Lake(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
     if parsed.scheme in ("file", ""):
         path = Path(unquote(parsed.path) if parsed.scheme == "file" else uri)
-        return LocalLake(path)
+        return LocalLake(path.expanduser().absolute())  # a relative directory is relative to where commitlake runs
     raise LakeError(f"unsupported lake URI {uri!r}: use a directory, file:///dir or s3://bucket/prefix")
