@@ -196,3 +196,13 @@ def test_a_pod_running_one_stage_skips_too_and_records_it(settings: Settings) ->
     assert result.skipped and result.summary == f"skipped: {NO_NEW_DATA} (raw unchanged since run first)"
     assert CALLS == []
     assert _statuses(settings.database_url or "", "argo-run") == {"transform": ("skipped", NO_NEW_DATA)}
+
+
+def test_a_stage_a_user_runs_by_itself_always_runs(settings: Settings) -> None:
+    """`commitlake validate` typed by a user (no run id) is an explicit request: it checks, even on unchanged raw."""
+    _new_rows(settings.database_url or "", "raw/a.jsonl.gz")
+    _run(settings, "first")
+    CALLS.clear()
+    assert settings.run_id is None
+    result = run_single_stage(settings, "validate")
+    assert not result.skipped and CALLS == ["validate"]

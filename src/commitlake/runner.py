@@ -176,4 +176,6 @@ def run_single_stage(settings: Settings, name: str, *, progress: bool = True) ->
     """`commitlake <stage>`: one stage, as a container in Argo runs it (Argo retries the pod)."""
     run_id = settings.run_id or new_run_id()
     with bind(run_id=run_id), open_warehouse(settings) as warehouse, run_alive(warehouse, run_id):
-        return execute_stage(name, StageContext(settings, run_id, warehouse, progress=progress))
+        # on its own (no run id given) a stage is an explicit request and runs even when raw is unchanged
+        ctx = StageContext(settings, run_id, warehouse, progress=progress, skip_unchanged=settings.run_id is not None)
+        return execute_stage(name, ctx)

@@ -57,6 +57,9 @@ class StageContext:
     run_id: str
     warehouse: Warehouse
     progress: bool = False
+    #: Whether an unchanged raw layer may skip the stage: inside a run (`commitlake run`, or an Argo pod with the
+    #: workflow's run id). A stage command a user runs by itself is an explicit request, so it always runs.
+    skip_unchanged: bool = True
     _lake: Lake | None = None
 
     @property
@@ -162,7 +165,7 @@ def _freshness(stage: Stage, record_as: str, ctx: StageContext) -> _Freshness | 
     if stage.name not in SKIP_WHEN_RAW_UNCHANGED:
         return None
     watermark, scope = raw_watermark(ctx.warehouse), _scope(stage, ctx)
-    if os.environ.get(RERUN_UNCHANGED_ENV) == "1":
+    if os.environ.get(RERUN_UNCHANGED_ENV) == "1" or not ctx.skip_unchanged:
         return _Freshness(watermark, scope, None)
     last = last_record(ctx.warehouse, record_as, scope)
     if last is None or last.details.get("raw_watermark") != watermark:
