@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -22,17 +21,6 @@ from commitlake.errors import ConfigError
 from commitlake.lake import LocalLake, S3Lake
 from commitlake.warehouse.backup import BACKUP_PREFIX, backup_lake
 from commitlake.warehouse.db import ensure_schema
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def _settings(tmp_path: Path, endpoint: str | None = None) -> Settings:

@@ -28,7 +28,7 @@ from commitlake.stages.ingest import ingest_source
 from commitlake.warehouse.db import Warehouse
 from commitlake.warehouse.load import load_lake
 from commitlake.warehouse.runs import record_stage, run_alive
-from test_lake import s3_endpoint, s3_lake  # noqa: F401  (the moto fixtures)
+from test_lake import s3_lake  # noqa: F401  (the moto-backed lake; s3_endpoint is conftest's)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "src" / "commitlake" / "warehouse" / "sql" / "schema.sql"

@@ -4,8 +4,6 @@ first (no server) so `make mutation` stops early; the S3 ones run against moto's
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -146,23 +144,6 @@ def test_flags_are_keyword_only(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         open_lake("s3://b/p", "http://127.0.0.1:9")  # type: ignore[misc]
     assert not lake.exists("k")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        os.environ.setdefault(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.mark.parametrize("prefix", ["pre/fix", ""])
