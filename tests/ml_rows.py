@@ -36,6 +36,13 @@ MAX_PATHS = 100
 _CC = re.compile(
     r"^(feat|fix|docs|style|refactor|perf|test|build|ci|chore|revert)(\([^():\r\n]*\))?!?:\s+(\S.*)$", re.I
 )
+#: The body cleaning of dbt's cc_body macro: header lines, trailers and hashes cut out (multiline, lowercased).
+_BODY_HEADER = re.compile(
+    r"^[ \t]*[*-]?[ \t]*(feat|fix|docs|style|refactor|perf|test|build|ci|chore|revert)(\([^():\r\n]*\))?!?:[ \t]*", re.M
+)
+_BODY_TRAILER = re.compile(r"^(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by):.*$", re.M)
+_BODY_HASH = re.compile(r"\b[0-9a-f]{7,40}\b")
+MAX_BODY = 1000
 _BOT = re.compile(r"\[bot\]|^(dependabot|renovate|greenkeeper|github-actions|semantic-release-bot)\b", re.I)
 _CI = re.compile(r"(^|/)(\.github|\.circleci|\.azure-pipelines)/|(^|/)(\.travis\.yml|appveyor\.yml|\.gitlab-ci\.yml)$")
 _TEST = re.compile(r"(^|/)(tests?|__tests__|spec|e2e|fixtures?)/|(^|/)test_[^/]*$|[._-](test|spec)\.[a-z0-9]+$", re.I)
@@ -52,15 +59,16 @@ create schema if not exists analytics;
 drop table if exists analytics.ml_commit_features;
 create table analytics.ml_commit_features (
     commit_id text primary key, repo_full_name text not null, sha text not null, committed_at timestamptz not null,
-    commit_type text, text text not null, paths text not null, is_bot boolean not null, files_changed integer,
-    additions integer, deletions integer, n_test_files integer not null, n_doc_files integer not null,
+    commit_type text, text text not null, body text not null, paths text not null, is_bot boolean not null,
+    files_changed integer, additions integer, deletions integer, n_test_files integer not null,
+    n_doc_files integer not null,
     n_ci_files integer not null, n_build_files integer not null, n_src_files integer not null,
     message_length integer not null, has_body boolean not null, commit_hour integer not null,
     commit_dow integer not null, author_prior_commits integer not null
 );
 """
 COLUMNS: tuple[str, ...] = (
-    "commit_id", "repo_full_name", "sha", "committed_at", "commit_type", "text", "paths", "is_bot",
+    "commit_id", "repo_full_name", "sha", "committed_at", "commit_type", "text", "body", "paths", "is_bot",
     "files_changed", "additions", "deletions", "n_test_files", "n_doc_files", "n_ci_files", "n_build_files",
     "n_src_files", "message_length", "has_body", "commit_hour", "commit_dow", "author_prior_commits",
 )  # fmt: skip
@@ -71,6 +79,13 @@ def _file_kind(name: str) -> str:
         if pattern.search(name):
             return kind
     return "src"
+
+
+def clean_body(body: str) -> str:
+    """dbt's cc_body: the body's first MAX_BODY characters, lowercased, without header lines, trailers, hashes."""
+    text = body[:MAX_BODY].lower()
+    text = _BODY_TRAILER.sub(" ", _BODY_HEADER.sub(" ", text))
+    return _BODY_HASH.sub("hexsha", text)
 
 
 def _timestamp(value: str) -> datetime:
@@ -113,7 +128,7 @@ def feature_rows(repo_file: str) -> list[tuple[Any, ...]]:
         committed = _timestamp(commit["committer"]["date"])
         rows.append(
             (
-                f"{repo}@{item['sha']}", repo, item["sha"], committed, label, text, paths, is_bot,
+                f"{repo}@{item['sha']}", repo, item["sha"], committed, label, text, clean_body(body), paths, is_bot,
                 None if files is None else len(files), stats.get("additions"), stats.get("deletions"),
                 kinds["test"], kinds["doc"], kinds["ci"], kinds["build"], kinds["src"],
                 len(message), bool(body.strip()), committed.hour, committed.isoweekday(), prior[email],

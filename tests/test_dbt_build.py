@@ -30,6 +30,7 @@ REPOS = ("commitizen__cz-cli", "conventional-changelog__conventional-changelog",
 NEW_SHARE = 0.10
 
 # The rule from the brief, written independently of the dbt macros.
+TYPES = ("feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert")
 CC = re.compile(r"^(feat|fix|docs|style|refactor|perf|test|build|ci|chore|revert)(\([^():\r\n]*\))?(!)?:\s+\S", re.I)
 BOT = re.compile(r"\[bot\]|(^|[^a-z0-9])bot$|renovate|dependabot|greenkeeper|semantic-release-bot", re.I)
 
@@ -163,6 +164,28 @@ def test_known_real_subjects(warehouse: dict) -> None:
         select f.text from analytics.ml_commit_features f join analytics.fct_commits c using (commit_id)
         where c.subject = 'chore(deps): bump semantic-release to 25 for npm trusted publishing (#1029)'""")
     assert text == [("bump semantic-release to 25 for npm trusted publishing (#1029)",)]
+
+
+def test_the_body_feature_carries_no_label_and_no_sha(warehouse: dict) -> None:
+    """dbt's body equals the independent cleaning in tests/ml_rows.py, and no line of it starts with a type
+    header (squash commits list `* feat: ...`), a sign-off or holds a commit's sha."""
+    from ml_rows import clean_body
+
+    expected = {
+        f"{repo}@{i['sha']}": clean_body(i["commit"]["message"].partition("\n")[2])
+        for repo, v in warehouse["items"].items()
+        for i in v
+        if len(i["parents"]) <= 1
+    }
+    got = dict(_query(warehouse["url"], "select commit_id, body from analytics.ml_commit_features"))
+    assert got == expected
+    shas = {i["sha"][:7] for v in warehouse["items"].values() for i in v}
+    header = re.compile(rf"^\s*[*-]?\s*({'|'.join(TYPES)})(\([^)]*\))?!?:", re.M)
+    assert any("squash" in b or "\n" in b for b in got.values())  # bodies are really there
+    for commit_id, body in got.items():
+        assert not header.search(body), (commit_id, body)
+        assert not re.search(r"^signed-off-by:", body, re.M), (commit_id, body)
+        assert not any(sha in body for sha in shas if sha.isalnum()), (commit_id, body)
 
 
 def test_bots_and_authors(warehouse: dict) -> None:

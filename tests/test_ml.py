@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from commitlake.errors import CommitlakeError
-from ml_rows import COMMITS, feature_rows, load_features
+from ml_rows import COLUMNS, COMMITS, feature_rows, load_features
 
 SCRATCH_SERVER = "postgresql://postgres@127.0.0.1:5433/postgres"
 MODEL = "commit-type-test"
@@ -110,6 +110,21 @@ def test_single_class_is_a_clear_error(dsn: str, cz_cli: list[tuple[Any, ...]], 
         )
 
 
+def test_past_the_cap_train_fits_a_stratified_sample(
+    dsn: str, cz_cli: list[tuple[Any, ...]], mlflow_store: tuple[str, Path]
+) -> None:
+    from commitlake.ml import train
+
+    load_features(dsn, cz_cli)
+    tracking_uri, artifact_root = mlflow_store
+    labelled = sum(1 for row in cz_cli if row[COLUMNS.index("commit_type")] is not None)
+    report = train(dsn, "cap", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name="capped",
+                   max_rows=labelled // 2, candidates=["linear"], **FAST)  # fmt: skip
+    assert report.params["n_labelled"] == labelled
+    assert report.n_train + report.n_test == report.params["n_sampled"] < labelled * 0.6
+    assert report.params["max_rows"] == labelled // 2
+
+
 def test_predict_without_a_champion_is_a_clear_error(dsn: str, mlflow_store: tuple[str, Path]) -> None:
     from commitlake.ml import predict
 
@@ -190,6 +205,13 @@ def test_train_register_promote_and_predict(
     selection = json.loads((evaluation / "model_selection.json").read_text())
     assert {c["candidate"] for c in selection["candidates"]} == {"linear", "random_forest", "hist_gb"}
     assert set(selection["baselines"]) == {"majority", "keywords"}
+    # the learning curve: the winner on growing stratified shares of the training split, one stepped metric
+    curve = json.loads((evaluation / "learning_curve.json").read_text())["points"]
+    steps = [p["rows"] for p in curve]
+    assert len(curve) == 3 and steps == sorted(steps) and steps[-1] == second.n_train
+    history = client.get_metric_history(run.info.run_id, "learning_curve_macro_f1")
+    assert sorted(h.step for h in history) == steps
+    assert run.data.params["n_sampled"] == run.data.params["n_labelled"] == str(second.n_train + second.n_test)
     importances = json.loads((evaluation / "feature_importances.json").read_text())
     assert importances["kind"] in {"impurity", "mean_abs_coef", "none"}
     mv = client.get_model_version(MODEL, "2")

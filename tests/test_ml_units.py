@@ -9,10 +9,11 @@ import pytest
 
 from commitlake.errors import ConfigError
 from commitlake.ml._baselines import keyword_predict
-from commitlake.ml._evaluate import leave_repos_out_predict
+from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, leave_repos_out_predict
 from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
+from commitlake.ml._sample import DEFAULT_MAX_ROWS, MIN_ROWS_PER_LABEL, cap_rows
 from commitlake.ml._train import data_digest
-from commitlake.stages.train import BUDGET_ENV, KEEP_VERSIONS_ENV, PROMOTION_MARGIN_ENV, train_options
+from commitlake.stages.train import BUDGET_ENV, KEEP_VERSIONS_ENV, MAX_ROWS_ENV, PROMOTION_MARGIN_ENV, train_options
 
 
 def _frame(n_repos: int = 6, per_repo: int = 5) -> pd.DataFrame:
@@ -21,7 +22,7 @@ def _frame(n_repos: int = 6, per_repo: int = 5) -> pd.DataFrame:
         for i in range(per_repo):
             row: dict[str, Any] = {c: 0.0 for c in NUMERIC_COLUMNS}
             row.update(commit_id=f"o/r{r}@{i}", repo_full_name=f"o/r{r}", sha=str(i), committed_at=pd.Timestamp(i),
-                       commit_type=("feat", "fix")[(r + i) % 2], text=f"change {i}", paths="src/a.ts")  # fmt: skip
+                       commit_type=("feat", "fix")[(r + i) % 2], text=f"change {i}", body="", paths="a.ts")  # fmt: skip
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -72,10 +73,32 @@ def test_digest_follows_inputs_and_labels_only() -> None:
 
 
 def test_train_options_from_the_environment() -> None:
-    assert train_options({}) == {"promotion_margin": 0.02, "keep_versions": 5, "budget_seconds": 240.0}
-    given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60"}
-    assert train_options(given) == {"promotion_margin": 0.05, "keep_versions": 2, "budget_seconds": 60.0}
+    defaults = {"promotion_margin": 0.02, "keep_versions": 5, "budget_seconds": DEFAULT_BUDGET_SECONDS}
+    assert train_options({}) == {**defaults, "max_rows": DEFAULT_MAX_ROWS}
+    given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60", MAX_ROWS_ENV: "0"}
+    assert train_options(given) == {"promotion_margin": 0.05, "keep_versions": 2, "budget_seconds": 60.0, "max_rows": 0}
+    with pytest.raises(ConfigError, match=rf"^{MAX_ROWS_ENV} must be a int, got '1e5'$"):
+        train_options({MAX_ROWS_ENV: "1e5"})
     with pytest.raises(ConfigError, match=rf"^{PROMOTION_MARGIN_ENV} must be a float, got 'lots'$"):
         train_options({PROMOTION_MARGIN_ENV: "lots"})
     with pytest.raises(ConfigError, match=rf"^{KEEP_VERSIONS_ENV} must be at least 0"):
         train_options({KEEP_VERSIONS_ENV: "-1"})
+
+
+def _labelled(counts: dict[str, int]) -> pd.DataFrame:
+    labels = [label for label, n in counts.items() for _ in range(n)]
+    return pd.DataFrame({"commit_id": [f"o/r@{i:06d}" for i in range(len(labels))], LABEL_COLUMN: labels})
+
+
+def test_the_cap_keeps_shares_rare_types_and_order_and_is_deterministic() -> None:
+    frame = _labelled({"chore": 30_000, "fix": 15_000, "perf": 700, "style": 80})
+    sample = cap_rows(frame, 10_000)
+    kept = sample[LABEL_COLUMN].value_counts().to_dict()
+    assert kept["chore"] == round(10_000 * 30_000 / len(frame)) and kept["fix"] == round(10_000 * 15_000 / len(frame))
+    assert kept["perf"] == MIN_ROWS_PER_LABEL and kept["style"] == 80  # the floor, or every row of a rarer type
+    assert sample.index.is_monotonic_increasing  # the frame's order (oldest first) is kept for the time split
+    assert sample.equals(cap_rows(frame.copy(), 10_000))
+    # a hash of the id decides, not the position: shuffled input keeps the same commits
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    assert set(cap_rows(shuffled, 10_000)["commit_id"]) == set(sample["commit_id"])
+    assert cap_rows(frame, 0) is frame and cap_rows(frame, len(frame)) is frame

@@ -55,3 +55,15 @@
         end
     ), ' ' || chr(9))
 {%- endmacro %}
+
+{#- The classifier's body text: the message after its first line, at most 1,000 characters, lowercased, with
+    everything that could carry a label or an identity cut out: a Conventional Commits header at the start of any
+    line (squash commits list their parts as `* feat(x): ...`), `Signed-off-by:`-style trailers, and commit
+    hashes (`This reverts commit 1a2b3c4.` keeps its words, not its sha). '' when there is no body. -#}
+{% macro cc_body(message) -%}
+    regexp_replace(regexp_replace(regexp_replace(
+        lower(left(case when strpos({{ message }}, chr(10)) > 0 then substr({{ message }}, strpos({{ message }}, chr(10)) + 1) else '' end, 1000)),
+        '^[ \t]*[*-]?[ \t]*({{ cc_types() }})(\([^():\r\n]*\))?!?:[ \t]*', ' ', 'gn'),
+        '^(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by):.*$', ' ', 'gn'),
+        '\m[0-9a-f]{7,40}\M', 'hexsha', 'g')
+{%- endmacro %}

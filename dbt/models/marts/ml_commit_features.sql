@@ -2,7 +2,7 @@
     commit_type; `text` is the subject with a conventional prefix removed, so the label never leaks into the input.
     Incremental on fct_commits.transformed_at: new and re-keyed commits only. File counts come precomputed per
     commit from int_commit_file_counts, so no file is classified here. Leak-free by construction: `text` has no
-    type or scope, `paths` are the changed files, and the author history counts only *earlier* commits. -#}
+    type or scope, `body` no header line, trailer or hash, `paths` are the changed files, and the author history counts only *earlier* commits. -#}
 with
 
 {% if is_incremental() %}
@@ -90,6 +90,7 @@ final as (
         commits.committed_at,
         commits.commit_type,
         {{ cc_text('commits.subject', 'commits.is_conventional') }} as text,
+        {{ cc_body('messages.message') }} as body,
         coalesce(paths.paths, '') as paths,
         commits.is_bot,
         commits.files_changed,

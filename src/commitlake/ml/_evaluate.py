@@ -18,6 +18,7 @@ from commitlake.ml._baselines import keyword_predict
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from commitlake.ml._metrics import majority_label, score
 from commitlake.ml._model import CANDIDATES, build_pipeline, single_threaded
+from commitlake.ml._sample import cap_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +31,7 @@ __all__ = [
     "CandidateResult",
     "Selection",
     "baseline_scores",
+    "learning_curve",
     "leave_repos_out_predict",
     "select_model",
 ]
@@ -41,7 +43,7 @@ GROUP_COLUMN = "repo_full_name"
 #: Settings tried after each candidate's defaults, in order, while the time budget lasts (small on purpose:
 #: each setting costs one fit per fold plus one on the time split).
 SEARCH_SPACE: dict[str, list[dict[str, Any]]] = {
-    "linear": [{"alpha": 3e-5}, {"alpha": 3e-4}],
+    "linear": [{"C": 0.03}, {"C": 0.3}],
     "random_forest": [{"min_samples_leaf": 1, "n_estimators": 150}],
     "hist_gb": [{"learning_rate": 0.1, "max_iter": 120}],
 }
@@ -205,3 +207,33 @@ def select_model(
         reason += f" vs {runner_up.candidate} {runner_up.key:.4f}"
     reason += f" ({len(results)} settings evaluated in {time.monotonic() - started:.0f} s)"
     return Selection(winner, results, reason, n_folds, time.monotonic() - started)
+
+
+#: Shares of the training split the learning curve fits the winner on (the whole split is the winner itself).
+CURVE_FRACTIONS: tuple[float, ...] = (0.25, 0.5)
+
+
+def learning_curve(
+    winner: CandidateResult,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    labels: Sequence[str],
+    random_state: int = 0,
+) -> list[dict[str, float]]:
+    """The winner's time-split macro-F1 when fitted on a stratified share of the training split, smallest first,
+    ending with the whole split: whether more rows (a larger COMMITLAKE_TRAIN_MAX_ROWS) would still pay."""
+    cols = list(MODEL_INPUT_COLUMNS)
+    y_test = test_df[LABEL_COLUMN].tolist()
+    points = []
+    for fraction in CURVE_FRACTIONS:
+        part = cap_rows(train_df, int(len(train_df) * fraction))
+        if len(part) >= len(train_df) or part[LABEL_COLUMN].nunique() < 2:
+            continue
+        started = time.monotonic()
+        model = _fit(winner.candidate, winner.params, random_state, part[cols], part[LABEL_COLUMN].tolist())
+        with single_threaded():
+            predicted = [str(v) for v in model.predict(test_df[cols])]
+        seconds = time.monotonic() - started
+        points.append({"rows": len(part), "macro_f1": score(y_test, predicted, labels)["macro_f1"], "seconds": seconds})
+    points.append({"rows": len(train_df), "macro_f1": winner.time_split["macro_f1"], "seconds": winner.fit_seconds})
+    return points

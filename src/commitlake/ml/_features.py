@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "BODY_COLUMN",
     "FEATURE_TABLE",
     "ID_COLUMNS",
     "LABEL_COLUMN",
@@ -34,9 +35,11 @@ FEATURE_TABLE = "analytics.ml_commit_features"
 LABEL_COLUMN = "commit_type"
 #: The subject with its `type(scope)!:` prefix removed (dbt strips it, so the label cannot reach the input).
 TEXT_COLUMN = "text"
+#: The message body without header lines, trailers or hashes (dbt's cc_body): "This reverts commit", "Bumps x from".
+BODY_COLUMN = "body"
 #: The changed paths, lowercased and space-separated (at most 100): extensions, directories, file names.
 PATHS_COLUMN = "paths"
-TEXT_COLUMNS: tuple[str, ...] = (TEXT_COLUMN, PATHS_COLUMN)
+TEXT_COLUMNS: tuple[str, ...] = (TEXT_COLUMN, BODY_COLUMN, PATHS_COLUMN)
 #: Order matters: `_model.derive_numeric` reads these by position.
 NUMERIC_COLUMNS: tuple[str, ...] = (
     "is_bot",
@@ -61,10 +64,10 @@ _BOOLEAN_COLUMNS = frozenset({"is_bot", "has_body"})
 _NUMERIC_SQL = ",\n    ".join(
     f"coalesce({c}{'::int' if c in _BOOLEAN_COLUMNS else ''}::float8, 0) as {c}" for c in NUMERIC_COLUMNS
 )
+_TEXT_SQL = ",\n    ".join(f"coalesce({c}, '') as {c}" for c in TEXT_COLUMNS)
 _SELECT = f"""
 select commit_id, repo_full_name, sha, committed_at, {LABEL_COLUMN},
-    coalesce({TEXT_COLUMN}, '') as {TEXT_COLUMN},
-    coalesce({PATHS_COLUMN}, '') as {PATHS_COLUMN},
+    {_TEXT_SQL},
     {_NUMERIC_SQL}
 from {FEATURE_TABLE}
 """

@@ -13,7 +13,7 @@ from commitlake.errors import CommitlakeError
 from commitlake.logs import get_logger
 from commitlake.ml._artifacts import confusion_png, feature_importances, per_class_table
 from commitlake.ml._drift import REFERENCE_ARTIFACT, reference_profile
-from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, Selection, baseline_scores, select_model
+from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, Selection, baseline_scores, learning_curve, select_model
 from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS, read_labelled
 from commitlake.ml._metrics import confusion, majority_label, score
 from commitlake.ml._model import SKOPS_TRUSTED_TYPES, load_registered_model, single_threaded
@@ -30,6 +30,7 @@ from commitlake.ml._registry import (
     use_tracking,
     version_trained_on,
 )
+from commitlake.ml._sample import DEFAULT_MAX_ROWS, cap_rows
 from commitlake.ml._split import TEST_FRACTION, time_split
 
 if TYPE_CHECKING:
@@ -80,14 +81,16 @@ def train(
     keep_versions: int = DEFAULT_KEEP_VERSIONS,
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     candidates: Sequence[str] | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> TrainReport:
     """Select a model on leave-repositories-out, fit it on the older 80 %, score the newest 20 %, register it.
 
-    Unchanged training data (same digest as a registered version) trains and registers nothing. The new version
-    always gets alias `challenger`; it takes `champion` only when its macro-F1 beats the current champion's by
-    `promotion_margin`, both measured on *this* run's time-split hold-out (the champion's logged score was
-    measured on older data, so it is not comparable). Raises CommitlakeError when there is nothing sound to
-    train on.
+    Past `max_rows` labelled rows the search and the fit use a stratified, deterministic sample (cap_rows); the
+    digest still covers every row. Unchanged training data (same digest as a registered version) trains and
+    registers nothing. The new version always gets alias `challenger`; it takes `champion` only when its
+    macro-F1 beats the current champion's by `promotion_margin`, both measured on *this* run's time-split
+    hold-out (the champion's logged score was measured on older data, so it is not comparable). Raises
+    CommitlakeError when there is nothing sound to train on.
     """
     frame = read_labelled(database_url)
     _require_trainable(frame, min_labelled)
@@ -98,7 +101,8 @@ def train(
     if existing is not None:
         return _unchanged(client, model_name, existing, digest, len(frame))
 
-    fit = _select_and_evaluate(frame, candidates, budget_seconds, random_state)
+    sample = cap_rows(frame, max_rows)
+    fit = _select_and_evaluate(sample, candidates, budget_seconds, random_state)
     train_df, test_df, labels, selection, metrics = fit.train_df, fit.test_df, fit.labels, fit.selection, fit.metrics
     winner = selection.winner
     pipeline, y_pred = winner.model, winner.time_split_pred
@@ -110,9 +114,10 @@ def train(
         metrics["champion_macro_f1"] = champion_f1
 
     params = _train_params(fit, digest, random_state, budget_seconds, promotion_margin)
+    params.update({"max_rows": max_rows, "n_labelled": len(frame), "n_sampled": len(sample)})
     run, version = _log_and_register(
         client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels,
-        frame=frame, selection=selection, baselines=fit.baselines,
+        frame=frame, selection=selection, baselines=fit.baselines, curve=fit.curve,
         profile=reference_profile(train_df[list(MODEL_INPUT_COLUMNS)], train_df[LABEL_COLUMN].tolist()),
     )  # fmt: skip
 
@@ -166,6 +171,8 @@ class _Fit:
     baselines: dict[str, Any]
     metrics: dict[str, float]
     train_seconds: float
+    #: The winner's time-split macro-F1 against its training rows (evaluate.learning_curve).
+    curve: list[dict[str, float]]
 
 
 def _select_and_evaluate(
@@ -178,10 +185,11 @@ def _select_and_evaluate(
         frame, train_df, test_df, labels, candidates=candidates, budget_seconds=budget_seconds,
         random_state=random_state, log=_log.info,
     )  # fmt: skip
+    curve = learning_curve(selection.winner, train_df, test_df, labels, random_state)
     train_seconds = time.monotonic() - started
     baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
     metrics = _run_metrics(selection, baselines, train_seconds)
-    return _Fit(train_df, test_df, labels, selection, baselines, metrics, train_seconds)
+    return _Fit(train_df, test_df, labels, selection, baselines, metrics, train_seconds, curve)
 
 
 def _train_params(
@@ -336,6 +344,7 @@ def _input_example() -> pd.DataFrame:
     import pandas as pd
 
     row: dict[str, Any] = {"text": "add retry with backoff to the http client"}
+    row["body"] = "\nthe client gave up after the first timeout; retry three times with jitter.\n"
     row["paths"] = "src/http/client.ts test/http/client.spec.ts"
     row.update({column: 0.0 for column in NUMERIC_COLUMNS})
     row.update({"message_length": 48.0, "files_changed": 2.0, "additions": 40.0, "deletions": 3.0})
@@ -421,6 +430,7 @@ def _log_and_register(
     selection: Selection,
     baselines: dict[str, Any],
     profile: dict[str, Any],
+    curve: list[dict[str, float]],
 ) -> tuple[str, str]:
     """One MLflow run with params, metrics, evaluation artifacts, the input dataset and the model; returns
     (run id, version)."""
@@ -436,6 +446,9 @@ def _log_and_register(
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(metrics)
         _log_dataset(params["data_digest"], len(frame))
+        for point in curve:  # one metric, stepped by training rows: MLflow draws the learning curve
+            mlflow.log_metric("learning_curve_macro_f1", point["macro_f1"], step=int(point["rows"]))
+        mlflow.log_dict({"points": curve}, "evaluation/learning_curve.json")
         _log_evaluation(pipeline, y_test, y_pred, labels, params["candidate"], selection, baselines)
         mlflow.log_dict(profile, REFERENCE_ARTIFACT)  # predict measures drift against it
         mlflow.set_tag("commitlake.selection", selection.reason)

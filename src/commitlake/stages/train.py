@@ -20,6 +20,7 @@ from commitlake.stages import StageContext, StageResult
 __all__ = [
     "BUDGET_ENV",
     "KEEP_VERSIONS_ENV",
+    "MAX_ROWS_ENV",
     "PROMOTION_MARGIN_ENV",
     "labelled_counts",
     "mlflow_environment",
@@ -33,14 +34,18 @@ PROMOTION_MARGIN_ENV = "COMMITLAKE_PROMOTION_MARGIN"
 KEEP_VERSIONS_ENV = "COMMITLAKE_KEEP_MODEL_VERSIONS"
 #: Seconds the model search may spend (every candidate's defaults always run).
 BUDGET_ENV = "COMMITLAKE_TRAIN_BUDGET_SECONDS"
+#: Labelled rows the model search trains on at most (a stratified, deterministic sample; 0 = every row).
+MAX_ROWS_ENV = "COMMITLAKE_TRAIN_MAX_ROWS"
 
 _log = get_logger("train")
 
 
 def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
-    """promotion_margin, keep_versions and budget_seconds from the environment; one clear error per bad value."""
+    """promotion_margin, keep_versions, budget_seconds and max_rows from the environment; one clear error per bad
+    value."""
     from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS
     from commitlake.ml._registry import DEFAULT_KEEP_VERSIONS, DEFAULT_PROMOTION_MARGIN
+    from commitlake.ml._sample import DEFAULT_MAX_ROWS
 
     def number(name: str, default: float, kind: type[float] | type[int], low: float) -> float | int:
         raw = (env.get(name) or "").strip()
@@ -58,6 +63,7 @@ def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
         "promotion_margin": number(PROMOTION_MARGIN_ENV, DEFAULT_PROMOTION_MARGIN, float, 0.0),
         "keep_versions": number(KEEP_VERSIONS_ENV, DEFAULT_KEEP_VERSIONS, int, 0),
         "budget_seconds": number(BUDGET_ENV, DEFAULT_BUDGET_SECONDS, float, 0.0),
+        "max_rows": number(MAX_ROWS_ENV, DEFAULT_MAX_ROWS, int, 0),
     }
 
 
@@ -112,6 +118,7 @@ def run(ctx: StageContext) -> StageResult:
             promotion_margin=float(options["promotion_margin"]),
             keep_versions=int(options["keep_versions"]),
             budget_seconds=float(options["budget_seconds"]),
+            max_rows=int(options["max_rows"]),
         )
     for category, message in dict.fromkeys((w.category.__name__, str(w.message)) for w in caught):
         _log.warning("train.library_warning", category=category, message=message[:500])
