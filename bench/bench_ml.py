@@ -9,7 +9,7 @@ Figures (all macro-F1 over the 11 types, prefixes stripped from every input by c
 `selection_seconds` is the wall time of the model search `train` runs (`select_model`, same budget), the bulk
 of a training run.
 
-    python bench/bench_ml.py [--budget 240] [--train]
+    python bench/bench_ml.py [--budget 180] [--train]
 
 --train also times the real `train` (commitlake.ml.train: read the feature table, the capped sample, the model
 search, the learning curve, MLflow logging and registration) on the same rows in an embedded PostgreSQL with a
