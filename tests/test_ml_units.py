@@ -102,3 +102,16 @@ def test_the_cap_keeps_shares_rare_types_and_order_and_is_deterministic() -> Non
     shuffled = frame.sample(frac=1.0, random_state=1)
     assert set(cap_rows(shuffled, 10_000)["commit_id"]) == set(sample["commit_id"])
     assert cap_rows(frame, 0) is frame and cap_rows(frame, len(frame)) is frame
+
+
+def test_keyword_flags_mark_each_rule_in_each_text_column() -> None:
+    from commitlake.ml._baselines import KEYWORD_RULES
+    from commitlake.ml._model import keyword_flags
+
+    rules = [label for label, _ in KEYWORD_RULES]
+    x = pd.DataFrame({"text": ["bump vite to 5", "speed up the parser"], "body": ["this reverts commit hexsha.", ""]})
+    flags = keyword_flags(x).toarray()
+    assert flags.shape == (2, 2 * len(rules))
+    rows, cols = flags.nonzero()
+    on = {(r, ("text", "body")[c // len(rules)], rules[c % len(rules)]) for r, c in zip(rows, cols, strict=True)}
+    assert on == {(0, "text", "chore"), (1, "text", "perf"), (0, "body", "revert")}

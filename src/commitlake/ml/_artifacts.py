@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from commitlake.ml._baselines import KEYWORD_RULES
 from commitlake.ml._model import DERIVED_NAMES
 
 __all__ = ["confusion_png", "feature_importances", "per_class_table"]
@@ -65,6 +66,8 @@ def _feature_names(pipeline: Any) -> list[str]:
         width = _width(transformer)
         if name == "numeric":
             names += [f"numeric:{n}" for n in DERIVED_NAMES]
+        elif name == "keywords":  # model.keyword_flags: one flag per (column, rule)
+            names += [f"keywords:{column}:{label}" for column in columns for label, _ in KEYWORD_RULES]
         elif width is None:
             names += [f"{name}:#{i}" for i in range(len(columns))]
         else:

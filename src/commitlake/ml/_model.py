@@ -11,6 +11,7 @@ subject cannot say: which kinds of files changed and how much.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ __all__ = [
     "SKOPS_TRUSTED_TYPES",
     "build_pipeline",
     "derive_numeric",
+    "keyword_flags",
     "load_registered_model",
     "margin_svc",
     "single_threaded",
@@ -84,6 +86,7 @@ DEFAULT_CANDIDATE = "linear"
 SKOPS_TRUSTED_TYPES: list[str] = [
     "commitlake.ml._model.MarginSVC",
     "commitlake.ml._model.derive_numeric",
+    "commitlake.ml._model.keyword_flags",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 ]
@@ -140,6 +143,30 @@ def __getattr__(name: str) -> Any:
     if name == "MarginSVC":
         return margin_svc()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def keyword_flags(x: Any) -> Any:
+    """[subject, body] → one 0/1 column per keyword rule (baselines.KEYWORD_RULES) and text column.
+
+    Why: the rules are what generalises across projects ("revert", "typo", "bump"); as features the model
+    learns how much to trust each one instead of taking the first that matches. Module-level so skops can
+    name it.
+    """
+    import numpy as np
+    import pandas as pd
+    from scipy.sparse import csr_matrix
+
+    from commitlake.ml._baselines import KEYWORD_RULES
+
+    frame = pd.DataFrame(x)
+    with warnings.catch_warnings():  # "has match groups": the groups are only alternations, not extractions
+        warnings.simplefilter("ignore", UserWarning)
+        columns = [
+            frame.iloc[:, i].astype(str).str.contains(pattern.pattern, regex=True).to_numpy(dtype=bool)
+            for i in range(frame.shape[1])
+            for _label, pattern in KEYWORD_RULES
+        ]
+    return csr_matrix(np.column_stack(columns).astype(np.float32))
 
 
 def derive_numeric(x: Any) -> np.ndarray:
@@ -218,6 +245,12 @@ def _paths(hash_features: int) -> tuple[str, Any, str]:
     return ("path", _hashed_tfidf("word", (1, 1), hash_features, _PATH_TOKENS), PATHS_COLUMN)
 
 
+def _keywords() -> tuple[str, Any, list[str]]:
+    from sklearn.preprocessing import FunctionTransformer
+
+    return ("keywords", FunctionTransformer(keyword_flags), [TEXT_COLUMN, BODY_COLUMN])
+
+
 def _numeric(scale: bool) -> Pipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -249,6 +282,7 @@ def _linear(p: dict[str, Any], random_state: int) -> tuple[Any, Any]:
             ("char", _hashed_tfidf("char_wb", p["char_ngram_range"], p["char_hash_features"]), TEXT_COLUMN),
             _body(p["body_hash_features"]),
             _paths(p["path_hash_features"]),
+            _keywords(),
             ("numeric", _numeric(scale=True), list(NUMERIC_COLUMNS)),
         ],
         sparse_threshold=1.0,
