@@ -127,14 +127,14 @@ def test_a_retry_is_logged_once(restore_logs: None, tmp_path: object) -> None:
 
 
 def test_training_fits_without_a_convergence_warning(shared_commits: object) -> None:
-    """Our own warning is fixed at the source: the classifier runs a fixed epoch budget, silently."""
+    """Our own warning is fixed at the source: every candidate converges (or runs a fixed budget) silently."""
     import gzip
     from pathlib import Path
 
     import pandas as pd
     from sklearn.exceptions import ConvergenceWarning
 
-    from commitlake.ml._features import NUMERIC_COLUMNS, PATHS_COLUMN, TEXT_COLUMN
+    from commitlake.ml._features import BODY_COLUMN, NUMERIC_COLUMNS, PATHS_COLUMN, TEXT_COLUMN
     from commitlake.ml._model import CANDIDATES, build_pipeline
 
     rows, labels = [], []
@@ -148,7 +148,8 @@ def test_training_fits_without_a_convergence_warning(shared_commits: object) -> 
                 row.update(additions=commit["stats"]["additions"], deletions=commit["stats"]["deletions"],
                            files_changed=len(commit["files"]), message_length=len(subject))
                 paths = " ".join(f["filename"].lower() for f in commit["files"][:100])
-                rows.append({TEXT_COLUMN: subject[kind.end():], PATHS_COLUMN: paths, **row})
+                body = commit["commit"]["message"].partition("\n")[2].lower()
+                rows.append({TEXT_COLUMN: subject[kind.end():], BODY_COLUMN: body, PATHS_COLUMN: paths, **row})
                 labels.append(kind.group(1))
     assert len(rows) > 300
     with warnings.catch_warnings():
