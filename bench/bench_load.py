@@ -301,6 +301,7 @@ def plot(results: dict[str, object], path: Path) -> None:
     for bar, name in zip(bars, names, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {seconds[name]:.1f} s", va="center")
     ax.invert_yaxis()
+    ax.set_xlim(0, max(seconds[n] for n in names) * 1.15)  # room for the labels
     ax.set_xlabel("seconds (lower is better)")
     streams = results.get("load_streams")
     ax.set_title(f"{results['commits']:,} commits into raw.github_commits (load_lake: {streams} streams)")
