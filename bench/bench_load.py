@@ -296,7 +296,7 @@ def plot(results: dict[str, object], path: Path) -> None:
     colors["load_lake_1_stream"] = "#5b9"
     order = ("bare_copy", "staged", "load_lake", "load_lake_1_stream", "reload", "bare_copy_after", "dlt")
     names = [n for n in order if seconds.get(n) is not None]
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(7.6, 3.4))
     bars = ax.barh(names, [seconds[n] for n in names], color=[colors.get(n, "#c66") for n in names])
     for bar, name in zip(bars, names, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {seconds[name]:.1f} s", va="center")

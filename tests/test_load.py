@@ -468,3 +468,44 @@ def test_two_streams_load_exactly_what_one_stream_loads(
     assert (two.rows_inserted, two.rejected) == (200 + 120, {"nul_character": 1})
     owner = query(db, "select lake_key from raw.github_commits where sha = %s", [record["sha"]])
     assert owner == [(part_key(run_prefix("jsonl", "pallets/flask", DAY, "ing-4"), 0),)]
+
+
+@pytest.mark.timeout(120)
+def test_a_stream_that_cannot_copy_never_leaves_the_leader_blocked(
+    db: str, tmp_path: Path, flask: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres refuses a stream's COPY before it takes any data (here: a column the loader writes is gone)
+    while the leader is writing the group through a full queue: the stream takes and drops the rest, the
+    load fails with one clear error, and nothing was committed."""
+    from commitlake.errors import WarehouseError
+    from commitlake.warehouse import load as load_module
+
+    monkeypatch.setattr(load_module, "_CHUNK_BYTES", 1024)  # a chunk per line or so
+    monkeypatch.setattr(load_module, "_STREAM_QUEUE_CHUNKS", 1)  # so the leader waits on the stream
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [flask[:600], flask[600:900]])
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("alter table raw.github_commits rename column line_no to line_number")
+    with pytest.raises(WarehouseError, match="line_no"):
+        load(db, lake, streams=2, group_records=1)
+    assert query(db, "select count(*) from ops.loaded_objects") == [(0,)]
+    assert query(db, "select count(*) from raw.github_commits") == [(0,)]
+
+
+@pytest.mark.timeout(120)
+def test_a_stream_refused_mid_copy_loses_no_rows(
+    db: str, tmp_path: Path, flask: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres refuses the first line of a big group the leader writes through a small queue: the group is
+    redone strictly, its culprit quarantined, every other row loaded once."""
+    from commitlake.warehouse import load as load_module
+
+    monkeypatch.setattr(load_module, "_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(load_module, "_STREAM_QUEUE_CHUNKS", 1)
+    record = orjson.loads(flask[0])
+    record["commit"]["message"] += "\x00"
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [[orjson.dumps(record), *flask[1:600]], flask[600:900]])
+    report = load(db, lake, streams=2, group_records=1)
+    assert (report.objects_loaded, report.rows_inserted, report.rejected) == (2, 899, {"nul_character": 1})
+    assert query(db, "select count(*) from raw.github_commits") == [(899,)]
