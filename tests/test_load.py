@@ -509,3 +509,32 @@ def test_a_stream_refused_mid_copy_loses_no_rows(
     report = load(db, lake, streams=2, group_records=1)
     assert (report.objects_loaded, report.rows_inserted, report.rejected) == (2, 899, {"nul_character": 1})
     assert query(db, "select count(*) from raw.github_commits") == [(899,)]
+
+
+def test_streams_stop_committing_once_the_leader_loses_the_loader_lock(
+    db: str, tmp_path: Path, flask: list[bytes]
+) -> None:
+    """The leader's session is killed mid-load (so another loader could take the lock): the worker
+    connections must not go on committing groups without it."""
+    from commitlake.errors import WarehouseError
+    from commitlake.warehouse.load import LOADER_LOCK
+
+    lake = LocalLake(tmp_path)
+    keys = put_run(lake, "pallets/flask", "ing-1", chunks(flask[:600], 100))
+
+    def kill_leader(done: int, total: int, result: ObjectResult) -> None:
+        if done == 1:
+            with psycopg.connect(db, autocommit=True) as conn:
+                conn.execute(
+                    "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = %s",
+                    [LOADER_LOCK],
+                )
+
+    with pytest.raises(WarehouseError):
+        load(db, lake, progress=kill_leader, streams=2, group_records=1)
+    ledger = dict(query(db, "select lake_key, inserted from ops.loaded_objects"))
+    assert 1 <= len(ledger) <= 2, "only the groups in flight when the leader died may have committed"
+    assert dict(query(db, "select lake_key, count(*) from raw.github_commits group by 1")) == ledger
+    report = load(db, lake, "load-2", streams=2)
+    assert (report.objects_skipped, report.objects_loaded) == (len(ledger), len(keys) - len(ledger))
+    assert query(db, "select count(*), count(distinct sha) from raw.github_commits") == [(600, 600)]

@@ -37,7 +37,8 @@ worker connections COPY the groups it has prepared, each in its own transaction 
 together, as above). A worker commits only after the group before it committed, so the database always holds
 a prefix of the groups, as with one stream; a group that fails rolls back the ones after it, whose shas are
 taken back, and those groups are loaded again one by one on the leader's connection, exactly as one stream
-would. The leader's session holds the loader lock throughout; the workers exist only while it does.
+would. The leader's session holds the loader lock throughout, and a worker commits only after checking, in
+its transaction, that it still does (if the leader's session was killed, another loader may have started).
 """
 
 from __future__ import annotations
@@ -435,6 +436,13 @@ def _copy_escaped(line: bytes) -> bytes:
     return line
 
 
+# A stream commits only while the leader's session holds LOADER_LOCK (a bigint key: high and low 32 bits).
+_LEADER_HOLDS_LOCK = (
+    "select 1 from pg_locks where locktype = 'advisory' and pid = %s and granted"
+    f" and classid = {LOADER_LOCK >> 32} and objid = {LOADER_LOCK & 0xFFFFFFFF} and objsubid = 1"
+)
+
+
 class _Abandoned(Exception):
     """A stream rolled its group back: the group before it failed, or the leader could not read the group."""
 
@@ -478,6 +486,7 @@ class _Streams:
 
     def __init__(self, loader: _Loader, conns: list[psycopg.Connection[Any]], pool: ThreadPoolExecutor) -> None:
         self.loader = loader
+        self.leader_pid = loader.conn.info.backend_pid
         self.free: queue.Queue[psycopg.Connection[Any]] = queue.Queue()
         for conn in conns:
             self.free.put(conn)
@@ -535,6 +544,8 @@ class _Streams:
                     ticket.prev.done.wait()
                     if not ticket.prev.committed:
                         raise _Abandoned("the group before this one was not committed")
+                if not cur.execute(_LEADER_HOLDS_LOCK, [self.leader_pid]).fetchone():
+                    raise _Abandoned("the leader's session no longer holds the loader lock")
             ticket.committed = True
         except BaseException as exc:
             ticket.error = exc
@@ -711,9 +722,12 @@ def _connect(conninfo: str) -> psycopg.Connection[Any]:
 def _release_lock(conn: psycopg.Connection[Any]) -> None:
     """Give LOADER_LOCK back (a broken connection has lost it with its session anyway)."""
     if not conn.closed and not conn.broken:
-        conn.rollback()
-        conn.execute(sql.SQL("select pg_advisory_unlock({})").format(sql.Literal(LOADER_LOCK)))
-        conn.commit()
+        try:
+            conn.rollback()
+            conn.execute(sql.SQL("select pg_advisory_unlock({})").format(sql.Literal(LOADER_LOCK)))
+            conn.commit()
+        except psycopg.OperationalError:
+            pass  # the session ended under us (it was terminated): its lock ended with it
 
 
 @dataclass
