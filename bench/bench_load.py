@@ -3,12 +3,16 @@
 Compares, in one run on one server (each into its own fresh database, identical table):
   bare_copy   COPY of the pre-formatted rows, nothing else (the ceiling)
   staged      COPY into a staging table + INSERT ... ON CONFLICT DO NOTHING (the usual idempotent pattern)
-  load_lake   commitlake's loader: gunzip, validation, quarantine, dedup, ledger, one transaction per group
+  load_lake   commitlake's loader: gunzip, validation, quarantine, dedup, ledger, one transaction per group,
+              with --streams COPY connections (default: the loader's, min(2, cpus))
+  load_lake_1_stream  the same loader on one connection (what the extra streams buy)
   reload      load_lake again over the same objects (must be < 5 % of the first load)
   bare_copy_after  the bare COPY again: on a shared box the load varies, so load_lake is compared with the
               mean of the two COPY runs that bracket it (both ratios are recorded)
   dlt         dlt's postgres destination on the same records (separate venv, created if missing; recorded as
               not measured, with the reason, when that venv cannot be made, e.g. offline)
+
+Each method runs in a fresh database after a CHECKPOINT, so none pays for the WAL an earlier one wrote.
 
 Without --dsn (or COMMITLAKE_BENCH_DSN) the bench starts commitlake's own embedded PostgreSQL in a temporary
 directory and stops it at the end, so `make bench` needs no server. Results are written after every step, so
@@ -44,6 +48,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from commitlake.config import DEFAULT_LOAD_STREAMS
 from commitlake.lake import LocalLake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.warehouse.load import _copy_text, load_lake
 from commitlake.warehouse.quarantine import Rejected, check_line, date_window
@@ -166,6 +171,9 @@ class Databases:
         url = make_conninfo(**{**conninfo_to_dict(self.dsn), "dbname": name})  # type: ignore[arg-type]
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(SCHEMA.read_text())
+            # every method starts with no dirty buffers and no WAL owed: otherwise the checkpoint that the
+            # previous method's gigabytes of WAL trigger lands in the middle of the next one
+            conn.execute("checkpoint")
         return url
 
     def drop_all(self) -> None:
@@ -285,15 +293,18 @@ def plot(results: dict[str, object], path: Path) -> None:
 
     seconds: dict[str, float] = results["seconds"]  # type: ignore[assignment]
     colors = {"bare_copy": "#888", "staged": "#aaa", "load_lake": "#2a7", "reload": "#7c9", "bare_copy_after": "#888"}
-    order = ("bare_copy", "staged", "load_lake", "reload", "bare_copy_after", "dlt")
+    colors["load_lake_1_stream"] = "#5b9"
+    order = ("bare_copy", "staged", "load_lake", "load_lake_1_stream", "reload", "bare_copy_after", "dlt")
     names = [n for n in order if seconds.get(n) is not None]
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(7.6, 3.4))
     bars = ax.barh(names, [seconds[n] for n in names], color=[colors.get(n, "#c66") for n in names])
     for bar, name in zip(bars, names, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {seconds[name]:.1f} s", va="center")
     ax.invert_yaxis()
+    ax.set_xlim(0, max(seconds[n] for n in names) * 1.15)  # room for the labels
     ax.set_xlabel("seconds (lower is better)")
-    ax.set_title(f"{results['commits']:,} commits into raw.github_commits")
+    streams = results.get("load_streams")
+    ax.set_title(f"{results['commits']:,} commits into raw.github_commits (load_lake: {streams} streams)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -306,6 +317,7 @@ def summarise(args: argparse.Namespace, seconds: dict[str, float | None], meta: 
         "json_bytes": meta["raw_bytes"],
         "gzip_bytes": meta["gz_bytes"],
         "server": meta["server"],
+        "load_streams": args.streams,
         "seconds": seconds,
     }
     if first is not None:
@@ -318,11 +330,16 @@ def summarise(args: argparse.Namespace, seconds: dict[str, float | None], meta: 
             rows_per_second={
                 k: round(rows / v) for k, v in seconds.items() if v and k not in ("reload", "bare_copy_after")
             },
+            # the throughput ratio the issue asks >= 0.9 of: bare COPY seconds / load_lake seconds, same run
             load_vs_bare_copy_rate=round((seconds["bare_copy"] or float("nan")) / load, 3),
         )
         if seconds.get("bare_copy_after"):
             bracket = ((seconds["bare_copy"] or 0) + (seconds["bare_copy_after"] or 0)) / 2
             results["load_vs_bracketing_bare_copy_rate"] = round(bracket / load, 3)
+        if seconds.get("load_lake_1_stream"):
+            results["load_1_stream_vs_bare_copy_rate"] = round(
+                (seconds["bare_copy"] or float("nan")) / seconds["load_lake_1_stream"], 3
+            )
         if seconds.get("reload") is not None:
             results["reload_share_of_first_load"] = round((seconds["reload"] or 0) / load, 4)
         if "dlt" in seconds:
@@ -352,6 +369,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/commitlake-bench-load"))
     parser.add_argument("--dlt-venv", type=Path, default=Path("/tmp/commitlake-bench-dlt-venv"))
     parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--streams", type=int, default=DEFAULT_LOAD_STREAMS, help="load_lake's COPY connections")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     meta: dict[str, object] = {"load_at_start": os.getloadavg()}
@@ -368,7 +386,7 @@ def main() -> None:
             seconds["staged"] = staged(dbs.fresh(), rows)
             print(f"staged COPY + INSERT ON CONFLICT {seconds['staged']:.1f} s", flush=True)
             url = dbs.fresh()
-            first = load_lake(url, lake, "bench-1")
+            first = load_lake(url, lake, "bench-1", streams=args.streams)
             meta["first"] = first
             seconds["load_lake"] = first.seconds
             print(f"load_lake {first.seconds:.1f} s: {first.as_dict()}", flush=True)
@@ -377,6 +395,10 @@ def main() -> None:
             print(f"reload {again.seconds:.2f} s", flush=True)
             save(summarise(args, seconds, meta))
             dbs.drop_all()
+            if args.streams != 1:
+                seconds["load_lake_1_stream"] = load_lake(dbs.fresh(), lake, "bench-3", streams=1).seconds
+                print(f"load_lake on one stream {seconds['load_lake_1_stream']:.1f} s", flush=True)
+                dbs.drop_all()
             seconds["bare_copy_after"] = bare_copy(dbs.fresh(), rows)
             print(f"bare COPY again {seconds['bare_copy_after']:.1f} s", flush=True)
             save(summarise(args, seconds, meta))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import orjson
 import pytest
 
 from commitlake import __version__
-from commitlake.config import Settings
+from commitlake.config import DEFAULT_LOAD_STREAMS, Settings
 from commitlake.errors import ConfigError
 from commitlake.logs import bind, configure, log
 from commitlake.pipeline import STAGES, image_for, stage_by_name
@@ -48,6 +49,13 @@ def test_settings_reject_bad_numbers() -> None:
         Settings.from_env({"COMMITLAKE_MAX_REQUESTS": "lots"})
     with pytest.raises(ConfigError, match="at least 1"):
         Settings.from_env({"COMMITLAKE_INGEST_CONCURRENCY": "0"})
+    with pytest.raises(ConfigError, match="COMMITLAKE_LOAD_STREAMS must be at least 1"):
+        Settings.from_env({"COMMITLAKE_LOAD_STREAMS": "0"})
+
+
+def test_load_streams_come_from_the_environment() -> None:
+    assert Settings.from_env({"COMMITLAKE_LOAD_STREAMS": "3"}).load_streams == 3
+    assert Settings.from_env({}).load_streams == DEFAULT_LOAD_STREAMS == min(2, os.cpu_count() or 1)
 
 
 def test_pipeline_is_a_dag_in_order() -> None:

@@ -254,7 +254,7 @@ _CHILD = textwrap.dedent(
     from commitlake.lake import LocalLake
     from commitlake.warehouse.load import load_lake
     load_lake(sys.argv[1], LocalLake(__import__("pathlib").Path(sys.argv[2])), "killed",
-              now=datetime(2026, 11, 25, 12, tzinfo=UTC), group_records=1)
+              now=datetime(2026, 11, 25, 12, tzinfo=UTC), group_records=1, streams=2)
     """
 )
 
@@ -410,3 +410,131 @@ def test_records_only_postgres_refuses_are_quarantined_and_their_group_still_loa
     again = load(db, lake, "load-2")
     assert (again.objects_loaded, again.rows_inserted, again.duplicates) == (1, 0, 40)
     assert again.rejected == {"invalid_utf8": 1, "lone_surrogate": 1, "nul_character": 2}
+
+
+def _snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """What a load leaves behind, without the columns that differ between two runs (run id, times, ids)."""
+    return {
+        "rows": query(
+            url,
+            "select repo_full_name, sha, authored_at, committed_at, payload::text, source_kind, lake_key, line_no"
+            " from raw.github_commits order by 1, 2",
+        ),
+        "rejects": query(
+            url,
+            "select lake_key, line_no, reason, detail, original_text, original_bytes from raw.rejected_records"
+            " order by 1, 2",
+        ),
+        "ledger": query(
+            url, "select lake_key, records, inserted, duplicates, rejected, sha256 from ops.loaded_objects order by 1"
+        ),
+    }
+
+
+def test_two_streams_load_exactly_what_one_stream_loads(
+    db: str, tmp_path: Path, flask: list[bytes], czcli: list[bytes]
+) -> None:
+    """Groups COPYed on two connections at once end as one connection leaves them, including when a group
+    fails while the next one is already in flight having skipped, as duplicates, commits the failed group
+    held: those must be taken back and loaded from the later group."""
+    record = orjson.loads(flask[140])
+    record["commit"]["message"] += "\x00"  # only Postgres refuses it: the group is redone strictly
+    poisoned = orjson.dumps(record)
+    cut = gzip.compress(b"\n".join(flask[50:100]) + b"\n", mtime=0)
+    cut = cut[: len(cut) // 2]  # unreadable in the middle: its first lines were already parsed
+    lake = LocalLake(tmp_path)
+    put_run(lake, "commitizen/cz-cli", "ing-1", [czcli[:60], czcli[40:120]])
+    put_run(lake, "pallets/flask", "ing-1", [flask[:50]])
+    prefix = run_prefix("jsonl", "pallets/flask", DAY, "ing-2")
+    lake.put_bytes(part_key(prefix, 0), cut)
+    cut_object = ManifestObject(part_key(prefix, 0), 50, hashlib.sha256(cut).hexdigest(), len(cut))
+    lake.put_bytes(
+        manifest_key(prefix), Manifest("ing-2", "x", "jsonl", "pallets/flask", None, "", "", [cut_object]).to_bytes()
+    )
+    put_run(lake, "pallets/flask", "ing-3", [flask[50:100], [*flask[100:140], poisoned, *flask[141:150]]])
+    put_run(lake, "pallets/flask", "ing-4", [flask[100:150], [*flask[150:200], *flask[:10]]])
+
+    one = load(db, lake, streams=1, group_records=1)
+    expected = _snapshot(db)
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("truncate raw.github_commits, raw.rejected_records, ops.loaded_objects")
+    two = load(db, lake, streams=2, group_records=1)
+
+    assert _snapshot(db) == expected
+    fields = ("objects_loaded", "objects_failed", "rows_inserted", "duplicates", "records", "rejected")
+    assert [getattr(two, f) for f in fields] == [getattr(one, f) for f in fields]
+    # and what one stream leaves is right: the cut object failed alone, its commits came from the next run
+    assert list(two.objects_failed) == [cut_object.key]
+    assert (two.rows_inserted, two.rejected) == (200 + 120, {"nul_character": 1})
+    owner = query(db, "select lake_key from raw.github_commits where sha = %s", [record["sha"]])
+    assert owner == [(part_key(run_prefix("jsonl", "pallets/flask", DAY, "ing-4"), 0),)]
+
+
+@pytest.mark.timeout(120)
+def test_a_stream_that_cannot_copy_never_leaves_the_leader_blocked(
+    db: str, tmp_path: Path, flask: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres refuses a stream's COPY before it takes any data (here: a column the loader writes is gone)
+    while the leader is writing the group through a full queue: the stream takes and drops the rest, the
+    load fails with one clear error, and nothing was committed."""
+    from commitlake.errors import WarehouseError
+    from commitlake.warehouse import load as load_module
+
+    monkeypatch.setattr(load_module, "_CHUNK_BYTES", 1024)  # a chunk per line or so
+    monkeypatch.setattr(load_module, "_STREAM_QUEUE_CHUNKS", 1)  # so the leader waits on the stream
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [flask[:600], flask[600:900]])
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("alter table raw.github_commits rename column line_no to line_number")
+    with pytest.raises(WarehouseError, match="line_no"):
+        load(db, lake, streams=2, group_records=1)
+    assert query(db, "select count(*) from ops.loaded_objects") == [(0,)]
+    assert query(db, "select count(*) from raw.github_commits") == [(0,)]
+
+
+@pytest.mark.timeout(120)
+def test_a_stream_refused_mid_copy_loses_no_rows(
+    db: str, tmp_path: Path, flask: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres refuses the first line of a big group the leader writes through a small queue: the group is
+    redone strictly, its culprit quarantined, every other row loaded once."""
+    from commitlake.warehouse import load as load_module
+
+    monkeypatch.setattr(load_module, "_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(load_module, "_STREAM_QUEUE_CHUNKS", 1)
+    record = orjson.loads(flask[0])
+    record["commit"]["message"] += "\x00"
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", [[orjson.dumps(record), *flask[1:600]], flask[600:900]])
+    report = load(db, lake, streams=2, group_records=1)
+    assert (report.objects_loaded, report.rows_inserted, report.rejected) == (2, 899, {"nul_character": 1})
+    assert query(db, "select count(*) from raw.github_commits") == [(899,)]
+
+
+def test_streams_stop_committing_once_the_leader_loses_the_loader_lock(
+    db: str, tmp_path: Path, flask: list[bytes]
+) -> None:
+    """The leader's session is killed mid-load (so another loader could take the lock): the worker
+    connections must not go on committing groups without it."""
+    from commitlake.errors import WarehouseError
+    from commitlake.warehouse.load import LOADER_LOCK
+
+    lake = LocalLake(tmp_path)
+    keys = put_run(lake, "pallets/flask", "ing-1", chunks(flask[:600], 100))
+
+    def kill_leader(done: int, total: int, result: ObjectResult) -> None:
+        if done == 1:
+            with psycopg.connect(db, autocommit=True) as conn:
+                conn.execute(
+                    "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = %s",
+                    [LOADER_LOCK],
+                )
+
+    with pytest.raises(WarehouseError):
+        load(db, lake, progress=kill_leader, streams=2, group_records=1)
+    ledger = dict(query(db, "select lake_key, inserted from ops.loaded_objects"))
+    assert 1 <= len(ledger) <= 2, "only the groups in flight when the leader died may have committed"
+    assert dict(query(db, "select lake_key, count(*) from raw.github_commits group by 1")) == ledger
+    report = load(db, lake, "load-2", streams=2)
+    assert (report.objects_skipped, report.objects_loaded) == (len(ledger), len(keys) - len(ledger))
+    assert query(db, "select count(*), count(distinct sha) from raw.github_commits") == [(600, 600)]

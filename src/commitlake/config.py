@@ -15,6 +15,9 @@ __all__ = ["DEFAULT_GITHUB_API_URL", "Settings"]
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_INGEST_CONCURRENCY = 4
+#: COPY connections the load stage uses at once: Postgres parses jsonb on one core per connection, so two use
+#: both cores of a small box; 1 is the plain single-connection loader.
+DEFAULT_LOAD_STREAMS = min(2, os.cpu_count() or 1)
 DEFAULT_MODEL_NAME = "commitlake-commit-type"
 #: Fewer labelled (Conventional Commits) commits than this and `train` skips instead of fitting noise.
 DEFAULT_MIN_LABELLED = 30
@@ -82,6 +85,7 @@ class Settings:
     repos: tuple[str, ...] = ()
     run_id: str | None = None
     ingest_concurrency: int = DEFAULT_INGEST_CONCURRENCY
+    load_streams: int = DEFAULT_LOAD_STREAMS
     max_requests: int | None = None
     with_files: bool = False
     full_refresh: bool = False
@@ -102,6 +106,10 @@ class Settings:
         assert concurrency is not None
         if concurrency < 1:
             raise ConfigError(f"COMMITLAKE_INGEST_CONCURRENCY must be at least 1, got {concurrency}")
+        streams = _int(env, "COMMITLAKE_LOAD_STREAMS", DEFAULT_LOAD_STREAMS)
+        assert streams is not None
+        if streams < 1:
+            raise ConfigError(f"COMMITLAKE_LOAD_STREAMS must be at least 1, got {streams}")
         return cls(
             home=home,
             database_url=_database_url(env.get("DATABASE_URL")),
@@ -113,6 +121,7 @@ class Settings:
             repos=_split_list(env.get("COMMITLAKE_REPOS")),
             run_id=env.get("COMMITLAKE_RUN_ID") or None,
             ingest_concurrency=concurrency,
+            load_streams=streams,
             max_requests=_int(env, "COMMITLAKE_MAX_REQUESTS", None),
             with_files=_flag(env.get("COMMITLAKE_WITH_FILES")),
             full_refresh=_flag(env.get("COMMITLAKE_FULL_REFRESH")),

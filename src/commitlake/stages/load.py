@@ -24,7 +24,9 @@ def run(ctx: StageContext) -> StageResult:
         progress.advance(1)
 
     try:
-        report = load_lake(ctx.warehouse.url, ctx.lake, ctx.run_id, progress=on_object)
+        report = load_lake(
+            ctx.warehouse.url, ctx.lake, ctx.run_id, progress=on_object, streams=ctx.settings.load_streams
+        )
     finally:
         progress.close()
     if report.objects_failed:

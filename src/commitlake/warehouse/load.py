@@ -29,11 +29,23 @@ rest), with the COPY data handed to a writer thread so Python prepares the next 
 socket. If Postgres refuses the group (a NUL escape, invalid UTF-8 or bad JSON in a field the fast path
 skipped), the transaction is rolled back and the group is loaded again through the strict `check_line`, which
 quarantines each bad record with its reason.
+
+Why several COPY streams (`streams`, COMMITLAKE_LOAD_STREAMS, default min(2, cpus)): Postgres parses jsonb on
+one core per COPY, which is most of a load's CPU; one stream leaves a second core to Python's much smaller
+share. With more, the leader thread still parses every group in order and alone keeps the known shas, while
+worker connections COPY the groups it has prepared, each in its own transaction (rows, rejects and ledger rows
+together, as above). A worker commits only after the group before it committed, so the database always holds
+a prefix of the groups, as with one stream; a group that fails rolls back the ones after it, whose shas are
+taken back, and those groups are loaded again one by one on the leader's connection, exactly as one stream
+would. The leader's session holds the loader lock throughout, and a worker commits only after checking, in
+its transaction, that it still does (if the leader's session was killed, another loader may have started).
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 import zlib
 from collections import Counter, deque
@@ -47,6 +59,7 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from commitlake.config import DEFAULT_LOAD_STREAMS
 from commitlake.errors import LakeError, WarehouseError
 from commitlake.faults import fault_point
 from commitlake.lake import MANIFEST_NAME, Lake, Manifest
@@ -64,7 +77,14 @@ from commitlake.warehouse.quarantine import (
 )
 from commitlake.warehouse.runs import INSERT_LOADED_OBJECT, loaded_keys
 
-__all__ = ["GROUP_RECORDS", "LOADER_LOCK", "LOCK_WAIT_SECONDS", "LoadReport", "ObjectResult", "load_lake"]
+__all__ = [
+    "GROUP_RECORDS",
+    "LOADER_LOCK",
+    "LOCK_WAIT_SECONDS",
+    "LoadReport",
+    "ObjectResult",
+    "load_lake",
+]
 
 # pg_advisory_lock key held for the whole load: one loader per database at a time.
 LOADER_LOCK = int(Lock.LOADER)
@@ -76,6 +96,7 @@ GROUP_RECORDS = 10_000  # records per transaction, roughly (objects are never sp
 _GROUP_BYTES = 32 << 20  # compressed bytes per transaction, at most about this
 _FETCH_THREADS = 4
 _FETCH_AHEAD = 16
+_STREAM_QUEUE_CHUNKS = 512  # COPY text queued per stream, at most 512 x 128 kB: a 10,000-record group fits
 
 _COPY_COMMITS = (
     "copy raw.github_commits (sha, authored_at, committed_at, line_no, payload,"
@@ -249,14 +270,7 @@ class _Loader:
     def load(self, group: list[tuple[_Pending, bytes]]) -> list[ObjectResult]:
         """Load a group of objects in one transaction; if one of them is unreadable, each on its own."""
         started = time.perf_counter()
-        results: list[ObjectResult] = []
-        ready: list[tuple[_Pending, bytes, str]] = []
-        for item, data in group:
-            digest = hashlib.sha256(data).hexdigest()
-            if item.sha256 and digest != item.sha256:
-                results.append(ObjectResult(item.key, "failed", error=f"sha256 {digest} differs from the manifest's"))
-            else:
-                ready.append((item, data, digest))
+        results, ready = _verify(group)
         if not ready:
             return results
         try:
@@ -300,22 +314,45 @@ class _Loader:
                     for item, data, _digest in ready:
                         batch.add_object(item, data, self._repo_shas(item.repo), copy.write)
                     batch.flush(copy.write)
-                if batch.rejects:
-                    with cur.copy(_COPY_REJECTS) as copy:
-                        for row in batch.rejects:
-                            copy.write_row(row)
-                fault_point("load.after_copy")
-                cur.executemany(INSERT_LOADED_OBJECT, batch.ledger_rows(ready))
-                fault_point("load.before_ledger_commit")
+                _finish(cur, batch, ready)
         except BaseException as exc:
             batch.forget()  # the transaction is gone, so are its shas
             if isinstance(exc, psycopg.errors.UniqueViolation) and "github_commits" in str(exc):
                 raise _Collision() from exc
             raise
-        for (item, _data, _digest), result in zip(ready, batch.results, strict=True):
-            if item.records is not None and item.records != result.records:
-                _log.warning("manifest_count_mismatch", key=item.key, manifest=item.records, found=result.records)
-        return batch.results
+        return _counted(ready, batch)
+
+
+def _verify(group: list[tuple[_Pending, bytes]]) -> tuple[list[ObjectResult], list[tuple[_Pending, bytes, str]]]:
+    """The group's objects whose bytes match their manifest's sha256 (with it), and failures for the others."""
+    failed: list[ObjectResult] = []
+    ready: list[tuple[_Pending, bytes, str]] = []
+    for item, data in group:
+        digest = hashlib.sha256(data).hexdigest()
+        if item.sha256 and digest != item.sha256:
+            failed.append(ObjectResult(item.key, "failed", error=f"sha256 {digest} differs from the manifest's"))
+        else:
+            ready.append((item, data, digest))
+    return failed, ready
+
+
+def _finish(cur: psycopg.Cursor[Any], batch: _Batch, ready: list[tuple[_Pending, bytes, str]]) -> None:
+    """Inside the group's transaction, after its rows: its rejects, then its ledger rows."""
+    if batch.rejects:
+        with cur.copy(_COPY_REJECTS) as copy:
+            for row in batch.rejects:
+                copy.write_row(row)
+    fault_point("load.after_copy")
+    cur.executemany(INSERT_LOADED_OBJECT, batch.ledger_rows(ready))
+    fault_point("load.before_ledger_commit")
+
+
+def _counted(ready: list[tuple[_Pending, bytes, str]], batch: _Batch) -> list[ObjectResult]:
+    """The committed group's results, warning about objects whose record count differs from the manifest's."""
+    for (item, _data, _digest), result in zip(ready, batch.results, strict=True):
+        if item.records is not None and item.records != result.records:
+            _log.warning("manifest_count_mismatch", key=item.key, manifest=item.records, found=result.records)
+    return batch.results
 
 
 Check = Callable[[bytes, DateWindow], "Accepted | Rejected"]
@@ -399,6 +436,149 @@ def _copy_escaped(line: bytes) -> bytes:
     return line
 
 
+# A stream commits only while the leader's session holds LOADER_LOCK (a bigint key: high and low 32 bits).
+_LEADER_HOLDS_LOCK = (
+    "select 1 from pg_locks where locktype = 'advisory' and pid = %s and granted"
+    f" and classid = {LOADER_LOCK >> 32} and objid = {LOADER_LOCK & 0xFFFFFFFF} and objsubid = 1"
+)
+
+
+class _Abandoned(Exception):
+    """A stream rolled its group back: the group before it failed, or the leader could not read the group."""
+
+
+class _Ticket:
+    """One group on its way through a stream. The leader writes its COPY text into `chunks` (bounded, so a huge
+    object cannot fill memory) and a stream thread copies it out; the stream commits only after the group
+    before it committed, so the database always holds a prefix of the groups, exactly as with one stream."""
+
+    def __init__(self, ready: list[tuple[_Pending, bytes, str]], batch: _Batch, prev: _Ticket | None) -> None:
+        self.ready = ready
+        self.batch = batch
+        self.prev = prev
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=_STREAM_QUEUE_CHUNKS)
+        self.unreadable = False  # set by the leader before its end-of-data None
+        self.ended = False  # the stream has taken the end-of-data None
+        self.done = threading.Event()
+        self.committed = False
+        self.error: BaseException | None = None
+        self.started = time.perf_counter()
+
+    def take(self) -> bytes | None:
+        chunk = self.chunks.get()
+        self.ended = chunk is None
+        return chunk
+
+    def drain(self) -> None:
+        """Take the rest of the COPY text, so a leader still writing it is not left blocked."""
+        while not self.ended:
+            self.take()
+
+
+class _Streams:
+    """Several worker connections COPYing groups at once while the leader thread parses the next one.
+
+    Why: Postgres parses jsonb on one core per COPY stream, so one stream leaves the second core of a small box
+    to Python alone. Only the leader touches the known-sha sets, in group order as one stream would; a group
+    that fails (or is rolled back because one before it failed) is taken back and loaded again through
+    `_Loader.load`, one group at a time, on the leader's connection.
+    """
+
+    def __init__(self, loader: _Loader, conns: list[psycopg.Connection[Any]], pool: ThreadPoolExecutor) -> None:
+        self.loader = loader
+        self.leader_pid = loader.conn.info.backend_pid
+        self.free: queue.Queue[psycopg.Connection[Any]] = queue.Queue()
+        for conn in conns:
+            self.free.put(conn)
+        self.streams = len(conns)
+        self.pool = pool
+        self.last: _Ticket | None = None
+
+    def run(self, groups: Iterator[list[tuple[_Pending, bytes]]]) -> Iterator[ObjectResult]:
+        inflight: deque[_Ticket] = deque()
+        for group in groups:
+            failed, ready = _verify(group)
+            yield from failed
+            if not ready:
+                continue
+            if len(inflight) == self.streams:
+                yield from self._settle(inflight)
+            inflight.append(self._dispatch(ready))
+        while inflight:
+            yield from self._settle(inflight)
+
+    def _dispatch(self, ready: list[tuple[_Pending, bytes, str]]) -> _Ticket:
+        """Hand the group to a stream and write its COPY text; an unreadable object abandons the group."""
+        loader = self.loader
+        for repo in {item.repo for item, _, _ in ready}:
+            loader._repo_shas(repo)  # before the stream starts: reading commits on the leader's connection
+        batch = _Batch(loader.run_id, loader.window, check_line_fast)
+        ticket = _Ticket(ready, batch, self.last)
+        self.last = ticket
+        self.pool.submit(self._stream, ticket)
+        try:
+            for item, data, _digest in ready:
+                batch.add_object(item, data, loader._repo_shas(item.repo), ticket.chunks.put)
+            batch.flush(ticket.chunks.put)
+        except BaseException as exc:
+            ticket.unreadable = True
+            ticket.chunks.put(None)
+            if not isinstance(exc, LakeError | zlib.error):
+                raise
+        else:
+            ticket.chunks.put(None)
+        return ticket
+
+    def _stream(self, ticket: _Ticket) -> None:
+        """Runs in a stream thread: the group's transaction, committed in group order, or rolled back."""
+        conn = self.free.get()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(_COPY_COMMITS) as copy:
+                    while (chunk := ticket.take()) is not None:
+                        copy.write(chunk)
+                if ticket.unreadable:
+                    raise _Abandoned("an object of the group could not be read")
+                _finish(cur, ticket.batch, ticket.ready)
+                if ticket.prev is not None:
+                    ticket.prev.done.wait()
+                    if not ticket.prev.committed:
+                        raise _Abandoned("the group before this one was not committed")
+                if not cur.execute(_LEADER_HOLDS_LOCK, [self.leader_pid]).fetchone():
+                    raise _Abandoned("the leader's session no longer holds the loader lock")
+            ticket.committed = True
+        except BaseException as exc:
+            ticket.error = exc
+            ticket.drain()
+        finally:
+            ticket.prev = None  # let a long chain of settled tickets be freed
+            ticket.done.set()
+            self.free.put(conn)
+
+    def _settle(self, inflight: deque[_Ticket]) -> list[ObjectResult]:
+        """The oldest group's results once it committed; if it did not, every group in flight again, one by one."""
+        ticket = inflight.popleft()
+        ticket.done.wait()
+        if ticket.committed:
+            results = _counted(ticket.ready, ticket.batch)
+            for result in results:
+                result.seconds = time.perf_counter() - ticket.started
+            return results
+        rest = [ticket, *inflight]
+        inflight.clear()
+        for later in rest:
+            later.done.wait()  # each one rolls back: the one before it did not commit
+        for later in reversed(rest):
+            later.batch.forget()
+        self.last = None
+        error = ticket.error
+        _log.info("load_stream_retry", keys=[i.key for i, _, _ in ticket.ready], error=str(error).strip()[:200])
+        redone: list[ObjectResult] = []
+        for later in rest:
+            redone.extend(self.loader.load([(item, data) for item, data, _digest in later.ready]))
+        return redone
+
+
 def _groups(lake: Lake, pending: list[_Pending], group_records: int) -> Iterator[list[tuple[_Pending, bytes]]]:
     """Objects with their bytes, fetched ahead by a few threads (S3 latency), grouped so a transaction holds
     about `group_records` records: one GitHub page (100 commits) per transaction would spend its time
@@ -461,6 +641,7 @@ def load_lake(
     now: datetime | None = None,
     group_records: int = GROUP_RECORDS,
     lock_wait_s: float = LOCK_WAIT_SECONDS,
+    streams: int = DEFAULT_LOAD_STREAMS,
 ) -> LoadReport:
     """Load every manifest-listed object under `prefix` not yet in the ledger; see the module docstring.
 
@@ -468,7 +649,11 @@ def load_lake(
     window's upper bound (tests); it defaults to the current time. `group_records`: objects are loaded
     in transactions of about this many records (small objects, e.g. one GitHub page each, share one).
     `lock_wait_s`: how long to wait for another loader to finish before giving up with a transient error.
+    `streams`: connections COPYing groups at once (1: the leader's connection alone); the guarantees are the
+    same for any number.
     """
+    if streams < 1:
+        raise ValueError(f"streams must be at least 1, got {streams}")
     started = time.perf_counter()
     report = LoadReport()
     rejected: Counter[str] = Counter()
@@ -486,9 +671,9 @@ def load_lake(
                 if item.key in done:
                     tally.add(ObjectResult(item.key, "skipped"))
             loader = _Loader(conn, lake, run_id, date_window(now))
-            for group in _groups(lake, [p for p in pending if p.key not in done], group_records):
-                for result in loader.load(group):
-                    tally.add(result)
+            groups = _groups(lake, [p for p in pending if p.key not in done], group_records)
+            for result in _load_groups(conninfo, loader, groups, streams):
+                tally.add(result)
         except psycopg.Error as exc:
             raise WarehouseError(f"load failed: {str(exc).strip()}") from exc
         finally:
@@ -509,6 +694,24 @@ def load_lake(
     return report
 
 
+def _load_groups(
+    conninfo: str, loader: _Loader, groups: Iterator[list[tuple[_Pending, bytes]]], streams: int
+) -> Iterator[ObjectResult]:
+    """Every group's results: on the leader's connection alone, or through `streams` worker connections."""
+    if streams == 1:
+        for group in groups:
+            yield from loader.load(group)
+        return
+    conns: list[psycopg.Connection[Any]] = []
+    try:
+        conns.extend(_connect(conninfo) for _ in range(streams))
+        with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="load-stream") as pool:
+            yield from _Streams(loader, conns, pool).run(groups)
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def _connect(conninfo: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(conninfo, options="-c client_encoding=UTF8")
@@ -519,9 +722,12 @@ def _connect(conninfo: str) -> psycopg.Connection[Any]:
 def _release_lock(conn: psycopg.Connection[Any]) -> None:
     """Give LOADER_LOCK back (a broken connection has lost it with its session anyway)."""
     if not conn.closed and not conn.broken:
-        conn.rollback()
-        conn.execute(sql.SQL("select pg_advisory_unlock({})").format(sql.Literal(LOADER_LOCK)))
-        conn.commit()
+        try:
+            conn.rollback()
+            conn.execute(sql.SQL("select pg_advisory_unlock({})").format(sql.Literal(LOADER_LOCK)))
+            conn.commit()
+        except psycopg.OperationalError:
+            pass  # the session ended under us (it was terminated): its lock ended with it
 
 
 @dataclass
