@@ -140,7 +140,7 @@ STAGES: tuple[Stage, ...] = (
         outputs=("raw.github_commits", "raw.rejected_records"),
         depends_on=("ingest",),
         resources=Resources("500m", "512Mi", "2", "1Gi"),
-        config_env=_LAKE,
+        config_env=(*_LAKE, "COMMITLAKE_LOAD_STREAMS"),
         secret_env=(*_LAKE_SECRETS, *_DB_SECRETS),
     ),
     Stage(
