@@ -47,7 +47,7 @@ GROUP_COLUMN = "repo_full_name"
 SEARCH_SPACE: dict[str, list[dict[str, Any]]] = {
     "linear": [{"C": 0.03}, {"C": 0.3}],
     "random_forest": [{"min_samples_leaf": 1, "n_estimators": 150}],
-    "hist_gb": [{"learning_rate": 0.1, "max_iter": 120}],
+    "hist_gb": [{"learning_rate": 0.15, "max_iter": 60, "svd_components": 100}],
 }
 
 
