@@ -115,3 +115,17 @@ def test_keyword_flags_mark_each_rule_in_each_text_column() -> None:
     rows, cols = flags.nonzero()
     on = {(r, ("text", "body")[c // len(rules)], rules[c % len(rules)]) for r, c in zip(rows, cols, strict=True)}
     assert on == {(0, "text", "chore"), (1, "text", "perf"), (0, "body", "revert")}
+
+
+def test_path_rules_stay_linear_on_long_file_lists() -> None:
+    """Every path must match, checked path by path. One regex over the whole list backtracked exponentially
+    when a path fits both docs alternatives (`docs/x.md`) and the last path fits none: 18 such paths took
+    0.14 s, each further one doubled it (the 38k training commits spent 92 s in the rules; now 0.7 s)."""
+    import time
+
+    ci = " ".join(f".github/workflows/job-{i}.yml" for i in range(100))
+    docs = " ".join(f"docs/page-{i}.md" for i in range(40))
+    x = pd.DataFrame({"text": ["whatever"] * 4, "paths": [ci, ci + " src/a.ts", docs, docs + " src/a.ts"]})
+    started = time.monotonic()
+    assert keyword_predict(x) == ["ci", "fix", "docs", "fix"]
+    assert time.monotonic() - started < 1.0  # the old rule: about 2**22 times 0.14 s on the last row
