@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--million-if-quiet", action="store_true", help="add 1M when the 1-min load average < 3")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data and COMMITLAKE_HOME to inspect")
     args = parser.parse_args(argv)
     sizes = list(args.sizes)
     load_before = os.getloadavg()
@@ -195,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             # after every size: an interrupted run still leaves what it measured
             _write(results, load_before, million_skipped=args.million_if_quiet and 1_000_000 not in sizes)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
