@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psycopg
 import pytest
 
@@ -123,6 +124,29 @@ def test_past_the_cap_train_fits_a_stratified_sample(
     assert report.params["n_labelled"] == labelled
     assert report.n_train + report.n_test == report.params["n_sampled"] < labelled * 0.6
     assert report.params["max_rows"] == labelled // 2
+
+
+def test_the_streamed_sample_and_digest_equal_reading_every_row_at_once(
+    dsn: str, cz_cli: list[tuple[Any, ...]]
+) -> None:
+    """Past the cap, train streams the rows (batches far smaller than the table) and fetches only the sample."""
+    from commitlake.ml._features import read_labelled
+    from commitlake.ml._sample import cap_rows
+    from commitlake.ml._training_data import data_digest, read_training_data
+
+    load_features(dsn, cz_cli)
+    frame = read_labelled(dsn)
+    cap = len(frame) // 3
+    streamed = read_training_data(dsn, cap, batch_rows=97)
+    assert streamed.digest == data_digest(frame)
+    assert streamed.n_labelled == len(frame) and streamed.types == sorted(frame["commit_type"].unique())
+    expected = cap_rows(frame, cap).reset_index(drop=True)
+    assert len(expected) < len(frame) * 0.4
+    pd.testing.assert_frame_equal(streamed.sample, expected)
+
+    whole = read_training_data(dsn, 0, batch_rows=97)  # no cap: every row, the same digest
+    assert whole.digest == streamed.digest
+    pd.testing.assert_frame_equal(whole.sample, frame)
 
 
 def test_predict_without_a_champion_is_a_clear_error(dsn: str, mlflow_store: tuple[str, Path]) -> None:

@@ -12,7 +12,7 @@ from commitlake.ml._baselines import keyword_predict
 from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, leave_repos_out_predict
 from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
 from commitlake.ml._sample import DEFAULT_MAX_ROWS, MIN_ROWS_PER_LABEL, cap_rows
-from commitlake.ml._train import data_digest
+from commitlake.ml._training_data import data_digest
 from commitlake.stages.train import BUDGET_ENV, KEEP_VERSIONS_ENV, MAX_ROWS_ENV, PROMOTION_MARGIN_ENV, train_options
 
 

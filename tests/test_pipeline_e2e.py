@@ -91,6 +91,8 @@ def test_make_run_twice_on_real_data(tmp_path: Path, shared_commits: Path) -> No
             failed = conn.execute("select count(*) from ops.data_quality_results where not success "
                                   "and severity = 'critical'").fetchone()
             assert failed == (0,)
+            validates = dict(conn.execute("select stage, status from ops.pipeline_runs where stage like 'validate%'"))
+            assert validates == {"validate[raw]": "succeeded", "validate": "succeeded"}  # each pass keeps its row
     finally:
         _run(["db", "stop"], env)
 

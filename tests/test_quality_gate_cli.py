@@ -105,6 +105,7 @@ def test_raw_is_validated_right_after_load_and_a_tuned_threshold_applies_without
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         stages = dict(conn.execute("select stage, status from ops.pipeline_runs where run_id = 'early'").fetchall())
         layers = conn.execute("select distinct layer from ops.data_quality_results where run_id = 'early'").fetchall()
-    assert stages["load"] == "succeeded" and stages["validate"] == "failed"
+    assert stages["load"] == "succeeded" and stages["validate[raw]"] == "failed"
+    assert "validate" not in stages  # the full validate never ran: the raw check has its own row
     assert "transform" not in stages and "train" not in stages  # dbt never built on the bad raw data
     assert layers == [("raw",)]

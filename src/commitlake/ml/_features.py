@@ -26,8 +26,11 @@ __all__ = [
     "PATHS_COLUMN",
     "TEXT_COLUMN",
     "TEXT_COLUMNS",
+    "count_labelled",
+    "iter_labelled",
     "iter_unlabelled",
     "read_labelled",
+    "read_labelled_ids",
     "to_frame",
 ]
 
@@ -86,24 +89,51 @@ def to_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     return frame
 
 
+_LABELLED = "where commit_type is not null"
+#: Oldest first, ties broken by commit_id, so the split (and the sample) are deterministic.
+_LABELLED_ORDER = "order by committed_at, commit_id"
+
+
 def read_labelled(database_url: str) -> pd.DataFrame:
     """Every labelled row, oldest first (ties broken by commit_id so the split is deterministic)."""
-    sql = f"{_SELECT} where commit_type is not null order by committed_at, commit_id"
     with connect(database_url) as conn:
-        try:
-            rows = conn.execute(sql).fetchall()
-        except Exception as exc:  # psycopg.Error, but keep psycopg out of the signature
-            raise WarehouseError(f"cannot read {FEATURE_TABLE}: {_first_line(exc)}") from exc
-    return to_frame(rows)
+        return _fetch(conn, f"{_SELECT} {_LABELLED} {_LABELLED_ORDER}")
+
+
+def count_labelled(conn: Any) -> int:
+    """How many labelled rows the feature table holds."""
+    row = _run(conn, f"select count(*) from {FEATURE_TABLE} {_LABELLED}").fetchone()
+    return int(row[0])
+
+
+def iter_labelled(conn: Any, batch_size: int) -> Iterator[pd.DataFrame]:
+    """Every labelled row in read_labelled's order, in batches through a server-side cursor (flat memory)."""
+    with conn.cursor(name="commitlake_ml_labelled") as cursor:
+        _run(cursor, f"{_SELECT} {_LABELLED} {_LABELLED_ORDER}")
+        while rows := cursor.fetchmany(batch_size):
+            yield to_frame(rows)
+
+
+def read_labelled_ids(conn: Any, commit_ids: Sequence[str]) -> pd.DataFrame:
+    """The labelled rows of these commits, in read_labelled's order."""
+    return _fetch(conn, f"{_SELECT} {_LABELLED} and commit_id = any(%s) {_LABELLED_ORDER}", [list(commit_ids)])
+
+
+def _fetch(conn: Any, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    return to_frame(_run(conn, sql, params).fetchall())
+
+
+def _run(conn_or_cursor: Any, sql: str, params: Sequence[Any] | None = None) -> Any:
+    try:
+        return conn_or_cursor.execute(sql, params)
+    except Exception as exc:  # psycopg.Error, but keep psycopg out of the signature
+        raise WarehouseError(f"cannot read {FEATURE_TABLE}: {_first_line(exc)}") from exc
 
 
 def iter_unlabelled(conn: Any, batch_size: int) -> Iterator[pd.DataFrame]:
     """Unlabelled rows in batches through a server-side cursor, so memory stays flat at any table size."""
     with conn.cursor(name="commitlake_ml_unlabelled") as cursor:
-        try:
-            cursor.execute(f"{_SELECT} where commit_type is null order by commit_id")
-        except Exception as exc:
-            raise WarehouseError(f"cannot read {FEATURE_TABLE}: {_first_line(exc)}") from exc
+        _run(cursor, f"{_SELECT} where commit_type is null order by commit_id")
         while rows := cursor.fetchmany(batch_size):
             yield to_frame(rows)
 

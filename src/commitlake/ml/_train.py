@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from commitlake.logs import get_logger
 from commitlake.ml._artifacts import confusion_png, feature_importances, per_class_table
 from commitlake.ml._drift import REFERENCE_ARTIFACT, reference_profile
 from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, Selection, baseline_scores, learning_curve, select_model
-from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS, read_labelled
+from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
 from commitlake.ml._metrics import confusion, majority_label, score
 from commitlake.ml._model import SKOPS_TRUSTED_TYPES, load_registered_model, single_threaded
 from commitlake.ml._registry import (
@@ -30,8 +29,9 @@ from commitlake.ml._registry import (
     use_tracking,
     version_trained_on,
 )
-from commitlake.ml._sample import DEFAULT_MAX_ROWS, cap_rows
+from commitlake.ml._sample import DEFAULT_MAX_ROWS
 from commitlake.ml._split import TEST_FRACTION, time_split
+from commitlake.ml._training_data import read_training_data
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,16 +92,15 @@ def train(
     hold-out (the champion's logged score was measured on older data, so it is not comparable). Raises
     CommitlakeError when there is nothing sound to train on.
     """
-    frame = read_labelled(database_url)
-    _require_trainable(frame, min_labelled)
-    digest = data_digest(frame)
+    data = read_training_data(database_url, max_rows)
+    _require_trainable(data.n_labelled, data.types, min_labelled)
+    digest, sample = data.digest, data.sample
     client = use_tracking(tracking_uri)
     experiment_id = ensure_experiment(client, embedded_artifact_root(tracking_uri, artifact_root))
     existing = version_trained_on(client, model_name, digest)
     if existing is not None:
-        return _unchanged(client, model_name, existing, digest, len(frame))
+        return _unchanged(client, model_name, existing, digest, data.n_labelled)
 
-    sample = cap_rows(frame, max_rows)
     fit = _select_and_evaluate(sample, candidates, budget_seconds, random_state)
     train_df, test_df, labels, selection, metrics = fit.train_df, fit.test_df, fit.labels, fit.selection, fit.metrics
     winner = selection.winner
@@ -114,10 +113,10 @@ def train(
         metrics["champion_macro_f1"] = champion_f1
 
     params = _train_params(fit, digest, random_state, budget_seconds, promotion_margin)
-    params.update({"max_rows": max_rows, "n_labelled": len(frame), "n_sampled": len(sample)})
+    params.update({"max_rows": max_rows, "n_labelled": data.n_labelled, "n_sampled": len(sample)})
     run, version = _log_and_register(
         client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels,
-        frame=frame, selection=selection, baselines=fit.baselines, curve=fit.curve,
+        n_labelled=data.n_labelled, selection=selection, baselines=fit.baselines, curve=fit.curve,
         profile=reference_profile(train_df[list(MODEL_INPUT_COLUMNS)], train_df[LABEL_COLUMN].tolist()),
     )  # fmt: skip
 
@@ -290,32 +289,17 @@ def _unchanged(client: MlflowClient, model_name: str, version: str, digest: str,
     )  # fmt: skip
 
 
-def _require_trainable(frame: pd.DataFrame, min_labelled: int) -> None:
-    n = len(frame)
+def _require_trainable(n: int, types: list[str], min_labelled: int) -> None:
     if n < max(min_labelled, 2):
         raise CommitlakeError(
             f"only {n} labelled commits in {FEATURE_TABLE} (need at least {min_labelled}); "
             "load repositories that use Conventional Commits, or lower min_labelled"
         )
-    types = frame["commit_type"].unique().tolist()
     if len(types) < 2:
         raise CommitlakeError(
             f"all {n} labelled commits in {FEATURE_TABLE} have the same commit type ({types[0]!r}); "
             "a classifier needs at least two"
         )
-
-
-def data_digest(frame: pd.DataFrame) -> str:
-    """A fingerprint of the training data: ids, labels and every model input, in row order.
-
-    Inputs too, not just ids and labels: a changed feature definition (a new dbt rule for test files) is new
-    training data even when the commits are the same.
-    """
-    import pandas as pd
-
-    columns = ["commit_id", LABEL_COLUMN, *MODEL_INPUT_COLUMNS]
-    hashed = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
 def _score_champion(
@@ -426,7 +410,7 @@ def _log_and_register(
     y_pred: list[str],
     labels: list[str],
     *,
-    frame: pd.DataFrame,
+    n_labelled: int,
     selection: Selection,
     baselines: dict[str, Any],
     profile: dict[str, Any],
@@ -445,7 +429,7 @@ def _log_and_register(
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{run_id}", tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(metrics)
-        _log_dataset(params["data_digest"], len(frame))
+        _log_dataset(params["data_digest"], n_labelled)
         for point in curve:  # one metric, stepped by training rows: MLflow draws the learning curve
             mlflow.log_metric("learning_curve_macro_f1", point["macro_f1"], step=int(point["rows"]))
         mlflow.log_dict({"points": curve}, "evaluation/learning_curve.json")

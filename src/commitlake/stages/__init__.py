@@ -129,9 +129,18 @@ def _call_with_timeout(function: StageFunction, ctx: StageContext, seconds: floa
 
 
 def _record_name(stage: Stage, ctx: StageContext) -> str:
-    """Fan-out pods of one run share the run id: each records its own row, `ingest[<source uri>]`."""
+    """Fan-out pods of one run share the run id: each records its own row, `ingest[<source uri>]`. A validate of
+    some layers only (the raw check right after load) is `validate[raw]`: under the plain name, the full
+    validate of the same run would overwrite its row, and the ledger would lose that attempt and its time."""
     if stage.fan_out_over and len(ctx.settings.repos) == 1:
         return f"{stage.name}[{ctx.settings.repos[0]}]"
+    if stage.name == "validate":
+        from commitlake.quality import LAYERS
+        from commitlake.stages.validate import selected_layers
+
+        layers = selected_layers()
+        if layers != tuple(LAYERS):
+            return f"validate[{','.join(layers)}]"
     return stage.name
 
 
