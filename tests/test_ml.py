@@ -149,6 +149,29 @@ def test_the_streamed_sample_and_digest_equal_reading_every_row_at_once(
     pd.testing.assert_frame_equal(whole.sample, frame)
 
 
+def test_the_search_in_two_worker_processes_equals_the_search_in_one(dsn: str, cz_cli: list[tuple[Any, ...]],
+                                                                     click: list[tuple[Any, ...]]) -> None:
+    """Every fit of a batch is independent and single-threaded, so where it runs changes no score or prediction."""
+    from commitlake.ml._evaluate import learning_curve, select_model
+    from commitlake.ml._features import LABEL_COLUMN, read_labelled
+    from commitlake.ml._split import time_split
+
+    load_features(dsn, cz_cli + click)
+    frame = read_labelled(dsn)
+    train_df, test_df = time_split(frame)
+    labels = sorted(set(frame[LABEL_COLUMN]))
+    runs = {jobs: select_model(frame, train_df, test_df, labels, candidates=["linear", "random_forest"],
+                               budget_seconds=0, jobs=jobs) for jobs in (1, 2)}  # fmt: skip
+    one, two = runs[1], runs[2]
+    assert one.lro_folds == two.lro_folds == 2
+    assert [(r.candidate, r.time_split, r.leave_repos_out, r.time_split_pred) for r in one.results] == [
+        (r.candidate, r.time_split, r.leave_repos_out, r.time_split_pred) for r in two.results
+    ]
+    assert two.winner.model is not None and list(two.winner.model.predict(test_df)) == two.winner.time_split_pred
+    curves = [learning_curve(run.winner, train_df, test_df, labels, jobs=jobs) for jobs, run in runs.items()]
+    assert [p["macro_f1"] for p in curves[0]] == [p["macro_f1"] for p in curves[1]] and len(curves[0]) == 3
+
+
 def test_predict_without_a_champion_is_a_clear_error(dsn: str, mlflow_store: tuple[str, Path]) -> None:
     from commitlake.ml import predict
 

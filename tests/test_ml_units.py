@@ -9,11 +9,18 @@ import pytest
 
 from commitlake.errors import ConfigError
 from commitlake.ml._baselines import keyword_predict
-from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, leave_repos_out_predict
+from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, default_jobs, leave_repos_out_predict
 from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
 from commitlake.ml._sample import DEFAULT_MAX_ROWS, MIN_ROWS_PER_LABEL, cap_rows
 from commitlake.ml._training_data import data_digest
-from commitlake.stages.train import BUDGET_ENV, KEEP_VERSIONS_ENV, MAX_ROWS_ENV, PROMOTION_MARGIN_ENV, train_options
+from commitlake.stages.train import (
+    BUDGET_ENV,
+    JOBS_ENV,
+    KEEP_VERSIONS_ENV,
+    MAX_ROWS_ENV,
+    PROMOTION_MARGIN_ENV,
+    train_options,
+)
 
 
 def _frame(n_repos: int = 6, per_repo: int = 5) -> pd.DataFrame:
@@ -74,9 +81,14 @@ def test_digest_follows_inputs_and_labels_only() -> None:
 
 def test_train_options_from_the_environment() -> None:
     defaults = {"promotion_margin": 0.02, "keep_versions": 5, "budget_seconds": DEFAULT_BUDGET_SECONDS}
-    assert train_options({}) == {**defaults, "max_rows": DEFAULT_MAX_ROWS}
-    given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60", MAX_ROWS_ENV: "0"}
-    assert train_options(given) == {"promotion_margin": 0.05, "keep_versions": 2, "budget_seconds": 60.0, "max_rows": 0}
+    assert train_options({}) == {**defaults, "max_rows": DEFAULT_MAX_ROWS, "jobs": default_jobs()}
+    assert 1 <= default_jobs() <= 2
+    given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60", MAX_ROWS_ENV: "0", JOBS_ENV: "3"}
+    assert train_options(given) == {
+        "promotion_margin": 0.05, "keep_versions": 2, "budget_seconds": 60.0, "max_rows": 0, "jobs": 3
+    }
+    with pytest.raises(ConfigError, match=rf"^{JOBS_ENV} must be at least 1, got '0'$"):
+        train_options({JOBS_ENV: "0"})
     with pytest.raises(ConfigError, match=rf"^{MAX_ROWS_ENV} must be a int, got '1e5'$"):
         train_options({MAX_ROWS_ENV: "1e5"})
     with pytest.raises(ConfigError, match=rf"^{PROMOTION_MARGIN_ENV} must be a float, got 'lots'$"):

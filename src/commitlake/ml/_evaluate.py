@@ -9,6 +9,7 @@ no repository is ever both in training and in test.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,10 @@ __all__ = [
     "CandidateResult",
     "Selection",
     "baseline_scores",
+    "default_jobs",
     "learning_curve",
     "leave_repos_out_predict",
+    "lro_folds",
     "select_model",
 ]
 
@@ -40,6 +43,8 @@ __all__ = [
 #: 180 s keeps `train` on ~30k labelled commits under 5 minutes on 2 cores (bench/bench_ml.py --train).
 DEFAULT_BUDGET_SECONDS = 180.0
 DEFAULT_LRO_FOLDS = 5
+#: Worker processes the search uses at most by default (COMMITLAKE_TRAIN_JOBS): the train pod's CPU limit.
+DEFAULT_MAX_JOBS = 2
 GROUP_COLUMN = "repo_full_name"
 
 #: Settings tried after each candidate's defaults, in order, while the time budget lasts (small on purpose:
@@ -78,18 +83,23 @@ class Selection:
     seconds: float
 
 
+def lro_folds(frame: pd.DataFrame, n_folds: int) -> list[tuple[Any, Any]]:
+    """(train positions, test positions) per fold; each fold's test rows are whole repositories (GroupKFold)."""
+    from sklearn.model_selection import GroupKFold
+
+    return list(GroupKFold(n_splits=n_folds).split(frame, frame[LABEL_COLUMN], frame[GROUP_COLUMN]))
+
+
 def leave_repos_out_predict(
     fit_predict: Callable[[pd.DataFrame, list[str], pd.DataFrame], list[str]],
     frame: pd.DataFrame,
     n_folds: int,
 ) -> list[str]:
     """Out-of-fold predictions where each fold holds out whole repositories (every row predicted once)."""
-    from sklearn.model_selection import GroupKFold
-
     y = frame[LABEL_COLUMN].tolist()
     predicted: list[str] = [""] * len(frame)
     x = frame[list(MODEL_INPUT_COLUMNS)]
-    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(x, y, frame[GROUP_COLUMN]):
+    for train_idx, test_idx in lro_folds(frame, n_folds):
         y_fold = [y[i] for i in train_idx]
         if len(set(y_fold)) < 2:  # the other repositories hold one type only: all a model could say
             fold = [y_fold[0]] * len(test_idx)
@@ -123,6 +133,36 @@ def _fit(candidate: str, params: dict[str, Any], random_state: int, x: pd.DataFr
         return build_pipeline(random_state, candidate, **params).fit(x, y)
 
 
+def _fit_predict(
+    candidate: str, params: dict[str, Any], random_state: int, x: pd.DataFrame, y: list[str], xt: pd.DataFrame,
+    keep_model: bool,
+) -> tuple[Pipeline | None, list[str], float]:
+    """(the model when kept, its predictions on `xt`, fit seconds): one unit of work, run in a worker process."""
+    started = time.monotonic()
+    model = _fit(candidate, params, random_state, x, y)
+    seconds = time.monotonic() - started
+    with single_threaded():
+        predicted = [str(v) for v in model.predict(xt)]
+    return (model if keep_model else None), predicted, seconds
+
+
+def default_jobs() -> int:
+    """Worker processes for the search: the CPUs this process may use, at most DEFAULT_MAX_JOBS."""
+    return max(1, min(DEFAULT_MAX_JOBS, len(os.sched_getaffinity(0))))
+
+
+def _run_parallel(calls: list[tuple[Any, ...]], jobs: int) -> list[Any]:
+    """_fit_predict over `calls` (argument tuples), in order; in `jobs` worker processes when jobs > 1.
+
+    Processes, not threads: text vectorizing holds the GIL, and each fit stays single-threaded inside its
+    worker, so two workers on two cores run two fits at once with the same results as one after the other."""
+    if jobs <= 1 or len(calls) <= 1:
+        return [_fit_predict(*args) for args in calls]
+    from joblib import Parallel, delayed
+
+    return list(Parallel(n_jobs=min(jobs, len(calls)), backend="loky")(delayed(_fit_predict)(*a) for a in calls))
+
+
 def _evaluate(
     candidate: str,
     params: dict[str, Any],
@@ -132,22 +172,36 @@ def _evaluate(
     labels: Sequence[str],
     n_folds: int,
     random_state: int,
+    jobs: int = 1,
 ) -> CandidateResult:
-    started = time.monotonic()
+    """The time-split fit and every leave-repositories-out fold, as one batch of independent fits."""
     cols = list(MODEL_INPUT_COLUMNS)
-    model = _fit(candidate, params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist())
-    fit_seconds = time.monotonic() - started
-    with single_threaded():
-        predicted = model.predict(test_df[cols]).tolist()
-    lro = None
+    calls: list[tuple[Any, ...]] = [
+        (candidate, params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist(), test_df[cols], True)
+    ]
+    y_all = frame[LABEL_COLUMN].tolist()
+    folds: list[tuple[Any, Any]] = []
+    constant: dict[int, str] = {}  # fold → the one type its training repositories hold
     if n_folds >= 2:
-
-        def fit_predict(x: pd.DataFrame, y: list[str], xt: pd.DataFrame) -> list[str]:
-            fold_model = _fit(candidate, params, random_state, x, y)
-            with single_threaded():
-                return [str(v) for v in fold_model.predict(xt)]
-
-        lro = score(frame[LABEL_COLUMN].tolist(), leave_repos_out_predict(fit_predict, frame, n_folds), labels)
+        x_all = frame[cols]
+        for train_idx, test_idx in lro_folds(frame, n_folds):
+            y_fold = [y_all[i] for i in train_idx]
+            if len(set(y_fold)) < 2:  # the other repositories hold one type only: all a model could say
+                constant[len(folds)] = y_fold[0]
+            else:
+                calls.append((candidate, params, random_state, x_all.iloc[train_idx], y_fold, x_all.iloc[test_idx],
+                              False))  # fmt: skip
+            folds.append((train_idx, test_idx))
+    outcomes = iter(_run_parallel(calls, jobs))
+    model, predicted, fit_seconds = next(outcomes)
+    lro = None
+    if folds:
+        oof: list[str] = [""] * len(frame)
+        for index, (_train_idx, test_idx) in enumerate(folds):
+            fold = [constant[index]] * len(test_idx) if index in constant else next(outcomes)[1]
+            for i, label in zip(test_idx, fold, strict=True):
+                oof[i] = label
+        lro = score(y_all, oof, labels)
     return CandidateResult(
         candidate=candidate,
         params={**CANDIDATES[candidate], **params},
@@ -170,6 +224,7 @@ def select_model(
     lro_folds: int = DEFAULT_LRO_FOLDS,
     random_state: int = 0,
     log: Callable[..., None] | None = None,
+    jobs: int = 1,
 ) -> Selection:
     """Every candidate's defaults, then SEARCH_SPACE settings while the budget lasts; the best on
     leave-repositories-out macro-F1 (time split when under two repositories) wins, time split breaking ties."""
@@ -186,10 +241,11 @@ def select_model(
             break
         # a setting is only started if its defaults' cost fits in what is left of the budget
         if setting and results:
-            cost = next(r.fit_seconds for r in results if r.candidate == name) * (n_folds + 1)
+            rounds = -(-(n_folds + 1) // max(1, jobs))  # fits per worker: the batch's wall time in fits
+            cost = next(r.fit_seconds for r in results if r.candidate == name) * rounds
             if elapsed + cost > budget_seconds:
                 continue
-        result = _evaluate(name, setting, frame, train_df, test_df, labels, n_folds, random_state)
+        result = _evaluate(name, setting, frame, train_df, test_df, labels, n_folds, random_state, jobs)
         results.append(result)
         if log is not None:
             log(
@@ -221,21 +277,19 @@ def learning_curve(
     test_df: pd.DataFrame,
     labels: Sequence[str],
     random_state: int = 0,
+    jobs: int = 1,
 ) -> list[dict[str, float]]:
     """The winner's time-split macro-F1 when fitted on a stratified share of the training split, smallest first,
     ending with the whole split: whether more rows (a larger COMMITLAKE_TRAIN_MAX_ROWS) would still pay."""
     cols = list(MODEL_INPUT_COLUMNS)
     y_test = test_df[LABEL_COLUMN].tolist()
-    points = []
-    for fraction in CURVE_FRACTIONS:
-        part = cap_rows(train_df, int(len(train_df) * fraction))
-        if len(part) >= len(train_df) or part[LABEL_COLUMN].nunique() < 2:
-            continue
-        started = time.monotonic()
-        model = _fit(winner.candidate, winner.params, random_state, part[cols], part[LABEL_COLUMN].tolist())
-        with single_threaded():
-            predicted = [str(v) for v in model.predict(test_df[cols])]
-        seconds = time.monotonic() - started
-        points.append({"rows": len(part), "macro_f1": score(y_test, predicted, labels)["macro_f1"], "seconds": seconds})
+    parts = [cap_rows(train_df, int(len(train_df) * fraction)) for fraction in CURVE_FRACTIONS]
+    parts = [p for p in parts if len(p) < len(train_df) and p[LABEL_COLUMN].nunique() >= 2]
+    calls = [(winner.candidate, winner.params, random_state, p[cols], p[LABEL_COLUMN].tolist(), test_df[cols], False)
+             for p in parts]  # fmt: skip
+    points = [
+        {"rows": len(part), "macro_f1": score(y_test, predicted, labels)["macro_f1"], "seconds": seconds}
+        for part, (_model, predicted, seconds) in zip(parts, _run_parallel(calls, jobs), strict=True)
+    ]
     points.append({"rows": len(train_df), "macro_f1": winner.time_split["macro_f1"], "seconds": winner.fit_seconds})
     return points

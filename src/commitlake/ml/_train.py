@@ -12,7 +12,14 @@ from commitlake.errors import CommitlakeError
 from commitlake.logs import get_logger
 from commitlake.ml._artifacts import confusion_png, feature_importances, per_class_table
 from commitlake.ml._drift import REFERENCE_ARTIFACT, reference_profile
-from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, Selection, baseline_scores, learning_curve, select_model
+from commitlake.ml._evaluate import (
+    DEFAULT_BUDGET_SECONDS,
+    Selection,
+    baseline_scores,
+    default_jobs,
+    learning_curve,
+    select_model,
+)
 from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
 from commitlake.ml._metrics import confusion, majority_label, score
 from commitlake.ml._model import SKOPS_TRUSTED_TYPES, load_registered_model, single_threaded
@@ -82,14 +89,17 @@ def train(
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     candidates: Sequence[str] | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
+    jobs: int | None = None,
 ) -> TrainReport:
     """Select a model on leave-repositories-out, fit it on the older 80 %, score the newest 20 %, register it.
 
     Past `max_rows` labelled rows the search and the fit use a stratified, deterministic sample (cap_rows); the
-    digest still covers every row. Unchanged training data (same digest as a registered version) trains and
-    registers nothing. The new version always gets alias `challenger`; it takes `champion` only when its
-    macro-F1 beats the current champion's by `promotion_margin`, both measured on *this* run's time-split
-    hold-out (the champion's logged score was measured on older data, so it is not comparable). Raises
+    digest still covers every row. The search runs its fits in `jobs` worker processes (default: the CPUs this
+    process may use, at most 2); the results do not depend on it. Unchanged training data (same digest as a
+    registered version) trains and registers nothing. The new version always gets alias `challenger`; it takes
+    `champion` only when its macro-F1 beats the current champion's by `promotion_margin`, both measured on *this*
+    run's time-split hold-out (the champion's logged score was measured on older data, so it is not comparable).
+    Raises
     CommitlakeError when there is nothing sound to train on.
     """
     data = read_training_data(database_url, max_rows)
@@ -101,7 +111,8 @@ def train(
     if existing is not None:
         return _unchanged(client, model_name, existing, digest, data.n_labelled)
 
-    fit = _select_and_evaluate(sample, candidates, budget_seconds, random_state)
+    jobs = default_jobs() if jobs is None else jobs
+    fit = _select_and_evaluate(sample, candidates, budget_seconds, random_state, jobs)
     train_df, test_df, labels, selection, metrics = fit.train_df, fit.test_df, fit.labels, fit.selection, fit.metrics
     winner = selection.winner
     pipeline, y_pred = winner.model, winner.time_split_pred
@@ -113,7 +124,7 @@ def train(
         metrics["champion_macro_f1"] = champion_f1
 
     params = _train_params(fit, digest, random_state, budget_seconds, promotion_margin)
-    params.update({"max_rows": max_rows, "n_labelled": data.n_labelled, "n_sampled": len(sample)})
+    params.update({"max_rows": max_rows, "n_labelled": data.n_labelled, "n_sampled": len(sample), "jobs": jobs})
     run, version = _log_and_register(
         client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels,
         n_labelled=data.n_labelled, selection=selection, baselines=fit.baselines, curve=fit.curve,
@@ -175,16 +186,16 @@ class _Fit:
 
 
 def _select_and_evaluate(
-    frame: pd.DataFrame, candidates: Sequence[str] | None, budget_seconds: float, random_state: int
+    frame: pd.DataFrame, candidates: Sequence[str] | None, budget_seconds: float, random_state: int, jobs: int
 ) -> _Fit:
     """Split older/newer, select among the candidates on leave-repositories-out, score the baselines beside them."""
     train_df, test_df, labels = _split(frame)
     started = time.monotonic()
     selection = select_model(
         frame, train_df, test_df, labels, candidates=candidates, budget_seconds=budget_seconds,
-        random_state=random_state, log=_log.info,
+        random_state=random_state, log=_log.info, jobs=jobs,
     )  # fmt: skip
-    curve = learning_curve(selection.winner, train_df, test_df, labels, random_state)
+    curve = learning_curve(selection.winner, train_df, test_df, labels, random_state, jobs)
     train_seconds = time.monotonic() - started
     baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
     metrics = _run_metrics(selection, baselines, train_seconds)

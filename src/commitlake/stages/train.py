@@ -36,14 +36,16 @@ KEEP_VERSIONS_ENV = "COMMITLAKE_KEEP_MODEL_VERSIONS"
 BUDGET_ENV = "COMMITLAKE_TRAIN_BUDGET_SECONDS"
 #: Labelled rows the model search trains on at most (a stratified, deterministic sample; 0 = every row).
 MAX_ROWS_ENV = "COMMITLAKE_TRAIN_MAX_ROWS"
+#: Worker processes for the model search (default: the CPUs this process may use, at most 2; 1 = in-process).
+JOBS_ENV = "COMMITLAKE_TRAIN_JOBS"
 
 _log = get_logger("train")
 
 
 def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
-    """promotion_margin, keep_versions, budget_seconds and max_rows from the environment; one clear error per bad
+    """promotion_margin, keep_versions, budget_seconds, max_rows and jobs from the environment; one clear error per bad
     value."""
-    from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS
+    from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, default_jobs
     from commitlake.ml._registry import DEFAULT_KEEP_VERSIONS, DEFAULT_PROMOTION_MARGIN
     from commitlake.ml._sample import DEFAULT_MAX_ROWS
 
@@ -64,6 +66,7 @@ def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
         "keep_versions": number(KEEP_VERSIONS_ENV, DEFAULT_KEEP_VERSIONS, int, 0),
         "budget_seconds": number(BUDGET_ENV, DEFAULT_BUDGET_SECONDS, float, 0.0),
         "max_rows": number(MAX_ROWS_ENV, DEFAULT_MAX_ROWS, int, 0),
+        "jobs": number(JOBS_ENV, default_jobs(), int, 1),
     }
 
 
@@ -119,6 +122,7 @@ def run(ctx: StageContext) -> StageResult:
             keep_versions=int(options["keep_versions"]),
             budget_seconds=float(options["budget_seconds"]),
             max_rows=int(options["max_rows"]),
+            jobs=int(options["jobs"]),
         )
     for category, message in dict.fromkeys((w.category.__name__, str(w.message)) for w in caught):
         _log.warning("train.library_warning", category=category, message=message[:500])
