@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,16 +151,18 @@ def default_jobs() -> int:
     return max(1, min(DEFAULT_MAX_JOBS, len(os.sched_getaffinity(0))))
 
 
-def _run_parallel(calls: list[tuple[Any, ...]], jobs: int) -> list[Any]:
-    """_fit_predict over `calls` (argument tuples), in order; in `jobs` worker processes when jobs > 1.
+def _run_parallel(calls: Iterable[tuple[Any, ...]], jobs: int) -> list[Any]:
+    """_fit_predict over `calls` (argument tuples, built lazily), in order; in `jobs` worker processes when > 1.
 
     Processes, not threads: text vectorizing holds the GIL, and each fit stays single-threaded inside its
-    worker, so two workers on two cores run two fits at once with the same results as one after the other."""
-    if jobs <= 1 or len(calls) <= 1:
+    worker, so two workers on two cores run two fits at once with the same results as one after the other.
+    A call's rows are only sliced when a worker is free for it (pre_dispatch), so the parent never holds
+    more than `jobs` copies of a fold."""
+    if jobs <= 1:
         return [_fit_predict(*args) for args in calls]
     from joblib import Parallel, delayed
 
-    return list(Parallel(n_jobs=min(jobs, len(calls)), backend="loky")(delayed(_fit_predict)(*a) for a in calls))
+    return list(Parallel(n_jobs=jobs, backend="loky", pre_dispatch="n_jobs")(delayed(_fit_predict)(*a) for a in calls))
 
 
 def _evaluate(
@@ -176,23 +178,19 @@ def _evaluate(
 ) -> CandidateResult:
     """The time-split fit and every leave-repositories-out fold, as one batch of independent fits."""
     cols = list(MODEL_INPUT_COLUMNS)
-    calls: list[tuple[Any, ...]] = [
-        (candidate, params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist(), test_df[cols], True)
-    ]
     y_all = frame[LABEL_COLUMN].tolist()
-    folds: list[tuple[Any, Any]] = []
-    constant: dict[int, str] = {}  # fold → the one type its training repositories hold
-    if n_folds >= 2:
-        x_all = frame[cols]
-        for train_idx, test_idx in lro_folds(frame, n_folds):
-            y_fold = [y_all[i] for i in train_idx]
-            if len(set(y_fold)) < 2:  # the other repositories hold one type only: all a model could say
-                constant[len(folds)] = y_fold[0]
-            else:
-                calls.append((candidate, params, random_state, x_all.iloc[train_idx], y_fold, x_all.iloc[test_idx],
-                              False))  # fmt: skip
-            folds.append((train_idx, test_idx))
-    outcomes = iter(_run_parallel(calls, jobs))
+    folds = lro_folds(frame, n_folds) if n_folds >= 2 else []
+    # a fold whose training repositories hold one type only: that type is all a model could say
+    constant = {i: y_all[train[0]] for i, (train, _test) in enumerate(folds) if len({y_all[j] for j in train}) < 2}
+
+    def calls() -> Iterator[tuple[Any, ...]]:
+        yield candidate, params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist(), test_df[cols], True
+        for index, (train_idx, test_idx) in enumerate(folds):
+            if index not in constant:
+                x_train, x_test = frame.iloc[train_idx][cols], frame.iloc[test_idx][cols]
+                yield candidate, params, random_state, x_train, [y_all[i] for i in train_idx], x_test, False
+
+    outcomes = iter(_run_parallel(calls(), jobs))
     model, predicted, fit_seconds = next(outcomes)
     lro = None
     if folds:
@@ -235,6 +233,10 @@ def select_model(
     plan: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in names]
     plan += [(name, setting) for name in names for setting in SEARCH_SPACE.get(name, [])]
     results: list[CandidateResult] = []
+
+    def rank(result: CandidateResult) -> tuple[float, float, int]:
+        return -result.key, -result.time_split["macro_f1"], names.index(result.candidate)
+
     for index, (name, setting) in enumerate(plan):
         elapsed = time.monotonic() - started
         if index >= len(names) and elapsed > budget_seconds:
@@ -247,6 +249,10 @@ def select_model(
                 continue
         result = _evaluate(name, setting, frame, train_df, test_df, labels, n_folds, random_state, jobs)
         results.append(result)
+        best = min(results, key=rank)
+        for other in results:  # only the leader's model can win: a forest's trees are hundreds of MB at 60k rows
+            if other is not best:
+                other.model = None
         if log is not None:
             log(
                 "candidate_evaluated",
@@ -256,7 +262,7 @@ def select_model(
                 time_split_macro_f1=round(result.time_split["macro_f1"], 4),
                 fit_seconds=round(result.fit_seconds, 2),
             )
-    ranked = sorted(results, key=lambda r: (-r.key, -r.time_split["macro_f1"], names.index(r.candidate)))
+    ranked = sorted(results, key=rank)
     winner = ranked[0]
     basis = "leave-repositories-out" if n_folds else "time-split (fewer than 2 repositories)"
     runner_up = next((r for r in ranked[1:] if r.candidate != winner.candidate), None)
