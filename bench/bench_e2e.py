@@ -198,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.keep:
             print(f"kept {work}", flush=True)
-        else:
+        else:  # as root the database lives in /var/lib/commitlake-pg, outside the home: delete it too
+            from commitlake.warehouse.embedded import EmbeddedPostgres
+
+            for home in work.glob("home-*"):
+                with contextlib.suppress(Exception):
+                    EmbeddedPostgres(home / "postgres").destroy()
             shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -441,18 +441,30 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.move(home, kept)
                     outcome["kept_home"] = str(kept)
                 elif not args.keep:
-                    shutil.rmtree(home, ignore_errors=True)
+                    _destroy(home)
                 _write(result, rounds, began)
             result["github_requests"] = len(gh.log)
             result["github_faults"] = sum(1 for r in gh.log if r.fault)
     finally:
         if not args.keep:
+            for home in homes:
+                if home.exists():
+                    _destroy(home)
             shutil.rmtree(work, ignore_errors=True)
     _write(result, rounds, began)
     with contextlib.suppress(Exception):  # the JSON is the record; the picture is a convenience
         plot(rounds, Path(args.out).with_suffix(".png"))
     print(f"{result['rounds_clean']}/{result['rounds_run']} rounds equal to the clean run; {args.out}")
     return 0 if rounds and result["rounds_clean"] == len(rounds) else 1
+
+
+def _destroy(home: Path) -> None:
+    """Delete a round's home with its database: as root that lives in /var/lib/commitlake-pg, outside the home."""
+    from commitlake.warehouse.embedded import EmbeddedPostgres
+
+    with contextlib.suppress(Exception):
+        EmbeddedPostgres(home / "postgres").destroy()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

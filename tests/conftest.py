@@ -29,10 +29,36 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 _session_server = None
 _session_dir: str | None = None
+_server_dirs_before: set[Path] = set()
+
+
+def _server_dirs() -> set[Path]:
+    """The embedded servers' directories outside their homes (root runs them as commitlake-pg, see embedded.py)."""
+    from commitlake.warehouse.embedded import SERVICE_HOME
+
+    return set(SERVICE_HOME.iterdir()) if SERVICE_HOME.is_dir() else set()
+
+
+def _stopped(server_dir: Path) -> bool:
+    pid_file = server_dir / "data" / "postmaster.pid"
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return True
+    return False
+
+
+def _remove_test_server_dirs() -> None:
+    """Tests run `commitlake` on throwaway homes; as root each one's database lands in /var/lib/commitlake-pg and
+    outlives the deleted home (~40 GB after a few days of runs). Remove those this session created and stopped."""
+    for server_dir in _server_dirs() - _server_dirs_before:
+        if _stopped(server_dir):
+            shutil.rmtree(server_dir, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _session_server, _session_dir
+    global _session_server, _session_dir, _server_dirs_before
+    _server_dirs_before = _server_dirs()
     if os.environ.get("COMMITLAKE_TEST_DATABASE_URL"):
         return
     from commitlake.warehouse.embedded import EmbeddedPostgres
@@ -48,6 +74,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _session_server.destroy()
     if _session_dir is not None:
         shutil.rmtree(_session_dir, ignore_errors=True)
+    _remove_test_server_dirs()
 
 
 @pytest.fixture(scope="session")
