@@ -14,7 +14,8 @@ succeeds and compares:
   other than the commit's own dates, model versions);
 - the lake: every part object is listed by a manifest (no orphans) and matches its sha256;
 - MLflow: every registered version of the model is READY, its run FINISHED (no half-registered version);
-- the run ledger (ops.pipeline_runs) holds a `run` row for every attempt, killed ones included.
+- the run ledger (ops.pipeline_runs) holds a `run` row for every attempt, killed ones included;
+- no process is left behind: a killed `train` must take its search workers with it.
 
 Speed: rounds that do not kill `train` start with an empty MLflow store already at the head revision (built
 once, as an earlier run would have left it), which saves MLflow's ~50 migrations per round; `train` rounds
@@ -217,6 +218,17 @@ def model_problems(env: dict[str, str]) -> list[str]:
     return problems
 
 
+def process_problems() -> list[str]:
+    """Every attempt has exited by now, so any search worker still alive was orphaned by a kill."""
+    import psutil
+
+    orphans = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "LokyProcess" in " ".join(proc.info["cmdline"] or []):
+            orphans.append(proc.info["pid"])
+    return [f"orphaned worker process {pid}" for pid in orphans]
+
+
 def ledger_problems(url: str, attempts: list[str]) -> tuple[list[str], dict[str, str]]:
     """Problems, and the ledger's `run` row status of every attempt."""
     with psycopg.connect(url) as conn:
@@ -306,6 +318,7 @@ def chaos_round(
     problems += model_problems(env)
     ledger_issues, ledger = ledger_problems(url, attempts)
     problems += ledger_issues
+    problems += process_problems()
     return {
         "round": index,
         "stage": stage,
