@@ -34,7 +34,13 @@ sys.path.insert(0, str(ROOT / "tests"))  # ml_rows: the feature contract derived
 
 from commitlake.ml._artifacts import confusion_png, per_class_table  # noqa: E402
 from commitlake.ml._baselines import keyword_predict  # noqa: E402
-from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, baseline_scores, learning_curve, select_model  # noqa: E402
+from commitlake.ml._evaluate import (  # noqa: E402
+    DEFAULT_BUDGET_SECONDS,
+    baseline_scores,
+    default_jobs,
+    learning_curve,
+    select_model,
+)
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS  # noqa: E402
 from commitlake.ml._metrics import confusion, majority_label, score  # noqa: E402
 from commitlake.ml._model import build_pipeline, single_threaded  # noqa: E402
@@ -113,10 +119,11 @@ def main() -> None:
     print(f"{len(frame)} labelled commits from {frame['repo_full_name'].nunique()} repositories", flush=True)
 
     started = time.monotonic()
-    selection = select_model(frame, train_df, test_df, labels, budget_seconds=args.budget, log=_print)
+    jobs = default_jobs()  # as `train` runs it: the budget buys more settings with two workers
+    selection = select_model(frame, train_df, test_df, labels, budget_seconds=args.budget, log=_print, jobs=jobs)
     selection_seconds = time.monotonic() - started
     winner = selection.winner
-    curve = learning_curve(winner, train_df, test_df, labels)
+    curve = learning_curve(winner, train_df, test_df, labels, jobs=jobs)
     baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
 
     # unseen repositories: the winner's setting and the baselines, trained on everything else
@@ -155,6 +162,7 @@ def main() -> None:
         "selection": {
             "reason": selection.reason,
             "budget_seconds": args.budget,
+            "jobs": jobs,
             "selection_seconds": round(selection_seconds, 1),
             "lro_folds": selection.lro_folds,
             "candidates": [
