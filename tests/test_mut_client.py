@@ -160,3 +160,29 @@ def test_a_5xx_is_retried(status: int) -> None:
     client = GitHubClient(API, None, transport=httpx.MockTransport(lambda _r: answers.pop(0)), clock=_Clock())
     assert client.get(LIST).data == [1]
     assert client.stats.retries == 1
+
+
+@pytest.mark.parametrize("remaining", ["1", "5000", ""])
+def test_a_success_with_quota_left_never_pauses_even_with_a_retry_after(remaining: str) -> None:
+    """Only the answer that used the last request (`x-ratelimit-remaining: 0`) holds the workers; a 2xx that
+    happens to carry `retry-after` with quota left must not (GitHub sends none, a proxy might)."""
+    clock = _Clock()
+    headers = {"retry-after": "600", "x-ratelimit-remaining": remaining}
+    client = GitHubClient(
+        API, None, transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=[1], headers=headers)), clock=clock
+    )
+    client.get(LIST)
+    client.get(LIST)
+    assert clock.t == 1_700_000_000.0
+
+
+def test_the_answer_that_used_the_last_request_pauses_until_reset() -> None:
+    clock = _Clock()
+    reset = int(clock.t) + 90
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+    client = GitHubClient(
+        API, None, transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=[1], headers=headers)), clock=clock
+    )
+    client.get(LIST)
+    client.get(LIST)  # waits for the reset before asking again
+    assert clock.t >= reset

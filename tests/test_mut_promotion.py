@@ -126,3 +126,66 @@ def test_prune_keeps_aliased_and_the_newest_unaliased(client: Any) -> None:
             assert not artifacts.parent.exists()  # the run's now-empty directory goes too
     assert prune_versions(client, name, keep=3) == []
     assert prune_versions(client, name, keep=-1) == ["11", "10", "9"]  # a negative keep means zero
+
+
+@pytest.fixture()
+def refusing_server() -> Any:
+    """A tracking server behind authentication that refuses every call (401, UNAUTHENTICATED), over HTTP."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuse(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = json.dumps({"error_code": "UNAUTHENTICATED", "message": "You are not authenticated"}).encode()
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_refused_login_is_not_taken_for_a_missing_model(refusing_server: str) -> None:
+    """UNAUTHENTICATED sorts after RESOURCE_DOES_NOT_EXIST: reading it as "no champion yet" would train and
+    register as if the registry were empty."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=refusing_server, registry_uri=refusing_server)
+    with pytest.raises(MlflowException, match="UNAUTHENTICATED"):
+        alias_version(client, MODEL, CHAMPION)
+    with pytest.raises(MlflowException, match="UNAUTHENTICATED"):
+        version_trained_on(client, MODEL, "d1")
+
+
+class _OldestFirst:
+    """The real client, but its version search answers oldest first (a store may use any order)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def search_model_versions(self, query: str) -> list[Any]:
+        return sorted(self._client.search_model_versions(query), key=lambda v: int(v.version))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_prune_keeps_the_newest_whatever_order_the_store_answers_in(client: Any) -> None:
+    name = "pruned_oldest_first"
+    client.create_registered_model(name)
+    for _ in range(6):
+        _register(client, name)
+    client.set_registered_model_alias(name, CHAMPION, "1")
+    assert prune_versions(_OldestFirst(client), name, keep=2) == ["4", "3", "2"]
+    assert sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'")) == [1, 5, 6]
