@@ -515,18 +515,60 @@ def test_one_layer_replaces_only_its_own_rows(warehouse: str) -> None:
     assert all(row[5] for row in _stored(warehouse, "run-b") if row[4] == "critical")  # other runs untouched
 
 
-def test_socket_url_validates_for_real(warehouse: str) -> None:
-    """The embedded warehouse may hand out a socket URL; GX must still reach the database through it."""
+@pytest.fixture()
+def unix_socket_dir(warehouse: str) -> Iterator[tuple[str, int]]:
+    """(directory, port): `<directory>/.s.PGSQL.<port>` is a Unix socket forwarded to the test server's TCP port.
+    Nothing listens on that port over TCP, so a URL that loses its socket directory fails instead of reaching
+    the server some other way.
+
+    Why a forwarder: the embedded server listens on 127.0.0.1 only (socket paths under deep checkouts exceed
+    the 107-byte limit), but users point DATABASE_URL at a local server's socket; this makes that URL shape
+    reach a real server on every machine, CI included, instead of skipping where the server has no socket."""
+    import selectors
+    import shutil
+    import socket
+    import socketserver
+    import tempfile
+    import threading
+
     params = conninfo_to_dict(warehouse)
-    with psycopg.connect(warehouse) as conn:
-        directories = conn.execute("show unix_socket_directories").fetchone()[0]
-    socket_dir = directories.split(",")[0].strip()
-    if not socket_dir or not (Path(socket_dir) / f".s.PGSQL.{params.get('port', 5432)}").exists():
-        pytest.skip(f"the test server has no Unix socket on this machine ({directories!r})")
-    query = f"host={socket_dir}&port={params.get('port', 5432)}"
+    target = (str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432))
+
+    class Forward(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with socket.create_connection(target) as upstream, selectors.DefaultSelector() as sel:
+                sel.register(self.request, selectors.EVENT_READ, upstream)
+                sel.register(upstream, selectors.EVENT_READ, self.request)
+                while True:
+                    for key, _ in sel.select():
+                        data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                        if not data:
+                            return
+                        key.data.sendall(data)
+
+    with socket.socket() as probe:  # a port with no TCP listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    directory = tempfile.mkdtemp(prefix="pgs", dir="/tmp")  # short: the socket path must stay under 107 bytes
+    server = socketserver.ThreadingUnixStreamServer(f"{directory}/.s.PGSQL.{port}", Forward)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield directory, port
+    server.shutdown()
+    server.server_close()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_socket_url_validates_for_real(warehouse: str, unix_socket_dir: tuple[str, int]) -> None:
+    """A socket DATABASE_URL (`postgresql://user@/db?host=/dir&port=N`) must reach the database through GX too."""
+    params = conninfo_to_dict(warehouse)
+    directory, port = unix_socket_dir
+    query = f"host={directory}&port={port}"
     if params.get("password"):
         query += f"&password={params['password']}"
     url = f"postgresql://{params.get('user', 'postgres')}@/{params['dbname']}?{query}"
+    with psycopg.connect(url) as conn:  # the URL really goes through the socket
+        assert conn.info.host == directory
 
     report = validate_warehouse(url, "run-socket", spec=SPEC, layers=["raw"])
 
