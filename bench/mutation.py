@@ -62,6 +62,7 @@ MODULES: dict[str, Target] = {
             "tests/test_quarantine.py",
             "tests/test_boundaries.py::test_utc_offset_boundary",
             "tests/test_boundaries.py::test_malformed_offsets_are_invalid_dates",
+            "tests/test_boundaries.py::test_what_the_fast_path_passes_on_postgres_reads_as_python_does",
         ],
     ),
     "loader": Target("warehouse/load.py", ["tests/test_load.py", "tests/test_faults.py"]),
@@ -174,12 +175,21 @@ def _harmless(name: str) -> list[dict[str, Any]]:
     return entries
 
 
+def _mutated_line(diff: str) -> str:
+    """The mutant's changed source line, stripped: what a review entry names, whatever line it moved to."""
+    added = (line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    return next((line[1:].strip() for line in added), "")
+
+
 def _match(entry: dict[str, Any], survivor: dict[str, Any]) -> bool:
-    return (
-        entry["line"] == survivor["line"]
-        and entry["operator"] == survivor["operator"]
-        and entry.get("occurrence", survivor["occurrence"]) == survivor["occurrence"]
-    )
+    """An entry with `mutant` (the changed line's text) matches that mutant wherever the line has moved; an older
+    entry without it matches line, operator and occurrence of the commit it was reviewed at."""
+    if entry["operator"] != survivor["operator"]:
+        return False
+    if "mutant" in entry:
+        return bool(entry["mutant"] == _mutated_line(survivor.get("diff") or ""))
+    occurrence = entry.get("occurrence", survivor["occurrence"])
+    return bool(entry["line"] == survivor["line"] and occurrence == survivor["occurrence"])
 
 
 def _summary(session: Path, name: str) -> dict[str, Any]:
@@ -209,27 +219,35 @@ def _summary(session: Path, name: str) -> dict[str, Any]:
             counts["incompetent"] += 1
         else:
             counts["other"] += 1
-    reviewed = _harmless(name)
-    for survivor in survivors:
-        entry = next((e for e in reviewed if _match(e, survivor)), None)
-        # `open = true`: reviewed, not harmless (a known gap or a product finding); it still counts as survived
-        survivor["harmless"] = entry["reason"] if entry and not entry.get("open") else None
-        survivor["note"] = entry["reason"] if entry and entry.get("open") else None
-    harmless = sum(1 for s in survivors if s["harmless"])
-    killed = counts["killed"] + counts["timeout"]
-    judged = killed + counts["survived"]
     in_scope = total - sum(skipped.values())
-    return {
+    judged = counts["killed"] + counts["timeout"] + counts["survived"]
+    summary = {
         "mutants": in_scope,
         "tested": judged + counts["incompetent"] + counts["other"],
         "complete": judged + counts["incompetent"] + counts["other"] == in_scope,
         **counts,
-        "harmless": harmless,
-        "unexplained": counts["survived"] - harmless,
-        "score": round(killed / judged, 4) if judged else None,
-        "score_excluding_harmless": round(killed / (judged - harmless), 4) if judged - harmless else None,
         "skipped": skipped,
         "survivors": sorted(survivors, key=lambda s: (s["line"], s["occurrence"])),
+    }
+    return _review(name, summary)
+
+
+def _review(name: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Marks each survivor harmless (with its reason) or not from mutation_harmless.toml, and the scores."""
+    reviewed = _harmless(name)
+    for survivor in summary["survivors"]:
+        entry = next((e for e in reviewed if _match(e, survivor)), None)
+        # `open = true`: reviewed, not harmless (a known gap or a product finding); it still counts as survived
+        survivor["harmless"] = entry["reason"] if entry and not entry.get("open") else None
+        survivor["note"] = entry["reason"] if entry and entry.get("open") else None
+    harmless = sum(1 for s in summary["survivors"] if s["harmless"])
+    killed = summary["killed"] + summary["timeout"]
+    judged = killed + summary["survived"]
+    return summary | {
+        "harmless": harmless,
+        "unexplained": summary["survived"] - harmless,
+        "score": round(killed / judged, 4) if judged else None,
+        "score_excluding_harmless": round(killed / (judged - harmless), 4) if judged - harmless else None,
     }
 
 
@@ -282,7 +300,15 @@ def main(argv: list[str] | None = None) -> int:
         help="a --keep directory: rerun only its sessions' survivors (same product code, new tests)",
     )
     parser.add_argument("--keep", type=Path, help="keep the cosmic-ray sessions in this directory")
+    parser.add_argument(
+        "--review", action="store_true", help="only apply mutation_harmless.toml again to the recorded survivors"
+    )
     args = parser.parse_args(argv)
+    if args.review:
+        for name, summary in json.loads(RESULTS.read_text()).items():
+            if not name.startswith("_"):
+                _record(name, _review(name, summary))
+        return 0
     if args.summarize:
         name, session = args.summarize
         target = MODULES[name]
