@@ -65,9 +65,7 @@ MODULES: dict[str, Target] = {
             "tests/test_boundaries.py::test_what_the_fast_path_passes_on_postgres_reads_as_python_does",
         ],
     ),
-    "loader": Target(
-        "warehouse/load.py", ["tests/test_mut_loader.py", "tests/test_load.py", "tests/test_faults.py"]
-    ),
+    "loader": Target("warehouse/load.py", ["tests/test_mut_loader.py", "tests/test_load.py", "tests/test_faults.py"]),
     "lake": Target("lake/store.py", ["tests/test_mut_lake.py", "tests/test_lake.py"]),
     "lake_layout": Target("lake/layout.py", ["tests/test_mut_lake.py", "tests/test_lake.py"]),
     "gate": Target("quality/_report.py", ["tests/test_mut_gate.py"]),
