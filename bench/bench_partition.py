@@ -16,7 +16,8 @@ every case, so a run stopped early keeps what it measured.
     nice -n 15 python bench/bench_partition.py [--cases 1000000:plain 1000000:hash 10000000:hash]
 
 Disk: a case needs about 6 GB per million commits after the full build (raw ~1.7 GB of it) plus WAL, so 10M
-needs ~65 GB free. Cases can run side by side (`--out partition-<x>.json` each, then `--combine` them).
+needs ~75 GB free (measured: 61.1 GB after the full build, and ml_commit_features spills 12 GB of sort files while it
+builds). Cases can run side by side (`--out partition-<x>.json` each, then `--combine` them).
 
 Writes bench/results/partition.json and bench/results/partition.png (log-log: incremental time vs new rows,
 full builds as references). Starts commitlake's embedded PostgreSQL in a temporary directory (or uses PGHOST).
