@@ -5,6 +5,8 @@ runs them first for every loader mutant; test_load.py and test_faults.py cover t
 from __future__ import annotations
 
 import gzip
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -53,3 +55,18 @@ def test_lines_that_text_would_alter_keep_their_bytes(line: bytes, lossy: bool) 
 @pytest.mark.parametrize(("line", "blank"), [(b"", True), (b" \t\r", True), (b"{}", False), (b" {}", False)])
 def test_blank_lines(line: bytes, blank: bool) -> None:
     assert load._blank(line) is blank
+
+
+def test_a_record_count_unlike_the_manifests_is_warned_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest that says 5 records for an object that held 4 is worth a warning; an object the manifest
+    does not count (None) or counts right is not."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(load, "_log", SimpleNamespace(warning=lambda event, **kw: seen.append((event, kw))))
+    counted = {"a": (3, 3), "b": (None, 7), "c": (5, 4), "d": (2, 6)}  # key: (manifest, found)
+    ready = [(SimpleNamespace(key=k, records=m), b"", "") for k, (m, _f) in counted.items()]
+    batch = SimpleNamespace(results=[SimpleNamespace(records=f) for _m, f in counted.values()])
+    assert load._counted(ready, batch) is batch.results  # type: ignore[arg-type]
+    assert seen == [
+        ("manifest_count_mismatch", {"key": "c", "manifest": 5, "found": 4}),
+        ("manifest_count_mismatch", {"key": "d", "manifest": 2, "found": 6}),
+    ]
