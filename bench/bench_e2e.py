@@ -59,7 +59,7 @@ def _cli(env: dict[str, str], *args: str) -> str:
 def _postmaster(url: str) -> psutil.Process:
     with psycopg.connect(url) as conn:
         backend = conn.execute("select pg_backend_pid()").fetchone()[0]  # type: ignore[index]
-    parent = psutil.Process(backend).parent()
+        parent = psutil.Process(backend).parent()  # while the backend lives: it exits with the connection
     assert parent is not None
     return parent
 

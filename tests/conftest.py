@@ -30,6 +30,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 _session_server = None
 _session_dir: str | None = None
 _server_dirs_before: set[Path] = set()
+_basetemps: list[Path] = []
 
 
 def _server_dirs() -> set[Path]:
@@ -48,11 +49,26 @@ def _stopped(server_dir: Path) -> bool:
     return False
 
 
+def _orphaned(server_dir: Path) -> bool:
+    """Stopped, and its home is gone or one of this session's tmp_path dirs. Not just "stopped": a benchmark or
+    `make chaos` running beside the tests has its server stopped mid-initdb or while it restarts it, and must
+    not lose it to this clean-up (it did: a 1M benchmark's initdb failed on files removed under it)."""
+    from commitlake.warehouse.embedded import OWNER_FILE
+
+    try:
+        home = Path((server_dir / OWNER_FILE).read_text().strip())
+    except OSError:
+        return False
+    throwaway = not home.exists() or any(home.is_relative_to(base) for base in _basetemps)
+    return throwaway and _stopped(server_dir)
+
+
 def _remove_test_server_dirs() -> None:
     """Tests run `commitlake` on throwaway homes; as root each one's database lands in /var/lib/commitlake-pg and
-    outlives the deleted home (~40 GB after a few days of runs). Remove those this session created and stopped."""
+    outlives the deleted home (~40 GB after a few days of runs). Remove those this session created, stopped,
+    whose home is gone."""
     for server_dir in _server_dirs() - _server_dirs_before:
-        if _stopped(server_dir):
+        if _orphaned(server_dir):
             shutil.rmtree(server_dir, ignore_errors=True)
 
 
@@ -75,6 +91,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _session_dir is not None:
         shutil.rmtree(_session_dir, ignore_errors=True)
     _remove_test_server_dirs()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _note_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Homes under this session's tmp_path dirs are throwaway: their servers are cleaned up at the end."""
+    _basetemps.append(tmp_path_factory.getbasetemp().resolve())
 
 
 @pytest.fixture(scope="session")

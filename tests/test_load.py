@@ -538,3 +538,62 @@ def test_streams_stop_committing_once_the_leader_loses_the_loader_lock(
     report = load(db, lake, "load-2", streams=2)
     assert (report.objects_skipped, report.objects_loaded) == (len(ledger), len(keys) - len(ledger))
     assert query(db, "select count(*), count(distinct sha) from raw.github_commits") == [(600, 600)]
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_a_group_that_fails_whole_does_not_stop_the_groups_after_it(
+    db: str, tmp_path: Path, flask: list[bytes], streams: int
+) -> None:
+    """Every object of the first group fails its checksum: the later groups still load, on either path."""
+    lake = LocalLake(tmp_path)
+    prefix = run_prefix("jsonl", "pallets/flask", DAY, "ing-1")
+    data = gzip.compress(b"\n".join(flask[:20]) + b"\n", mtime=0)
+    lake.put_bytes(part_key(prefix, 0), data)
+    tampered = ManifestObject(part_key(prefix, 0), 20, "0" * 64, len(data))
+    lake.put_bytes(
+        manifest_key(prefix), Manifest("ing-1", "x", "jsonl", "pallets/flask", None, "", "", [tampered]).to_bytes()
+    )
+    later = put_run(lake, "pallets/flask", "ing-2", chunks(flask[20:80], 20))
+    report = load(db, lake, streams=streams, group_records=1)
+    assert list(report.objects_failed) == [tampered.key]
+    assert (report.objects_loaded, report.rows_inserted) == (3, 60)
+    assert [key for (key,) in query(db, "select lake_key from ops.loaded_objects order by 1")] == later
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_each_loaded_object_reports_the_seconds_its_group_took(
+    db: str, tmp_path: Path, flask: list[bytes], streams: int
+) -> None:
+    """Per-object seconds (the progress callback's, and the log's) lie between zero and the whole load's time."""
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", chunks(flask[:300], 100))
+    seen: list[ObjectResult] = []
+    started = time.perf_counter()
+    load(db, lake, streams=streams, group_records=1, progress=lambda _d, _t, result: seen.append(result))
+    wall = time.perf_counter() - started
+    assert [r.status for r in seen] == ["loaded"] * 3
+    assert all(0 < r.seconds <= wall for r in seen), [(r.seconds, wall) for r in seen]
+
+
+@pytest.mark.parametrize(("streams", "connections"), [(1, 1), (2, 3)])
+def test_streams_is_the_number_of_extra_connections_and_a_clean_load_never_falls_back(
+    db: str, tmp_path: Path, flask: list[bytes], monkeypatch: pytest.MonkeyPatch, streams: int, connections: int
+) -> None:
+    """streams=1 loads on the leader's connection alone; streams=2 COPYs on two more, and when nothing fails
+    no group is redone one at a time on the leader (the fallback path)."""
+    from commitlake.warehouse import load as load_module
+
+    opened: list[str] = []
+    real_connect = load_module._connect
+    monkeypatch.setattr(load_module, "_connect", lambda info: opened.append(info) or real_connect(info))
+    fallback: list[int] = []
+    real_load = load_module._Loader.load
+    monkeypatch.setattr(
+        load_module._Loader, "load", lambda self, group: fallback.append(len(group)) or real_load(self, group)
+    )
+    lake = LocalLake(tmp_path)
+    put_run(lake, "pallets/flask", "ing-1", chunks(flask[:400], 100))
+    report = load(db, lake, streams=streams, group_records=1)
+    assert (report.objects_loaded, report.rows_inserted) == (4, 400)
+    assert len(opened) == connections
+    assert fallback == ([1, 1, 1, 1] if streams == 1 else [])

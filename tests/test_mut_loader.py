@@ -5,6 +5,8 @@ runs them first for every loader mutant; test_load.py and test_faults.py cover t
 from __future__ import annotations
 
 import gzip
+from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 
 from commitlake.errors import LakeError
 from commitlake.warehouse import load
+
+DAY = date(2026, 11, 25)
 
 
 def test_an_object_key_relative_to_its_manifest_joins_the_manifest_folder() -> None:
@@ -70,3 +74,108 @@ def test_a_record_count_unlike_the_manifests_is_warned_once_per_object(monkeypat
         ("manifest_count_mismatch", {"key": "c", "manifest": 5, "found": 4}),
         ("manifest_count_mismatch", {"key": "d", "manifest": 2, "found": 6}),
     ]
+
+
+def _manifest(lake: Any, run_id: str, keys: list[str]) -> str:
+    from commitlake.lake import Manifest, ManifestObject, manifest_key, run_prefix
+
+    prefix = run_prefix("jsonl", "o/r", DAY, run_id)
+    objects = [ManifestObject(key, 1, "", 0) for key in keys]
+    lake.put_bytes(manifest_key(prefix), Manifest(run_id, "x", "jsonl", "o/r", None, "", "", objects).to_bytes())
+    return prefix
+
+
+def test_an_object_two_manifests_list_is_loaded_once_and_the_second_manifests_others_still_are(
+    tmp_path: Path,
+) -> None:
+    """Ingest runs that overlap list an object again: it is skipped, not the rest of the manifest after it."""
+    from commitlake.lake import LocalLake
+
+    lake = LocalLake(tmp_path)
+    _manifest(lake, "ing-1", ["raw/x/a.jsonl.gz", "raw/x/b.jsonl.gz"])
+    _manifest(lake, "ing-2", ["raw/x/b.jsonl.gz", "raw/x/c.jsonl.gz", "raw/x/a.jsonl.gz", "raw/x/d.jsonl.gz"])
+    found = [item.key for item in load._discover(lake, "raw/")]
+    assert found == ["raw/x/a.jsonl.gz", "raw/x/b.jsonl.gz", "raw/x/c.jsonl.gz", "raw/x/d.jsonl.gz"]
+
+
+@pytest.mark.parametrize("body", [b'{"objects": [1]}', b'{"run_id": "x", "objects": [], "surprise": 1}', b"{"])
+def test_a_manifest_of_the_wrong_shape_is_one_clear_lake_error(tmp_path: Path, body: bytes) -> None:
+    """orjson refuses broken JSON (ValueError); the dataclasses refuse a wrong shape (TypeError): both name it."""
+    from commitlake.lake import LocalLake, manifest_key, run_prefix
+
+    lake = LocalLake(tmp_path)
+    key = manifest_key(run_prefix("jsonl", "o/r", DAY, "ing-1"))
+    lake.put_bytes(key, body)
+    with pytest.raises(LakeError, match=f"manifest {key} is unreadable"):
+        load._discover(lake, "raw/")
+
+
+def _pending(key: str, records: int | None) -> Any:
+    return load._Pending(key, "o/r", "jsonl", None, records)
+
+
+def _grouped(pending: list[Any], sizes: dict[str, int], group_records: int) -> list[list[str]]:
+    lake = SimpleNamespace(get_bytes=lambda key: b"x" * sizes[key])
+    return [[item.key for item, _data in group] for group in load._groups(lake, pending, group_records)]  # type: ignore[arg-type]
+
+
+def test_groups_hold_about_group_records_records_and_at_most_about_group_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A group closes once it reaches group_records records or _GROUP_BYTES bytes, whichever comes first; objects
+    are never split, and every object is in exactly one group, in order."""
+    pending = [_pending(f"k{i}", 10) for i in range(5)]
+    sizes = {f"k{i}": 30 for i in range(5)}
+    assert _grouped(pending, sizes, 100) == [["k0", "k1", "k2", "k3", "k4"]]
+    assert _grouped(pending, sizes, 20) == [["k0", "k1"], ["k2", "k3"], ["k4"]]
+    assert _grouped(pending, sizes, 25) == [["k0", "k1", "k2"], ["k3", "k4"]]
+    monkeypatch.setattr(load, "_GROUP_BYTES", 60)
+    assert _grouped(pending, sizes, 100) == [["k0", "k1"], ["k2", "k3"], ["k4"]]
+    monkeypatch.setattr(load, "_GROUP_BYTES", 61)
+    assert _grouped(pending, sizes, 100) == [["k0", "k1", "k2"], ["k3", "k4"]]
+
+
+def test_an_object_without_a_record_count_adds_none_to_its_group() -> None:
+    """Old manifests carry no count: such objects ride along until a counted one fills the group."""
+    pending = [_pending("a", None), _pending("b", None), _pending("c", 3), _pending("d", None)]
+    assert _grouped(pending, dict.fromkeys("abcd", 1), 2) == [["a", "b", "c"], ["d"]]
+
+
+def test_the_copy_text_is_handed_over_in_chunks_of_about_chunk_bytes(shared_commits: Path) -> None:
+    """Memory stays bounded on a big object: every full chunk is written as soon as it passes _CHUNK_BYTES."""
+    from commitlake.warehouse.quarantine import check_line_fast, date_window
+
+    with gzip.open(shared_commits / "pallets__flask.jsonl.gz") as handle:
+        lines = [line for line in handle.read().split(b"\n") if line][:600]
+    data = b"\n".join(lines) + b"\n"
+    assert len(data) > 3 * load._CHUNK_BYTES
+    batch = load._Batch("run-1", date_window(), check_line_fast)
+    writes: list[bytes] = []
+    batch.add_object(_pending("raw/x/a.jsonl.gz", len(lines)), data, set(), writes.append)
+    batch.flush(writes.append)
+    longest = max(len(line) for line in lines) + 200  # a line's COPY row: the line, its sha and its lineage
+    assert len(writes) >= 3
+    assert all(load._CHUNK_BYTES <= len(chunk) < load._CHUNK_BYTES + longest for chunk in writes[:-1])
+    assert 0 < len(writes[-1]) < load._CHUNK_BYTES + longest
+    assert sum(chunk.count(b"\n") for chunk in writes) == batch.results[0].inserted == len(lines)
+
+
+def test_a_warehouse_that_refuses_the_connection_is_one_clear_line() -> None:
+    """The last line of libpq's message says why; the type is ours, so the stage reports it as a warehouse error."""
+    import socket
+
+    import psycopg
+
+    from commitlake.errors import WarehouseError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conninfo = f"host=127.0.0.1 port={port} dbname=x user=x connect_timeout=3"
+    with pytest.raises(psycopg.OperationalError) as direct:
+        psycopg.connect(conninfo)
+    lines = str(direct.value).strip().splitlines()
+    assert len(lines) >= 2  # libpq says what failed, then why: the message must keep the why
+    with pytest.raises(WarehouseError) as caught:
+        load._connect(conninfo)
+    assert str(caught.value) == f"cannot connect to the warehouse: {lines[-1]}"

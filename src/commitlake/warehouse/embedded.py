@@ -42,6 +42,8 @@ DATABASE = "commitlake"
 LOGIN_ROLE = "pipeline"
 #: Raise when _bootstrap changes: an install bootstrapped by an older version is bootstrapped again once.
 BOOTSTRAP_VERSION = "2"
+#: In a server directory outside its home: the home it belongs to, so a clean-up can tell a live one from an orphan.
+OWNER_FILE = "owner"
 _log = get_logger("warehouse.embedded")
 
 if TYPE_CHECKING:
@@ -174,6 +176,7 @@ class EmbeddedPostgres:
         server_dir = SERVICE_HOME / hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
         server_dir.mkdir(mode=0o700, exist_ok=True)
         self._chown(server_dir)
+        (server_dir / OWNER_FILE).write_text(f"{self.root.resolve()}\n")
         _log.info("postgres.server_dir", server_dir=str(server_dir), reason=f"{SERVICE_USER} cannot reach {self.root}")
         return server_dir
 
