@@ -27,23 +27,25 @@ import platform
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # ml_rows: the feature contract derived from the shared files
 
+from commitlake.ml import _evaluate, _train  # noqa: E402
 from commitlake.ml._artifacts import confusion_png, per_class_table  # noqa: E402
 from commitlake.ml._baselines import keyword_predict  # noqa: E402
 from commitlake.ml._evaluate import (  # noqa: E402
     DEFAULT_BUDGET_SECONDS,
     baseline_scores,
     default_jobs,
-    learning_curve,
-    select_model,
+    leave_repos_out_predict,
 )
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS  # noqa: E402
 from commitlake.ml._metrics import confusion, majority_label, score  # noqa: E402
 from commitlake.ml._model import build_pipeline, single_threaded  # noqa: E402
+from commitlake.ml._sample import DEFAULT_SEARCH_ROWS  # noqa: E402
 from commitlake.ml._split import time_split  # noqa: E402
 from ml_rows import CC_REPOS, COLUMNS, feature_rows  # noqa: E402
 
@@ -62,7 +64,7 @@ def labelled_frame() -> Any:
     return frame.sort_values(["committed_at", "commit_id"], kind="mergesort").reset_index(drop=True)
 
 
-def time_train(budget: float) -> dict[str, Any]:
+def time_train(budget: float, search_rows: int) -> dict[str, Any]:
     """Wall seconds of the real train() on the feature rows, then of a rerun on the same data (which registers
     nothing)."""
     import tempfile
@@ -83,6 +85,7 @@ def time_train(budget: float) -> dict[str, Any]:
                 "artifact_root": Path(tmp) / "artifacts",
                 "model_name": "bench-commit-type",
                 "budget_seconds": budget,
+                "search_rows": search_rows,
             }
             started = time.monotonic()
             first = train(dsn, "bench-1", **kwargs)
@@ -108,6 +111,7 @@ def time_train(budget: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS)
+    parser.add_argument("--search-rows", type=int, default=DEFAULT_SEARCH_ROWS, help="as COMMITLAKE_TRAIN_SEARCH_ROWS")
     parser.add_argument("--train", action="store_true", help="also time the real train() and its rerun")
     args = parser.parse_args()
 
@@ -115,16 +119,27 @@ def main() -> None:
     frame = labelled_frame()
     load_seconds = time.monotonic() - started
     labels = sorted(frame[LABEL_COLUMN].unique())
-    train_df, test_df = time_split(frame)
+    train_df, test_df = time_split(frame)  # as train splits it (fit.train_df below is the same)
     print(f"{len(frame)} labelled commits from {frame['repo_full_name'].nunique()} repositories", flush=True)
 
     started = time.monotonic()
     jobs = default_jobs()  # as `train` runs it: the budget buys more settings with two workers
-    selection = select_model(frame, train_df, test_df, labels, budget_seconds=args.budget, log=_print, jobs=jobs)
+    _train._log = SimpleNamespace(info=_print)  # the search's events on stdout
+    fit = _train._select_and_evaluate(frame, None, args.budget, 0, jobs, args.search_rows)  # what `train` runs
     selection_seconds = time.monotonic() - started
+    selection, curve, baselines = fit.selection, fit.curve, fit.baselines
     winner = selection.winner
-    curve = learning_curve(winner, train_df, test_df, labels, jobs=jobs)
-    baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
+    # the search scored leave-repositories-out on its sample: the winner's setting on every row, beside the
+    # baselines on every row, is the figure comparable across sample sizes
+    y_all = frame[LABEL_COLUMN].tolist()
+    started = time.monotonic()
+    oof = leave_repos_out_predict(
+        lambda x, y, xt: _evaluate._fit_predict(winner.candidate, winner.params, 0, x, y, xt, False)[1],
+        frame, selection.lro_folds,
+    )  # fmt: skip
+    lro_all = score(y_all, oof, labels)
+    lro_all_seconds = time.monotonic() - started
+    baselines_all = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
 
     # unseen repositories: the winner's setting and the baselines, trained on everything else
     unseen = frame["repo_full_name"].isin(UNSEEN)
@@ -146,7 +161,7 @@ def main() -> None:
     def brief(scores: dict[str, float] | None) -> dict[str, float] | None:
         return None if scores is None else {k: round(v, 4) for k, v in scores.items() if not k.startswith("f1_")}
 
-    result = {
+    result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg(), "python": platform.python_version()},
         "data": {
             "labelled_commits": len(frame),
@@ -162,6 +177,8 @@ def main() -> None:
         "selection": {
             "reason": selection.reason,
             "budget_seconds": args.budget,
+            "search_rows": args.search_rows,
+            "rows_compared_on": fit.n_searched,
             "jobs": jobs,
             "selection_seconds": round(selection_seconds, 1),
             "lro_folds": selection.lro_folds,
@@ -180,6 +197,8 @@ def main() -> None:
         "champion": {
             "candidate": winner.candidate,
             "leave_repos_out": brief(winner.leave_repos_out),
+            "leave_repos_out_every_row": brief(lro_all),
+            "leave_repos_out_every_row_seconds": round(lro_all_seconds, 1),
             "time_split": brief(winner.time_split),
             "time_split_per_class": per_class_table(test_df[LABEL_COLUMN].tolist(), winner.time_split_pred, labels),
             "unseen": {
@@ -195,6 +214,10 @@ def main() -> None:
             name: {evaluation: brief(scores) for evaluation, scores in evaluations.items()}
             for name, evaluations in baselines.items()
         },
+        "baselines_every_row": {
+            name: {evaluation: brief(scores) for evaluation, scores in evaluations.items()}
+            for name, evaluations in baselines_all.items()
+        },
         "baselines_unseen": {
             "majority": brief(score(y_unseen, [majority] * len(y_unseen), labels)),
             "keywords": brief(score(y_unseen, keyword_predict(unseen_df), labels)),
@@ -202,11 +225,12 @@ def main() -> None:
     }
     (RESULTS / "ml.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     if args.train:
-        result["train"] = time_train(args.budget)
+        result["train"] = time_train(args.budget, args.search_rows)
         (RESULTS / "ml.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     summary = {
         "champion": winner.candidate,
         "leave_repos_out_macro_f1": result["champion"]["leave_repos_out"],
+        "leave_repos_out_every_row": result["champion"]["leave_repos_out_every_row"],
         "time_split": result["champion"]["time_split"],
         "unseen_macro_f1": result["champion"]["unseen"]["macro_f1"],
         "selection": selection.reason,

@@ -126,6 +126,46 @@ def test_past_the_cap_train_fits_a_stratified_sample(
     assert report.params["max_rows"] == labelled // 2
 
 
+def test_past_the_search_rows_candidates_are_compared_on_a_sample_and_the_winner_is_refitted_on_all(
+    dsn: str, cz_cli: list[tuple[Any, ...]], mlflow_store: tuple[str, Path]
+) -> None:
+    """The search compares on a stratified sample, each row on its side of the time split; the registered model is
+    the winner fitted on the whole older split (its score equals such a fit's), and the curve shows both fits."""
+    from commitlake.ml import train
+    from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, read_labelled
+    from commitlake.ml._metrics import score
+    from commitlake.ml._model import build_pipeline, single_threaded
+    from commitlake.ml._split import time_split
+    from commitlake.ml._train import _search_sample
+
+    load_features(dsn, cz_cli)
+    frame = read_labelled(dsn)
+    train_df, test_df = time_split(frame)
+    search, older, newer = _search_sample(frame, train_df, test_df, len(frame) // 2)
+    assert len(frame) * 0.4 < len(search) < len(frame) * 0.6 and len(older) + len(newer) == len(search)
+    assert set(older["commit_id"]) <= set(train_df["commit_id"])
+    assert set(newer["commit_id"]) <= set(test_df["commit_id"])
+    assert _search_sample(frame, train_df, test_df, 0)[0] is frame
+
+    tracking_uri, artifact_root = mlflow_store
+    report = train(dsn, "search", tracking_uri=tracking_uri, artifact_root=artifact_root, model_name="searched",
+                   search_rows=len(frame) // 2, candidates=["linear"], **FAST)  # fmt: skip
+    assert report.params["n_searched"] == len(search) and report.params["search_rows"] == len(frame) // 2
+    assert (report.n_train, report.n_test) == (len(train_df), len(test_df))
+    assert f"compared on {len(older)} older rows, refitted on {len(train_df)}" in report.selection
+    cols, labels = list(MODEL_INPUT_COLUMNS), report.labels
+    with single_threaded():
+        whole = build_pipeline(0, "linear").fit(train_df[cols], train_df[LABEL_COLUMN].tolist())
+        expected = score(test_df[LABEL_COLUMN].tolist(), whole.predict(test_df[cols]).tolist(), labels)
+    assert report.metrics["macro_f1"] == pytest.approx(expected["macro_f1"])
+    evaluation = artifact_root / report.mlflow_run_id / "artifacts" / "evaluation"
+    curve = json.loads((evaluation / "learning_curve.json").read_text())["points"]
+    assert [p["rows"] for p in curve] == [len(older), len(train_df)]
+    assert curve[1]["macro_f1"] == pytest.approx(expected["macro_f1"])
+    selection = json.loads((evaluation / "model_selection.json").read_text())
+    assert [c["winner"] for c in selection["candidates"]] == [True]
+
+
 def test_the_streamed_sample_and_digest_equal_reading_every_row_at_once(
     dsn: str, cz_cli: list[tuple[Any, ...]]
 ) -> None:

@@ -11,7 +11,7 @@ from commitlake.errors import ConfigError
 from commitlake.ml._baselines import keyword_predict
 from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, default_jobs, leave_repos_out_predict
 from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
-from commitlake.ml._sample import DEFAULT_MAX_ROWS, MIN_ROWS_PER_LABEL, cap_rows
+from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS, MIN_ROWS_PER_LABEL, cap_rows
 from commitlake.ml._training_data import data_digest
 from commitlake.stages.train import (
     BUDGET_ENV,
@@ -19,6 +19,7 @@ from commitlake.stages.train import (
     KEEP_VERSIONS_ENV,
     MAX_ROWS_ENV,
     PROMOTION_MARGIN_ENV,
+    SEARCH_ROWS_ENV,
     train_options,
 )
 
@@ -81,12 +82,18 @@ def test_digest_follows_inputs_and_labels_only() -> None:
 
 def test_train_options_from_the_environment() -> None:
     defaults = {"promotion_margin": 0.02, "keep_versions": 5, "budget_seconds": DEFAULT_BUDGET_SECONDS}
-    assert train_options({}) == {**defaults, "max_rows": DEFAULT_MAX_ROWS, "jobs": default_jobs()}
-    assert 1 <= default_jobs() <= 2
-    given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60", MAX_ROWS_ENV: "0", JOBS_ENV: "3"}
-    assert train_options(given) == {
-        "promotion_margin": 0.05, "keep_versions": 2, "budget_seconds": 60.0, "max_rows": 0, "jobs": 3
+    assert train_options({}) == {
+        **defaults, "max_rows": DEFAULT_MAX_ROWS, "search_rows": DEFAULT_SEARCH_ROWS, "jobs": default_jobs()
     }
+    assert 1 <= default_jobs() <= 2
+    given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60", MAX_ROWS_ENV: "0", JOBS_ENV: "3",
+             SEARCH_ROWS_ENV: "8000"}  # fmt: skip
+    assert train_options(given) == {
+        "promotion_margin": 0.05, "keep_versions": 2, "budget_seconds": 60.0, "max_rows": 0, "search_rows": 8000,
+        "jobs": 3,
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=rf"^{SEARCH_ROWS_ENV} must be at least 0, got '-1'$"):
+        train_options({SEARCH_ROWS_ENV: "-1"})
     with pytest.raises(ConfigError, match=rf"^{JOBS_ENV} must be at least 1, got '0'$"):
         train_options({JOBS_ENV: "0"})
     with pytest.raises(ConfigError, match=rf"^{MAX_ROWS_ENV} must be a int, got '1e5'$"):

@@ -179,7 +179,8 @@ STAGES: tuple[Stage, ...] = (
         retries=1,
         resources=Resources("500m", "1Gi", "2", "4Gi"),
         config_env=(*_MLFLOW, *_LAKE, "COMMITLAKE_PROMOTION_MARGIN", "COMMITLAKE_KEEP_MODEL_VERSIONS",
-                    "COMMITLAKE_TRAIN_BUDGET_SECONDS", "COMMITLAKE_TRAIN_MAX_ROWS", "COMMITLAKE_TRAIN_JOBS"),
+                    "COMMITLAKE_TRAIN_BUDGET_SECONDS", "COMMITLAKE_TRAIN_MAX_ROWS",
+                    "COMMITLAKE_TRAIN_SEARCH_ROWS", "COMMITLAKE_TRAIN_JOBS"),
         secret_env=(*_DB_SECRETS, *_LAKE_SECRETS),
     ),
     Stage(

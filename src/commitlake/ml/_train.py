@@ -18,6 +18,7 @@ from commitlake.ml._evaluate import (
     baseline_scores,
     default_jobs,
     learning_curve,
+    refit,
     select_model,
 )
 from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
@@ -36,7 +37,7 @@ from commitlake.ml._registry import (
     use_tracking,
     version_trained_on,
 )
-from commitlake.ml._sample import DEFAULT_MAX_ROWS
+from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS, cap_rows
 from commitlake.ml._split import TEST_FRACTION, time_split
 from commitlake.ml._training_data import read_training_data
 
@@ -89,13 +90,16 @@ def train(
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     candidates: Sequence[str] | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
+    search_rows: int = DEFAULT_SEARCH_ROWS,
     jobs: int | None = None,
 ) -> TrainReport:
     """Select a model on leave-repositories-out, fit it on the older 80 %, score the newest 20 %, register it.
 
     Past `max_rows` labelled rows the search and the fit use a stratified, deterministic sample (cap_rows); the
-    digest still covers every row. The search runs its fits in `jobs` worker processes (default: the CPUs this
-    process may use, at most 2); the results do not depend on it. Unchanged training data (same digest as a
+    digest still covers every row. Past `search_rows` of those, the candidates are compared on a stratified sample
+    of that size (each row kept on its side of the time split) and the winner is then fitted once on the whole
+    older split. The search runs its fits in `jobs` worker processes (default: the CPUs this process may use, at
+    most 2); the results do not depend on it. Unchanged training data (same digest as a
     registered version) trains and registers nothing. The new version always gets alias `challenger`; it takes
     `champion` only when its macro-F1 beats the current champion's by `promotion_margin`, both measured on *this*
     run's time-split hold-out (the champion's logged score was measured on older data, so it is not comparable).
@@ -112,7 +116,7 @@ def train(
         return _unchanged(client, model_name, existing, digest, data.n_labelled)
 
     jobs = default_jobs() if jobs is None else jobs
-    fit = _select_and_evaluate(sample, candidates, budget_seconds, random_state, jobs)
+    fit = _select_and_evaluate(sample, candidates, budget_seconds, random_state, jobs, search_rows)
     train_df, test_df, labels, selection, metrics = fit.train_df, fit.test_df, fit.labels, fit.selection, fit.metrics
     winner = selection.winner
     pipeline, y_pred = winner.model, winner.time_split_pred
@@ -124,7 +128,8 @@ def train(
         metrics["champion_macro_f1"] = champion_f1
 
     params = _train_params(fit, digest, random_state, budget_seconds, promotion_margin)
-    params.update({"max_rows": max_rows, "n_labelled": data.n_labelled, "n_sampled": len(sample), "jobs": jobs})
+    params.update({"max_rows": max_rows, "n_labelled": data.n_labelled, "n_sampled": len(sample), "jobs": jobs,
+                   "search_rows": search_rows, "n_searched": fit.n_searched})  # fmt: skip
     run, version = _log_and_register(
         client, experiment_id, run_id, model_name, pipeline, params, metrics, y_test, y_pred, labels,
         n_labelled=data.n_labelled, selection=selection, baselines=fit.baselines, curve=fit.curve,
@@ -183,23 +188,76 @@ class _Fit:
     train_seconds: float
     #: The winner's time-split macro-F1 against its training rows (evaluate.learning_curve).
     curve: list[dict[str, float]]
+    #: Rows the candidates were compared on (all of the frame's, or the search sample's).
+    n_searched: int
 
 
 def _select_and_evaluate(
-    frame: pd.DataFrame, candidates: Sequence[str] | None, budget_seconds: float, random_state: int, jobs: int
+    frame: pd.DataFrame,
+    candidates: Sequence[str] | None,
+    budget_seconds: float,
+    random_state: int,
+    jobs: int,
+    search_rows: int = 0,
 ) -> _Fit:
-    """Split older/newer, select among the candidates on leave-repositories-out, score the baselines beside them."""
+    """Split older/newer, select among the candidates on leave-repositories-out (on the search sample when the
+    frame is larger), fit the winner on the whole older split, score the baselines beside them."""
     train_df, test_df, labels = _split(frame)
+    search, search_train, search_test = _search_sample(frame, train_df, test_df, search_rows)
     started = time.monotonic()
     selection = select_model(
-        frame, train_df, test_df, labels, candidates=candidates, budget_seconds=budget_seconds,
+        search, search_train, search_test, labels, candidates=candidates, budget_seconds=budget_seconds,
         random_state=random_state, log=_log.info, jobs=jobs,
     )  # fmt: skip
-    curve = learning_curve(selection.winner, train_df, test_df, labels, random_state, jobs)
+    if search is frame:
+        curve = learning_curve(selection.winner, train_df, test_df, labels, random_state, jobs)
+    else:
+        curve = _refit_winner(selection, search_train, train_df, test_df, labels, random_state)
     train_seconds = time.monotonic() - started
-    baselines = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
+    baselines = baseline_scores(search, train_df, test_df, labels, selection.lro_folds)
     metrics = _run_metrics(selection, baselines, train_seconds)
-    return _Fit(train_df, test_df, labels, selection, baselines, metrics, train_seconds, curve)
+    return _Fit(train_df, test_df, labels, selection, baselines, metrics, train_seconds, curve, len(search))
+
+
+def _search_sample(
+    frame: pd.DataFrame, train_df: pd.DataFrame, test_df: pd.DataFrame, search_rows: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(rows, their older split, their newer split) to compare candidates on: cap_rows' stratified sample of the
+    frame, each row staying on its side of the full time split, so the winner's refit never sees a test row."""
+    search = cap_rows(frame, search_rows)
+    if search is frame:
+        return frame, train_df, test_df
+    ids = set(search["commit_id"])
+    older = train_df[train_df["commit_id"].isin(ids)].reset_index(drop=True)
+    newer = test_df[test_df["commit_id"].isin(ids)].reset_index(drop=True)
+    if older[LABEL_COLUMN].nunique() < 2 or newer.empty:  # too small to compare on: compare on everything
+        return frame, train_df, test_df
+    return search, older, newer
+
+
+def _refit_winner(
+    selection: Selection,
+    search_train: pd.DataFrame,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    labels: list[str],
+    random_state: int,
+) -> list[dict[str, float]]:
+    """Fit the search's winner on the whole older split (it becomes selection.winner); returns the learning curve
+    both fits draw, scored on the same newest rows: the search sample's fit, then the whole split's."""
+    searched = selection.winner
+    cols = list(MODEL_INPUT_COLUMNS)
+    with single_threaded():
+        small = [str(v) for v in searched.model.predict(test_df[cols])]
+    winner = refit(searched, train_df, test_df, labels, random_state)
+    searched.model = None  # the candidates table keeps the search's own scores; only the refit is registered
+    selection.winner = winner
+    selection.reason += f"; compared on {len(search_train)} older rows, refitted on {len(train_df)}"
+    return [
+        {"rows": len(search_train), "macro_f1": score(test_df[LABEL_COLUMN].tolist(), small, labels)["macro_f1"],
+         "seconds": searched.fit_seconds},
+        {"rows": len(train_df), "macro_f1": winner.time_split["macro_f1"], "seconds": winner.fit_seconds},
+    ]  # fmt: skip
 
 
 def _train_params(
@@ -357,7 +415,7 @@ def _candidates_table(selection: Selection) -> list[dict[str, Any]]:
             "time_split_macro_f1": round(r.time_split["macro_f1"], 4),
             "time_split_accuracy": round(r.time_split["accuracy"], 4),
             "fit_seconds": round(r.fit_seconds, 2),
-            "winner": r is selection.winner,
+            "winner": (r.candidate, r.params) == (selection.winner.candidate, selection.winner.params),
         }
         for r in selection.results
     ]

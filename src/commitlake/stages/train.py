@@ -22,6 +22,7 @@ __all__ = [
     "KEEP_VERSIONS_ENV",
     "MAX_ROWS_ENV",
     "PROMOTION_MARGIN_ENV",
+    "SEARCH_ROWS_ENV",
     "labelled_counts",
     "mlflow_environment",
     "run",
@@ -36,6 +37,8 @@ KEEP_VERSIONS_ENV = "COMMITLAKE_KEEP_MODEL_VERSIONS"
 BUDGET_ENV = "COMMITLAKE_TRAIN_BUDGET_SECONDS"
 #: Labelled rows the model search trains on at most (a stratified, deterministic sample; 0 = every row).
 MAX_ROWS_ENV = "COMMITLAKE_TRAIN_MAX_ROWS"
+#: Of those, the rows the model search compares candidates on (default ml._sample.DEFAULT_SEARCH_ROWS; 0 = all).
+SEARCH_ROWS_ENV = "COMMITLAKE_TRAIN_SEARCH_ROWS"
 #: Worker processes for the model search (default: the CPUs this process may use, at most 2; 1 = in-process).
 JOBS_ENV = "COMMITLAKE_TRAIN_JOBS"
 
@@ -43,11 +46,11 @@ _log = get_logger("train")
 
 
 def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
-    """promotion_margin, keep_versions, budget_seconds, max_rows and jobs from the environment; one clear error per bad
-    value."""
+    """promotion_margin, keep_versions, budget_seconds, max_rows, search_rows and jobs from the environment; one
+    clear error per bad value."""
     from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, default_jobs
     from commitlake.ml._registry import DEFAULT_KEEP_VERSIONS, DEFAULT_PROMOTION_MARGIN
-    from commitlake.ml._sample import DEFAULT_MAX_ROWS
+    from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS
 
     def number(name: str, default: float, kind: type[float] | type[int], low: float) -> float | int:
         raw = (env.get(name) or "").strip()
@@ -66,6 +69,7 @@ def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
         "keep_versions": number(KEEP_VERSIONS_ENV, DEFAULT_KEEP_VERSIONS, int, 0),
         "budget_seconds": number(BUDGET_ENV, DEFAULT_BUDGET_SECONDS, float, 0.0),
         "max_rows": number(MAX_ROWS_ENV, DEFAULT_MAX_ROWS, int, 0),
+        "search_rows": number(SEARCH_ROWS_ENV, DEFAULT_SEARCH_ROWS, int, 0),
         "jobs": number(JOBS_ENV, default_jobs(), int, 1),
     }
 
@@ -122,6 +126,7 @@ def run(ctx: StageContext) -> StageResult:
             keep_versions=int(options["keep_versions"]),
             budget_seconds=float(options["budget_seconds"]),
             max_rows=int(options["max_rows"]),
+            search_rows=int(options["search_rows"]),
             jobs=int(options["jobs"]),
         )
     for category, message in dict.fromkeys((w.category.__name__, str(w.message)) for w in caught):
