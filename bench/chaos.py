@@ -218,14 +218,18 @@ def model_problems(env: dict[str, str]) -> list[str]:
     return problems
 
 
-def process_problems() -> list[str]:
-    """Every attempt has exited by now, so any search worker still alive was orphaned by a kill."""
+def process_problems(home: str) -> list[str]:
+    """Every attempt has exited by now, so any search worker of this round's home still alive was orphaned by a
+    kill. Only this home's: a benchmark training beside chaos has live workers of its own."""
     import psutil
 
     orphans = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        if "LokyProcess" in " ".join(proc.info["cmdline"] or []):
-            orphans.append(proc.info["pid"])
+        if "LokyProcess" not in " ".join(proc.info["cmdline"] or []):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("COMMITLAKE_HOME") == home:
+                orphans.append(proc.info["pid"])
     return [f"orphaned worker process {pid}" for pid in orphans]
 
 
@@ -318,7 +322,7 @@ def chaos_round(
     problems += model_problems(env)
     ledger_issues, ledger = ledger_problems(url, attempts)
     problems += ledger_issues
-    problems += process_problems()
+    problems += process_problems(env["COMMITLAKE_HOME"])
     return {
         "round": index,
         "stage": stage,
