@@ -2,14 +2,16 @@
 
 Figures (all macro-F1 over the 11 types, prefixes stripped from every input by construction):
 - leave-repositories-out: GroupKFold over repositories, every commit predicted by a model that never saw
-  its repository; for the baselines (majority class, keyword rules) and every candidate of the model search;
+  its repository; for the baselines (majority class, keyword rules) and every candidate of the model search,
+  on the rows the search compares on (`--search-rows`, as COMMITLAKE_TRAIN_SEARCH_ROWS), and for the winner's
+  setting and the baselines on every row (`leave_repos_out_every_row`: comparable across sample sizes);
 - time split: oldest 80 % → newest 20 %, as `train` scores its hold-out;
 - unseen: trained on every other repository, scored on two large ones it never saw (vitejs/vite and
   typescript-eslint/typescript-eslint), with the per-class table and the confusion matrix.
-`selection_seconds` is the wall time of the model search `train` runs (`select_model`, same budget), the bulk
-of a training run.
+`selection_seconds` is the wall time of the model search and the winner's refit that `train` runs (same
+budget), the bulk of a training run.
 
-    python bench/bench_ml.py [--budget 180] [--train]
+    python bench/bench_ml.py [--budget 90] [--search-rows 15000] [--train]
 
 --train also times the real `train` (commitlake.ml.train: read the feature table, the capped sample, the model
 search, the learning curve, MLflow logging and registration) on the same rows in an embedded PostgreSQL with a
