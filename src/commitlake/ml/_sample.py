@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_ROWS", "DEFAULT_SEARCH_ROWS", "MIN_ROWS_PER_LABEL", "cap_rows"]
 
-#: Labelled rows the model search trains on at most (COMMITLAKE_TRAIN_MAX_ROWS; 0 = no cap).
+#: Labelled rows training uses at most (COMMITLAKE_TRAIN_MAX_ROWS; 0 = no cap); the digest still covers every row.
 DEFAULT_MAX_ROWS = 60_000
 #: Of those, the rows the candidates are compared on (COMMITLAKE_TRAIN_SEARCH_ROWS; 0 = all): the winner is then
 #: fitted once on every sampled row. Comparing on fewer rows ranks the candidates alike at a fraction of the

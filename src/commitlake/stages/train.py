@@ -35,7 +35,7 @@ PROMOTION_MARGIN_ENV = "COMMITLAKE_PROMOTION_MARGIN"
 KEEP_VERSIONS_ENV = "COMMITLAKE_KEEP_MODEL_VERSIONS"
 #: Seconds the model search may spend (every candidate's defaults always run).
 BUDGET_ENV = "COMMITLAKE_TRAIN_BUDGET_SECONDS"
-#: Labelled rows the model search trains on at most (a stratified, deterministic sample; 0 = every row).
+#: Labelled rows training uses at most (a stratified, deterministic sample; 0 = every row).
 MAX_ROWS_ENV = "COMMITLAKE_TRAIN_MAX_ROWS"
 #: Of those, the rows the model search compares candidates on (default ml._sample.DEFAULT_SEARCH_ROWS; 0 = all).
 SEARCH_ROWS_ENV = "COMMITLAKE_TRAIN_SEARCH_ROWS"
