@@ -95,16 +95,13 @@ def train(
 ) -> TrainReport:
     """Select a model on leave-repositories-out, fit it on the older 80 %, score the newest 20 %, register it.
 
-    Past `max_rows` labelled rows the search and the fit use a stratified, deterministic sample (cap_rows); the
-    digest still covers every row. Past `search_rows` of those, the candidates are compared on a stratified sample
-    of that size (each row kept on its side of the time split) and the winner is then fitted once on the whole
-    older split. The search runs its fits in `jobs` worker processes (default: the CPUs this process may use, at
-    most 2); the results do not depend on it. Unchanged training data (same digest as a
-    registered version) trains and registers nothing. The new version always gets alias `challenger`; it takes
-    `champion` only when its macro-F1 beats the current champion's by `promotion_margin`, both measured on *this*
-    run's time-split hold-out (the champion's logged score was measured on older data, so it is not comparable).
-    Raises
-    CommitlakeError when there is nothing sound to train on.
+    Past `max_rows` labelled rows training uses a stratified, deterministic sample (cap_rows; the digest covers
+    every row); past `search_rows` of those the candidates are compared on a smaller one, each row on its side of
+    the time split, and the winner is refitted on the whole older split. The search runs in `jobs` worker
+    processes (default: the CPUs, at most 2); results do not depend on it. Unchanged data (a registered version's
+    digest) trains and registers nothing. The new version gets `challenger`; it takes `champion` only when its
+    macro-F1 beats the champion's by `promotion_margin`, both on *this* run's hold-out (the champion's logged
+    score was measured on older data). Raises CommitlakeError when there is nothing sound to train on.
     """
     data = read_training_data(database_url, max_rows)
     _require_trainable(data.n_labelled, data.types, min_labelled)
