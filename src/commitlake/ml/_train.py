@@ -99,9 +99,8 @@ def train(
     every row); past `search_rows` of those the candidates are compared on a smaller one, each row on its side of
     the time split, and the winner is refitted on the whole older split. The search runs in `jobs` worker
     processes (default: the CPUs, at most 2); results do not depend on it. Unchanged data (a registered version's
-    digest) trains and registers nothing. The new version gets `challenger`; it takes `champion` only when its
-    macro-F1 beats the champion's by `promotion_margin`, both on *this* run's hold-out (the champion's logged
-    score was measured on older data). Raises CommitlakeError when there is nothing sound to train on.
+    digest) trains and registers nothing. The new version gets `challenger`, and `champion` only when its macro-F1
+    beats the champion's by `promotion_margin` on *this* run's hold-out. Raises CommitlakeError if nothing to fit.
     """
     data = read_training_data(database_url, max_rows)
     _require_trainable(data.n_labelled, data.types, min_labelled)
