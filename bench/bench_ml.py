@@ -7,11 +7,15 @@ Figures (all macro-F1 over the 11 types, prefixes stripped from every input by c
   setting and the baselines on every row (`leave_repos_out_every_row`: comparable across sample sizes);
 - time split: oldest 80 % → newest 20 %, as `train` scores its hold-out;
 - unseen: trained on every other repository, scored on two large ones it never saw (vitejs/vite and
-  typescript-eslint/typescript-eslint), with the per-class table and the confusion matrix.
+  typescript-eslint/typescript-eslint), with the per-class table and the confusion matrix;
+- unseen ceiling: the same two repositories' newest 20 %, scored by the champion's setting trained (a) on the
+  other repositories only, (b) on their own older 80 % only and (c) on both: how far a model that *had* seen
+  them gets, the yardstick for the unseen figure.
 `selection_seconds` is the wall time of the model search and the winner's refit that `train` runs (same
 budget), the bulk of a training run.
 
     python bench/bench_ml.py [--budget 90] [--search-rows 15000] [--train]
+    python bench/bench_ml.py --ceiling-only   # add the unseen ceiling to an existing ml.json (its champion)
 
 --train also times the real `train` (commitlake.ml.train: read the feature table, the capped sample, the model
 search, the learning curve, MLflow logging and registration) on the same rows in an embedded PostgreSQL with a
@@ -66,6 +70,72 @@ def labelled_frame() -> Any:
     return frame.sort_values(["committed_at", "commit_id"], kind="mergesort").reset_index(drop=True)
 
 
+def _fit_predict_rows(candidate: str, params: dict[str, Any], fit_df: Any, predict_df: Any) -> list[str]:
+    cols = list(MODEL_INPUT_COLUMNS)
+    with single_threaded():
+        model = build_pipeline(0, candidate, **params).fit(fit_df[cols], fit_df[LABEL_COLUMN].tolist())
+        return [str(v) for v in model.predict(predict_df[cols])]
+
+
+def unseen_ceiling(frame: Any, candidate: str, params: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """The UNSEEN repositories' newest 20 % (time_split of their rows), predicted by `candidate` trained on the
+    other repositories, on their own older 80 %, and on both. Macro-F1 over every type and over the types
+    present in those rows (a type with no row there scores 0 in the first)."""
+    unseen = frame["repo_full_name"].isin(UNSEEN)
+    older, newest = time_split(frame[unseen])
+    y = newest[LABEL_COLUMN].tolist()
+    present = sorted(set(y))
+    training = {
+        "other_repositories": frame[~unseen],
+        "own_older_only": older,
+        "other_repositories_and_own_older": _concat([frame[~unseen], older]),
+    }
+    cutoff = str(newest["committed_at"].iloc[0])
+    result: dict[str, Any] = {"repositories": list(UNSEEN), "commits": len(y), "cutoff": cutoff}
+    result["types_present"] = present
+    for name, fit_df in training.items():
+        predicted = _fit_predict_rows(candidate, params, fit_df, newest)
+        result[name] = {
+            "training_rows": len(fit_df),
+            "macro_f1": round(score(y, predicted, labels)["macro_f1"], 4),
+            "macro_f1_types_present": round(score(y, predicted, present)["macro_f1"], 4),
+            "per_class": per_class_table(y, predicted, labels),
+        }
+        _print("unseen_ceiling", training=name, macro_f1=result[name]["macro_f1"])
+    return result
+
+
+def _concat(frames: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def _stored_params(params: dict[str, str]) -> dict[str, Any]:
+    """ml.json keeps parameters as strings ("(1, 2)", "0.1", "balanced"): back to values."""
+    import ast
+
+    def value(text: str) -> Any:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    return {k: value(v) for k, v in params.items()}
+
+
+def ceiling_only() -> None:
+    """Add the unseen ceiling for ml.json's champion to ml.json, without rerunning the search."""
+    result = json.loads((RESULTS / "ml.json").read_text())
+    winner = next(c for c in result["selection"]["candidates"] if c["candidate"] == result["champion"]["candidate"]
+                  and c["leave_repos_out"] == result["champion"]["leave_repos_out"])  # fmt: skip
+    frame = labelled_frame()
+    labels = sorted(frame[LABEL_COLUMN].unique())
+    ceiling = unseen_ceiling(frame, winner["candidate"], _stored_params(winner["params"]), labels)
+    result["champion"]["unseen_ceiling"] = ceiling
+    (RESULTS / "ml.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+
 def time_train(budget: float, search_rows: int) -> dict[str, Any]:
     """Wall seconds of the real train() on the feature rows, then of a rerun on the same data (which registers
     nothing)."""
@@ -115,7 +185,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS)
     parser.add_argument("--search-rows", type=int, default=DEFAULT_SEARCH_ROWS, help="as COMMITLAKE_TRAIN_SEARCH_ROWS")
     parser.add_argument("--train", action="store_true", help="also time the real train() and its rerun")
+    parser.add_argument("--ceiling-only", action="store_true", help="only add the unseen ceiling to ml.json")
     args = parser.parse_args()
+    if args.ceiling_only:
+        ceiling_only()
+        return
 
     started = time.monotonic()
     frame = labelled_frame()
@@ -211,6 +285,7 @@ def main() -> None:
                 "per_class": per_class_table(y_unseen, predicted, labels),
                 "confusion": confusion(y_unseen, predicted, labels),
             },
+            "unseen_ceiling": unseen_ceiling(frame, winner.candidate, overrides, labels),
         },
         "baselines": {
             name: {evaluation: brief(scores) for evaluation, scores in evaluations.items()}
