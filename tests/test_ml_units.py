@@ -83,7 +83,10 @@ def test_digest_follows_inputs_and_labels_only() -> None:
 def test_train_options_from_the_environment() -> None:
     defaults = {"promotion_margin": 0.02, "keep_versions": 5, "budget_seconds": DEFAULT_BUDGET_SECONDS}
     assert train_options({}) == {
-        **defaults, "max_rows": DEFAULT_MAX_ROWS, "search_rows": DEFAULT_SEARCH_ROWS, "jobs": default_jobs()
+        **defaults,
+        "max_rows": DEFAULT_MAX_ROWS,
+        "search_rows": DEFAULT_SEARCH_ROWS,
+        "jobs": default_jobs(),
     }
     assert 1 <= default_jobs() <= 2
     given = {PROMOTION_MARGIN_ENV: "0.05", KEEP_VERSIONS_ENV: "2", BUDGET_ENV: "60", MAX_ROWS_ENV: "0", JOBS_ENV: "3",
@@ -148,3 +151,74 @@ def test_path_rules_stay_linear_on_long_file_lists() -> None:
     started = time.monotonic()
     assert keyword_predict(x) == ["ci", "fix", "docs", "fix"]
     assert time.monotonic() - started < 1.0  # the old rule: about 2**22 times 0.14 s on the last row
+
+
+def _typed_rows(texts_by_type: dict[str, list[str]]) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for label, texts in texts_by_type.items():
+        for i, text in enumerate(texts):
+            row: dict[str, Any] = {c: 0.0 for c in NUMERIC_COLUMNS}
+            row.update(text=text, body="", paths="src/a.ts", commit_type=label, commit_id=f"o/r@{label}{i}")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("subject", "quoted"),
+    [
+        ("fix(logger): truncate long lines (#16581) (#17729)", True),
+        ('"feat: add a flag" (#12)', True),
+        ("perf!: drop the cache", True),
+        ("build(deps-dev): bump x", True),
+        ("fix the logger", False),
+        ("fixes: the logger", False),
+        ("feature: a new flag", False),
+        ("see fix(logger): below", False),
+        ("fix:no space", False),
+    ],
+)
+def test_the_quoted_header_pattern_matches_only_a_leading_conventional_header(subject: str, quoted: bool) -> None:
+    import re
+
+    from commitlake.ml._model import quoted_header_pattern
+
+    pattern = quoted_header_pattern(["fix", "feat", "perf", "build", "revert"])
+    assert bool(re.match(pattern, subject)) is quoted
+
+
+def test_a_subject_quoting_a_header_is_a_revert_in_predict_predict_proba_and_the_saved_model(tmp_path: Any) -> None:
+    """The precedence rule lives in the Pipeline: predict, predict_proba (revert at 1.0) and a skops round trip
+    agree, other rows keep the classifier's answer, and a model that never saw a revert never says one."""
+    import numpy as np
+    import skops.io
+
+    from commitlake.ml._model import SKOPS_TRUSTED_TYPES, build_pipeline, single_threaded
+
+    training = _typed_rows({
+        "fix": [f"handle empty input in parser {i}" for i in range(8)],
+        "feat": [f"add a flag for the cli {i}" for i in range(8)],
+        "revert": [f"undo the parser change {i}" for i in range(4)],
+    })  # fmt: skip
+    cols = list(MODEL_INPUT_COLUMNS)
+    scoring = _typed_rows(
+        {"fix": ["fix(parser): handle empty input", '"feat: add a flag" (#12)', "handle empty input"]}
+    )
+    with single_threaded():
+        model = build_pipeline(0, "linear").fit(training[cols], training[LABEL_COLUMN].tolist())
+        predicted = [str(v) for v in model.predict(scoring[cols])]
+        proba = model.predict_proba(scoring[cols])
+        plain = [str(v) for v in model.steps[-1][1].predict(model.steps[0][1].transform(scoring[cols]))]
+    classes = [str(c) for c in model.classes_]
+    assert predicted[:2] == ["revert", "revert"]
+    assert predicted[2] == plain[2] == "fix"  # not quoted: the classifier's own answer
+    assert plain[:2] != ["revert", "revert"]  # the rule, not the classifier, said revert
+    assert proba[0].tolist() == proba[1].tolist() == [1.0 if c == "revert" else 0.0 for c in classes]
+    assert [classes[i] for i in np.argmax(proba, axis=1)] == predicted
+    skops.io.dump(model, tmp_path / "model.skops")
+    loaded = skops.io.load(tmp_path / "model.skops", trusted=SKOPS_TRUSTED_TYPES)
+    assert type(loaded).__name__ == "CommitTypePipeline" and list(loaded.predict(scoring[cols])) == predicted
+
+    no_revert = training[training[LABEL_COLUMN] != "revert"]
+    with single_threaded():
+        other = build_pipeline(0, "linear").fit(no_revert[cols], no_revert[LABEL_COLUMN].tolist())
+        assert "revert" not in {str(v) for v in other.predict(scoring[cols])}
