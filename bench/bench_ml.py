@@ -16,6 +16,7 @@ budget), the bulk of a training run.
 
     python bench/bench_ml.py [--budget 90] [--search-rows 15000] [--train]
     python bench/bench_ml.py --ceiling-only   # add the unseen ceiling to an existing ml.json (its champion)
+    python bench/bench_ml.py --train-only     # re-time train() and its rerun into an existing ml.json
 
 --train also times the real `train` (commitlake.ml.train: read the feature table, the capped sample, the model
 search, the learning curve, MLflow logging and registration) on the same rows in an embedded PostgreSQL with a
@@ -186,9 +187,15 @@ def main() -> None:
     parser.add_argument("--search-rows", type=int, default=DEFAULT_SEARCH_ROWS, help="as COMMITLAKE_TRAIN_SEARCH_ROWS")
     parser.add_argument("--train", action="store_true", help="also time the real train() and its rerun")
     parser.add_argument("--ceiling-only", action="store_true", help="only add the unseen ceiling to ml.json")
+    parser.add_argument("--train-only", action="store_true", help="only re-time train() into ml.json (quiet machine)")
     args = parser.parse_args()
     if args.ceiling_only:
         ceiling_only()
+        return
+    if args.train_only:
+        stored = json.loads((RESULTS / "ml.json").read_text())
+        stored["train"] = {**time_train(args.budget, args.search_rows), "loadavg_after": os.getloadavg()}
+        (RESULTS / "ml.json").write_text(json.dumps(stored, indent=2, default=str) + "\n")
         return
 
     started = time.monotonic()
