@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,12 +140,17 @@ def _margin_svc_class() -> type:
     return MarginSVC
 
 
-def margin_svc() -> type:
-    """The MarginSVC class, built on first use so importing this module does not import scikit-learn."""
-    cls = globals().get("MarginSVC")
+def _lazy_class(name: str, build: Callable[[], type]) -> type:
+    """The module's class `name`, built on first use so importing this module does not import scikit-learn."""
+    cls = globals().get(name)
     if cls is None:
-        cls = globals()["MarginSVC"] = _margin_svc_class()
+        cls = globals()[name] = build()
     return cls
+
+
+def margin_svc() -> type:
+    """The MarginSVC class (built on first use)."""
+    return _lazy_class("MarginSVC", _margin_svc_class)
 
 
 #: The type a quoted conventional header means (CommitTypePipeline's precedence rule).
@@ -208,11 +213,8 @@ def _commit_type_pipeline_class() -> type:
 
 
 def commit_type_pipeline() -> type:
-    """The CommitTypePipeline class, built on first use (as margin_svc)."""
-    cls = globals().get("CommitTypePipeline")
-    if cls is None:
-        cls = globals()["CommitTypePipeline"] = _commit_type_pipeline_class()
-    return cls
+    """The CommitTypePipeline class (built on first use)."""
+    return _lazy_class("CommitTypePipeline", _commit_type_pipeline_class)
 
 
 def __getattr__(name: str) -> Any:
