@@ -20,7 +20,8 @@ succeeds and compares:
 Speed: rounds that do not kill `train` start with an empty MLflow store already at the head revision (built
 once, as an earlier run would have left it), which saves MLflow's ~50 migrations per round; `train` rounds
 build it themselves, so a kill can land inside the store's creation (the half-migrated store bug).
-A stage counts as hit only when the fault landed while the pipeline was still running.
+A stage counts as hit only when the fault landed while that stage was running (the last stage the run's log
+lines named); `landed_in` records where each fault landed, so a fault that came after its stage is not a hit.
 
 Writes bench/results/chaos.json and chaos.png. Usage: python bench/chaos.py [--rounds N] [--seed S] [--minutes M]
 """
@@ -98,6 +99,8 @@ class Attempt:
     def __init__(self, env: dict[str, str], run_id: str) -> None:
         self.started = time.monotonic()
         self.stage_seen: dict[str, float] = {}
+        #: The stage of the latest log line that named one: where a fault sent now lands.
+        self.current: str | None = None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "commitlake", "run", "--run-id", run_id, "--repos", *_repos()],
             env=env,
@@ -115,6 +118,8 @@ class Attempt:
                 stage = orjson.loads(raw).get("stage")
             except (orjson.JSONDecodeError, AttributeError):
                 continue
+            if stage:
+                self.current = stage
             if stage and stage not in self.stage_seen:
                 self.stage_seen[stage] = time.monotonic() - self.started
 
@@ -297,15 +302,16 @@ def chaos_round(
     reached = first.wait_stage(stage, timeout=900)
     delay = rng.uniform(0.0, 0.9) * durations.get(stage, 1.0)
     time.sleep(delay)
-    hit = reached and first.proc.poll() is None
+    landed = first.current if first.proc.poll() is None else None
+    hit = reached and landed == stage
     if first.proc.poll() is not None:
         events.append(f"{run_id}: finished (exit {first.proc.returncode}) before the fault could land")
     elif restart_db:
         _cli(env, "db", "stop")
-        events.append(f"{run_id}: database stopped {delay:.2f} s into {stage}")
+        events.append(f"{run_id}: database stopped {delay:.2f} s after {stage} began, in {landed}")
     else:
         first.proc.send_signal(signal.SIGKILL)
-        events.append(f"{run_id}: SIGKILL {delay:.2f} s into {stage}")
+        events.append(f"{run_id}: SIGKILL {delay:.2f} s after {stage} began, in {landed}")
     code = first.finish()
     events.append(f"{run_id}: exit {code}")
     while code != 0 and len(attempts) < ATTEMPTS_PER_ROUND:
@@ -328,6 +334,7 @@ def chaos_round(
         "stage": stage,
         "stage_reached": reached,
         "stage_hit": hit,
+        "landed_in": landed,
         "fault": "db_restart" if restart_db else "sigkill",
         "delay_s": round(delay, 3),
         "attempts": attempts,
@@ -345,6 +352,7 @@ def _write(result: dict[str, Any], rounds: list[dict[str, Any]], began: float) -
         rounds_clean=sum(1 for r in rounds if not r["problems"]),
         stages_hit=sorted({r["stage"] for r in rounds if r["stage_hit"]}),
         hits_per_stage={s: sum(1 for r in rounds if r["stage"] == s and r["stage_hit"]) for s in KILL_STAGES},
+        landed_per_stage={s: sum(1 for r in rounds if r.get("landed_in") == s) for s in KILL_STAGES},
         db_restarts=sum(1 for r in rounds if r["fault"] == "db_restart" and r["stage_hit"]),
         differences=sum(len(r["problems"]) for r in rounds),
         attempts=sum(len(r["attempts"]) for r in rounds),
