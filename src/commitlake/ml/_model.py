@@ -175,7 +175,7 @@ def _commit_type_pipeline_class() -> type:
         still opens with a conventional header.
 
         Why a rule and not a feature: such a subject quotes the commit it reverts (`revert: fix(x): …`,
-        `Revert "feat: …"`); 35 of the 36 in the shared histories are reverts, but they are too few for the
+        `revert: "feat: …"`); 35 of the 36 in the shared histories are reverts, but they are too few for the
         regularised models to weigh (revert F1 0.0 on unseen repositories with the flag as a feature). Inside
         the Pipeline, so `predict`, every evaluation and the registered model apply it alike. The pattern is
         built at fit time from the types the model learned; predict_proba gives those rows revert at 1.0.
