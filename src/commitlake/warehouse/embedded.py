@@ -286,7 +286,7 @@ class EmbeddedPostgres:
                     "-c shared_buffers=256MB",
                     "-c max_wal_size=4GB",
                     # One local server: no replica, no WAL archive (backups are pg_dump). Minimal WAL lets a table
-                    # built in one transaction (every dbt model's first build, CREATE TABLE AS) skip the WAL: a
+                    # built in one transaction (every dbt model's first build, a table-as-select) skip the WAL: a
                     # 5.5M-row model wrote its 1.4 GB twice, to the table and to the WAL. Crash-safe all the same.
                     "-c wal_level=minimal",
                     "-c max_wal_senders=0",
