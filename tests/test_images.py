@@ -49,7 +49,7 @@ FORBIDDEN = {  # modules an image must NOT carry: each installs only its own gro
     "train": ("dbt", "great_expectations"),
 }
 REQUIRED = {"ingest": ("commitlake", "psycopg", "boto3"), "transform": ("dbt",), "quality": ("great_expectations",),
-            "train": ("mlflow", "sklearn", "skops")}
+            "train": ("mlflow", "sklearn", "skops", "pyarrow")}
 
 
 # -- static checks (no engine needed) --------------------------------------------------------------------

@@ -166,27 +166,52 @@ def test_past_the_search_rows_candidates_are_compared_on_a_sample_and_the_winner
     assert [c["winner"] for c in selection["candidates"]] == [True]
 
 
-def test_the_streamed_sample_and_digest_equal_reading_every_row_at_once(
+def test_the_capped_sample_is_cap_rows_of_every_row_and_the_digest_covers_every_row(
     dsn: str, cz_cli: list[tuple[Any, ...]]
 ) -> None:
-    """Past the cap, train streams the rows (batches far smaller than the table) and fetches only the sample."""
+    """Past the cap, train reads only ids and labels of every row and fetches just the sample; the digest is the
+    same with and without the cap, because it covers every labelled row either way."""
     from commitlake.ml._features import read_labelled
     from commitlake.ml._sample import cap_rows
-    from commitlake.ml._training_data import data_digest, read_training_data
+    from commitlake.ml._training_data import read_training_data
 
     load_features(dsn, cz_cli)
     frame = read_labelled(dsn)
     cap = len(frame) // 3
-    streamed = read_training_data(dsn, cap, batch_rows=97)
-    assert streamed.digest == data_digest(frame)
-    assert streamed.n_labelled == len(frame) and streamed.types == sorted(frame["commit_type"].unique())
+    capped = read_training_data(dsn, cap)
+    assert capped.n_labelled == len(frame) and capped.types == sorted(frame["commit_type"].unique())
     expected = cap_rows(frame, cap).reset_index(drop=True)
     assert len(expected) < len(frame) * 0.4
-    pd.testing.assert_frame_equal(streamed.sample, expected)
+    pd.testing.assert_frame_equal(capped.sample, expected)
 
-    whole = read_training_data(dsn, 0, batch_rows=97)  # no cap: every row, the same digest
-    assert whole.digest == streamed.digest
+    whole = read_training_data(dsn, 0)  # no cap: every row, the same digest
+    assert len(capped.digest) == 16 and whole.digest == capped.digest
     pd.testing.assert_frame_equal(whole.sample, frame)
+
+
+def test_the_digest_follows_ids_labels_and_model_inputs_only(dsn: str, cz_cli: list[tuple[Any, ...]]) -> None:
+    """A changed label or input anywhere is new training data; a column the model does not read is not."""
+    from commitlake.ml._features import FEATURE_TABLE, labelled_digest
+
+    load_features(dsn, cz_cli)
+    with psycopg.connect(dsn) as conn:
+        before = labelled_digest(conn)
+        first = conn.execute(
+            f"select commit_id, committed_at from {FEATURE_TABLE} where commit_type is not null "
+            "order by committed_at, commit_id limit 1"
+        ).fetchone()
+        assert first is not None and labelled_digest(conn) == before  # deterministic
+        conn.execute(f"update {FEATURE_TABLE} set sha = 'x' || sha where commit_id = %s", [first[0]])
+        assert labelled_digest(conn) == before  # not a model input, not the label
+        conn.execute(f"update {FEATURE_TABLE} set text = text || ' more' where commit_id = %s", [first[0]])
+        retexted = labelled_digest(conn)
+        conn.execute(f"update {FEATURE_TABLE} set commit_type = case when commit_type = 'docs' then 'fix' "
+                     "else 'docs' end where commit_id = %s", [first[0]])  # fmt: skip
+        relabelled = labelled_digest(conn)
+        conn.execute(f"update {FEATURE_TABLE} set additions = coalesce(additions, 0) + 1 where commit_id = %s",
+                     [first[0]])  # fmt: skip
+        assert len({before, retexted, relabelled, labelled_digest(conn)}) == 4
+        conn.rollback()
 
 
 def test_the_search_in_two_worker_processes_equals_the_search_in_one(dsn: str, cz_cli: list[tuple[Any, ...]],

@@ -12,7 +12,6 @@ from commitlake.ml._baselines import keyword_predict
 from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, default_jobs, leave_repos_out_predict
 from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
 from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS, MIN_ROWS_PER_LABEL, cap_rows
-from commitlake.ml._training_data import data_digest
 from commitlake.stages.train import (
     BUDGET_ENV,
     JOBS_ENV,
@@ -64,20 +63,6 @@ def test_keyword_rules_read_only_inputs() -> None:
          "paths": ["package.json", "readme.md", "src/x.ts", ".github/workflows/ci.yml", "docs/a.md"]}
     )  # fmt: skip
     assert keyword_predict(x) == ["chore", "docs", "feat", "ci", "docs"]
-
-
-def test_digest_follows_inputs_and_labels_only() -> None:
-    frame = _frame()
-    digest = data_digest(frame)
-    assert data_digest(frame.copy()) == digest
-    relabelled = frame.copy()
-    relabelled.loc[0, LABEL_COLUMN] = "docs"
-    retexted = frame.copy()
-    retexted.loc[0, "text"] = "other"
-    assert len({digest, data_digest(relabelled), data_digest(retexted)}) == 3
-    moved = frame.copy()
-    moved["committed_at"] = pd.Timestamp(10**9)  # not a model input, not the label
-    assert data_digest(moved) == digest
 
 
 def test_train_options_from_the_environment() -> None:
@@ -137,6 +122,32 @@ def test_keyword_flags_mark_each_rule_in_each_text_column() -> None:
     rows, cols = flags.nonzero()
     on = {(r, ("text", "body")[c // len(rules)], rules[c % len(rules)]) for r, c in zip(rows, cols, strict=True)}
     assert on == {(0, "text", "chore"), (1, "text", "perf"), (0, "body", "revert")}
+
+
+def test_keyword_flags_match_pythons_re_on_real_texts_and_at_word_boundaries() -> None:
+    """The flags run on RE2 (pyarrow), the rules are Python `re` patterns: both must flag exactly the same rows,
+    on every subject and body of two real histories and where `\\b` is subtle (non-ASCII letters, digits, the
+    underscore, newlines, the ends of the text)."""
+    import re
+
+    from commitlake.ml._baselines import KEYWORD_RULES
+    from commitlake.ml._model import keyword_flags
+    from ml_rows import COLUMNS, feature_rows
+
+    rows = feature_rows("pallets__click") + feature_rows("conventional-changelog__commitlint")
+    real = pd.DataFrame.from_records(rows, columns=list(COLUMNS))[["text", "body"]].fillna("")
+    edges = ["ci", "ñci", "ciñ", "ci_x", "x_ci", "ci2", "2ci", "ci\n", "\nci", "(ci)", "é ci é", "bump\n", "über-deps",
+             "deps…", "reverted", "revertsx", "unrevert", "a new", "renew", "moves", "move.", "ci—deps", "ﬁx ci"]
+    edge = pd.DataFrame({"text": edges, "body": list(reversed(edges))})
+    for x in (real, edge):
+        expected = [
+            [bool(pattern.search(value)) for value in (t, b) for _label, pattern in KEYWORD_RULES]
+            for t, b in zip(x["text"], x["body"], strict=True)
+        ]
+        assert keyword_flags(x).toarray().astype(bool).tolist() == expected
+    assert len(real) > 2000 and keyword_flags(real).nnz > 1000  # real texts, and they do match rules
+    ci = KEYWORD_RULES[1][1]
+    assert re.search(ci, "(ci)") and not re.search(ci, "ñci")  # the edges include both sides of `\\b`
 
 
 def test_path_rules_stay_linear_on_long_file_lists() -> None:
