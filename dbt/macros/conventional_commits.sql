@@ -56,14 +56,24 @@
     ), ' ' || chr(9))
 {%- endmacro %}
 
-{#- The classifier's body text: the message after its first line, at most 1,000 characters, lowercased, with
-    everything that could carry a label or an identity cut out: a Conventional Commits header at the start of any
-    line (squash commits list their parts as `* feat(x): ...`), `Signed-off-by:`-style trailers, and commit
-    hashes (`This reverts commit 1a2b3c4.` keeps its words, not its sha). '' when there is no body. -#}
-{% macro cc_body(message) -%}
-    regexp_replace(regexp_replace(regexp_replace(
-        lower(left(case when strpos({{ message }}, chr(10)) > 0 then substr({{ message }}, strpos({{ message }}, chr(10)) + 1) else '' end, 1000)),
-        '^[ \t]*[*-]?[ \t]*({{ cc_types() }})(\([^():\r\n]*\))?!?:[ \t]*', ' ', 'gn'),
-        '^(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by):.*$', ' ', 'gn'),
-        '\m[0-9a-f]{7,40}\M', 'hexsha', 'g')
+{#- The message after its first line, at most 1,000 characters, lowercased: cc_body's input. '' without a body. -#}
+{% macro cc_body_text(message) -%}
+    lower(left(case when strpos({{ message }}, chr(10)) > 0 then substr({{ message }}, strpos({{ message }}, chr(10)) + 1) else '' end, 1000))
+{%- endmacro %}
+
+{#- The classifier's body text: cc_body_text with everything that could carry a label or an identity cut out: a
+    Conventional Commits header at the start of any line (squash commits list their parts as `* feat(x): ...`),
+    `Signed-off-by:`-style trailers, and commit hashes (`This reverts commit 1a2b3c4.` keeps its words, not its
+    sha). `body` must be a column, not an expression: it is read up to four times. The guard skips the three
+    regular expressions where none can match (headers and trailers need a colon, hashes a run of 7 hex
+    digits, and cutting either never makes one): 39 % of the bodies in the 1M benchmark, whose three
+    replacements took 11.8 s with the guard's 8.1 s for the same output (md5 of every body compared). -#}
+{% macro cc_body(body) -%}
+    case
+        when strpos({{ body }}, ':') = 0 and {{ body }} !~ '[0-9a-f]{7}' then {{ body }}
+        else regexp_replace(regexp_replace(regexp_replace({{ body }},
+            '^[ \t]*[*-]?[ \t]*({{ cc_types() }})(\([^():\r\n]*\))?!?:[ \t]*', ' ', 'gn'),
+            '^(signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by):.*$', ' ', 'gn'),
+            '\m[0-9a-f]{7,40}\M', 'hexsha', 'g')
+    end
 {%- endmacro %}

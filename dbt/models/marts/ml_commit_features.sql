@@ -35,10 +35,11 @@ commits as (
 
 messages as (
 
-    select commit_id, message from {{ ref('stg_github__commits') }}
+    select commit_id, message, {{ cc_body_text('message') }} as body_text from {{ ref('stg_github__commits') }}
     {% if is_incremental() %}
     where commit_id in (select commit_id from commits)
     {% endif %}
+    offset 0  -- body_text once per row: cc_body reads it up to four times
 
 ),
 
@@ -90,7 +91,7 @@ final as (
         commits.committed_at,
         commits.commit_type,
         {{ cc_text('commits.subject', 'commits.is_conventional') }} as text,
-        {{ cc_body('messages.message') }} as body,
+        {{ cc_body('messages.body_text') }} as body,
         coalesce(paths.paths, '') as paths,
         commits.is_bot,
         commits.files_changed,
