@@ -46,7 +46,6 @@ from commitlake.ml._baselines import keyword_predict  # noqa: E402
 from commitlake.ml._evaluate import (  # noqa: E402
     DEFAULT_BUDGET_SECONDS,
     baseline_scores,
-    default_jobs,
     leave_repos_out_predict,
 )
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS  # noqa: E402
@@ -54,6 +53,7 @@ from commitlake.ml._metrics import confusion, majority_label, score  # noqa: E40
 from commitlake.ml._model import build_pipeline, single_threaded  # noqa: E402
 from commitlake.ml._sample import DEFAULT_SEARCH_ROWS  # noqa: E402
 from commitlake.ml._split import time_split  # noqa: E402
+from commitlake.ml._workers import default_jobs  # noqa: E402
 from ml_rows import CC_REPOS, COLUMNS, feature_rows  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

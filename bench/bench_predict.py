@@ -35,6 +35,7 @@ from bench_load import server  # noqa: E402
 from commitlake.ml import predict, train  # noqa: E402
 from commitlake.ml._features import FEATURE_TABLE  # noqa: E402
 from commitlake.ml._model import DEFAULT_CANDIDATE  # noqa: E402
+from commitlake.ml._workers import default_jobs  # noqa: E402
 from ml_rows import CC_REPOS, COLUMNS, feature_rows, load_features  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -93,12 +94,24 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def predictions_md5(dsn: str) -> str:
+    """One checksum over every stored prediction (commit, type, probability, model), in commit order."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "select md5(string_agg(concat_ws('|', commit_id, predicted_type, probability, model_version), ','"
+            " order by commit_id)) from analytics.commit_type_predictions"
+        ).fetchone()
+    return str(row[0] if row else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=1_000_000)
     parser.add_argument("--candidate", default=DEFAULT_CANDIDATE, help="the model kind to score with (the champion's)")
     parser.add_argument("--rerun", action="store_true", help="also time a second predict (writes nothing)")
     parser.add_argument("--dsn", default=None, help="an existing server (default: a temporary embedded one)")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[default_jobs()],
+                        help="worker processes; several: one predict each, from an empty table, compared")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     base = [row for repo in CC_REPOS for row in feature_rows(repo)]
@@ -113,12 +126,21 @@ def main() -> None:
         seconds["train"] = time.monotonic() - started
         seconds["load_features"] = load_unlabelled(dsn, base, args.commits)
         print(f"{args.commits:,} unlabelled rows loaded in {seconds['load_features']:.0f} s", flush=True)
-        started, cpu_before = time.monotonic(), time.process_time()
-        report = predict(dsn, "bench-1", tracking_uri=tracking, model_name=MODEL)
-        seconds["predict"] = time.monotonic() - started
-        # this process's CPU seconds (scoring, COPY client side): the figure a loaded machine does not inflate
-        predict_cpu = time.process_time() - cpu_before
-        print(f"predict: {report.rows:,} rows in {seconds['predict']:.0f} s", flush=True)
+        by_jobs: dict[int, dict[str, Any]] = {}
+        for jobs in args.jobs:
+            if by_jobs:  # every setting scores the same rows into an empty table
+                with psycopg.connect(dsn) as conn:
+                    conn.execute("truncate analytics.commit_type_predictions")
+            started, cpu_before = time.monotonic(), time.process_time()
+            report = predict(dsn, f"bench-j{jobs}", tracking_uri=tracking, model_name=MODEL, jobs=jobs)
+            elapsed = time.monotonic() - started
+            # this process's CPU seconds (reading, COPY client side, scoring when jobs is 1)
+            cpu = time.process_time() - cpu_before
+            by_jobs[jobs] = {"seconds": round(elapsed, 1), "process_cpu_seconds": round(cpu, 1),
+                             "predictions_md5": predictions_md5(dsn)}  # fmt: skip
+            print(f"predict, {jobs} job(s): {report.rows:,} rows in {elapsed:.0f} s", flush=True)
+        seconds["predict"] = by_jobs[args.jobs[-1]]["seconds"]
+        predict_cpu = by_jobs[args.jobs[-1]]["process_cpu_seconds"]
         rerun = None
         if args.rerun:
             started = time.monotonic()
@@ -134,15 +156,19 @@ def main() -> None:
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "rows_per_second": round(report.rows / seconds["predict"]),
         "predict_process_cpu_seconds": round(predict_cpu, 1),
+        "by_jobs": by_jobs,
+        "same_predictions_for_every_jobs": len({v["predictions_md5"] for v in by_jobs.values()}) == 1,
         "stored_predictions": stored,
         "written": report.written,
         "rerun_written": None if rerun is None else rerun.written,
         "drift_max_psi": report.extra.get("drift", {}).get("max_psi"),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_largest_child_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "target_seconds": 300,
         "met": seconds["predict"] < 300,
     }
     assert stored == args.commits == report.rows, (stored, report.rows)
+    assert result["same_predictions_for_every_jobs"], by_jobs
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "predict.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     plot(result, RESULTS / "predict.png")

@@ -9,9 +9,10 @@ import pytest
 
 from commitlake.errors import ConfigError
 from commitlake.ml._baselines import keyword_predict
-from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, default_jobs, leave_repos_out_predict
+from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, leave_repos_out_predict
 from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
 from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS, MIN_ROWS_PER_LABEL, cap_rows
+from commitlake.ml._workers import default_jobs
 from commitlake.stages.train import (
     BUDGET_ENV,
     JOBS_ENV,
@@ -92,6 +93,25 @@ def test_train_options_from_the_environment() -> None:
         train_options({KEEP_VERSIONS_ENV: "-1"})
 
 
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000\n", 2), ("100000 100000\n", 1), ("150000 100000\n", 1), ("200000 100000\n", 2),
+     ("400000 100000\n", 2), ("50000 100000\n", 1), (None, 2), ("garbage\n", 2)],
+)  # fmt: skip
+def test_workers_follow_the_pods_cpu_limit(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, cpu_max: str | None,
+                                           expected: int) -> None:  # fmt: skip
+    """A pod's affinity shows every CPU of the node: the cgroup quota (the CPU limit) must bound the workers."""
+    import os
+
+    from commitlake.ml import _workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    assert _workers.default_jobs(path) == expected
+
+
 def _labelled(counts: dict[str, int]) -> pd.DataFrame:
     labels = [label for label, n in counts.items() for _ in range(n)]
     return pd.DataFrame({"commit_id": [f"o/r@{i:06d}" for i in range(len(labels))], LABEL_COLUMN: labels})
@@ -148,6 +168,36 @@ def test_keyword_flags_match_pythons_re_on_real_texts_and_at_word_boundaries() -
     assert len(real) > 2000 and keyword_flags(real).nnz > 1000  # real texts, and they do match rules
     ci = KEYWORD_RULES[1][1]
     assert re.search(ci, "(ci)") and not re.search(ci, "ñci")  # the edges include both sides of `\\b`
+
+
+def test_the_linear_svm_is_liblinears_one_vs_rest_and_the_same_in_one_or_two_processes() -> None:
+    """MarginSVC solves each type's binary problem on its own (so the refit can spread them over processes):
+    on two real histories it must decide as liblinear's own multi-class fit does (the same per-type weights),
+    and give bit-identical coefficients whether one process or two solved the problems."""
+    import numpy as np
+    from sklearn.svm import LinearSVC
+
+    from commitlake.ml._model import build_pipeline, single_threaded
+    from commitlake.ml._workers import parallel_fits
+    from ml_rows import COLUMNS, feature_rows
+
+    rows = feature_rows("conventional-changelog__commitlint") + feature_rows("ngrx__platform")
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    frame = frame[frame[LABEL_COLUMN].notna()].fillna({c: 0.0 for c in NUMERIC_COLUMNS}).reset_index(drop=True)
+    y = frame[LABEL_COLUMN].tolist()
+    pipeline = build_pipeline(0, "linear")
+    svm = pipeline.named_steps["classifier"]
+    with single_threaded():
+        x = pipeline.named_steps["features"].fit_transform(frame[list(MODEL_INPUT_COLUMNS)], y)
+        one = type(svm)(**svm.get_params()).fit(x, y)
+        with parallel_fits(2):
+            two = type(svm)(**svm.get_params()).fit(x, y)
+        own = LinearSVC(**svm.get_params()).fit(x, y)
+    assert len(set(y)) >= 8 and len(y) > 3000
+    assert np.array_equal(one.coef_, two.coef_) and np.array_equal(one.intercept_, two.intercept_)
+    assert list(one.classes_) == list(own.classes_) and one.coef_.shape == own.coef_.shape
+    agree = float(np.mean(one.predict(x) == own.predict(x)))
+    assert agree >= 0.995, f"per-type problems decide unlike liblinear's own one-vs-rest on {1 - agree:.2%} of rows"
 
 
 def test_path_rules_stay_linear_on_long_file_lists() -> None:
@@ -233,3 +283,36 @@ def test_a_subject_quoting_a_header_is_a_revert_in_predict_predict_proba_and_the
     with single_threaded():
         other = build_pipeline(0, "linear").fit(no_revert[cols], no_revert[LABEL_COLUMN].tolist())
         assert "revert" not in {str(v) for v in other.predict(scoring[cols])}
+
+
+def test_scoring_in_worker_processes_gives_the_same_numbers_in_order_and_reads_ahead_only_a_little() -> None:
+    """predict hands batches to worker processes: every batch must come back in its place with the numbers the
+    model gives in this process, and the batches must be pulled from the database cursor only a few ahead."""
+    import numpy as np
+
+    from commitlake.ml._model import build_pipeline, single_threaded
+    from commitlake.ml._scoring import score_batches
+
+    training = _typed_rows({
+        "fix": [f"handle empty input in parser {i}" for i in range(12)],
+        "feat": [f"add a flag for the cli {i}" for i in range(12)],
+        "docs": [f"explain the cli flags in the readme {i}" for i in range(12)],
+    })  # fmt: skip
+    with single_threaded():
+        model = build_pipeline(0, "linear").fit(training[list(MODEL_INPUT_COLUMNS)], training[LABEL_COLUMN].tolist())
+    batches = [training.iloc[i : i + 4] for i in range(0, len(training), 4)]
+    pulled: list[int] = []
+
+    def cursor() -> Any:
+        for i, batch in enumerate(batches):
+            pulled.append(i)
+            yield batch
+
+    inline = list(score_batches(model, iter(batches), 1))
+    scored = score_batches(model, cursor(), 2)
+    first = next(scored)
+    assert len(pulled) <= 4 < len(batches)  # two being scored, one queued, one waiting for its turn
+    in_workers = [first, *scored]
+    assert [b.index[0] for b, _p in in_workers] == [b.index[0] for b, _p in inline] == [b.index[0] for b in batches]
+    assert all(np.array_equal(p, q) for (_b, p), (_c, q) in zip(in_workers, inline, strict=True))
+    assert all(p.shape == (len(b), 3) for b, p in in_workers)

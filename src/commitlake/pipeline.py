@@ -192,7 +192,7 @@ STAGES: tuple[Stage, ...] = (
         outputs=("analytics.commit_type_predictions",),
         depends_on=("train",),
         retries=1,
-        resources=Resources("250m", "512Mi", "1", "2Gi"),
+        resources=Resources("250m", "512Mi", "2", "2Gi"),
         config_env=(*_MLFLOW, *_LAKE),
         secret_env=(*_DB_SECRETS, *_LAKE_SECRETS),
     ),

@@ -9,7 +9,6 @@ no repository is ever both in training and in test.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from commitlake.ml._metrics import majority_label, score
 from commitlake.ml._model import CANDIDATES, build_pipeline, single_threaded
 from commitlake.ml._sample import cap_rows
+from commitlake.ml._workers import default_jobs, loky_config, parallel_fits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,8 +45,6 @@ __all__ = [
 #: leave-repositories-out score by less than its noise (C=0.03 vs 0.1: +0.006 on 38k rows, -0.014 on 15k).
 DEFAULT_BUDGET_SECONDS = 90.0
 DEFAULT_LRO_FOLDS = 5
-#: Worker processes the search uses at most by default (COMMITLAKE_TRAIN_JOBS): the train pod's CPU limit.
-DEFAULT_MAX_JOBS = 2
 GROUP_COLUMN = "repo_full_name"
 
 #: Settings tried after each candidate's defaults, in order, while the time budget lasts (small on purpose:
@@ -148,47 +146,16 @@ def _fit_predict(
     return (model if keep_model else None), predicted, seconds
 
 
-def default_jobs() -> int:
-    """Worker processes for the search: the CPUs this process may use, at most DEFAULT_MAX_JOBS."""
-    return max(1, min(DEFAULT_MAX_JOBS, len(os.sched_getaffinity(0))))
-
-
 def _run_parallel(calls: Iterable[tuple[Any, ...]], jobs: int) -> list[Any]:
-    """_fit_predict over `calls` (argument tuples, built lazily), in order; in `jobs` worker processes when > 1.
-
-    Processes, not threads: text vectorizing holds the GIL, and each fit stays single-threaded inside its
-    worker, so two workers on two cores run two fits at once with the same results as one after the other.
-    A call's rows are only sliced when a worker is free for it (pre_dispatch), so the parent never holds
-    more than `jobs` copies of a fold."""
+    """_fit_predict over `calls` (argument tuples, built lazily), in order; in `jobs` worker processes when > 1
+    (commitlake.ml._workers says why processes). A call's rows are only sliced when a worker is free for it
+    (pre_dispatch), so the parent never holds more than `jobs` copies of a fold."""
     if jobs <= 1:
         return [_fit_predict(*args) for args in calls]
     from joblib import Parallel, delayed, parallel_config
 
-    config = {"initializer": _die_with_parent, "initargs": (os.getpid(),), "idle_worker_timeout": WORKER_IDLE_SECONDS}
-    with parallel_config(backend="loky", **config):
+    with parallel_config(**loky_config()):
         return list(Parallel(n_jobs=jobs, pre_dispatch="n_jobs")(delayed(_fit_predict)(*a) for a in calls))
-
-
-#: Seconds an idle search worker lives: long enough to serve the next batch, short enough that its memory is
-#: back before predict runs in the same process.
-WORKER_IDLE_SECONDS = 10
-
-
-def _die_with_parent(parent: int) -> None:
-    """In each worker: be killed when the train process dies. Without it a `kill -9` of train left its workers
-    running (found by `make chaos`: orphans of 280 MB each, alive more than 10 minutes later). A parent that
-    died before this ran is seen by the check after it."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _evaluate(
@@ -300,15 +267,22 @@ def select_model(
 
 
 def refit(
-    winner: CandidateResult, train_df: pd.DataFrame, test_df: pd.DataFrame, labels: Sequence[str], random_state: int = 0
+    winner: CandidateResult,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    labels: Sequence[str],
+    random_state: int = 0,
+    jobs: int = 1,
 ) -> CandidateResult:
     """The winner's candidate and settings fitted on a (larger) training split and scored on its test split; its
-    leave-repositories-out score stays the one the search measured."""
+    leave-repositories-out score stays the one the search measured. The one fit may spread its independent parts
+    over `jobs` processes (the same model either way)."""
     cols = list(MODEL_INPUT_COLUMNS)
-    model, predicted, seconds = _fit_predict(
-        winner.candidate, winner.params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist(), test_df[cols],
-        True,
-    )  # fmt: skip
+    with parallel_fits(jobs):
+        model, predicted, seconds = _fit_predict(
+            winner.candidate, winner.params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist(),
+            test_df[cols], True,
+        )  # fmt: skip
     return CandidateResult(
         candidate=winner.candidate,
         params=dict(winner.params),

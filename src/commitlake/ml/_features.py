@@ -27,6 +27,7 @@ __all__ = [
     "TEXT_COLUMN",
     "TEXT_COLUMNS",
     "count_labelled",
+    "count_unlabelled",
     "iter_unlabelled",
     "labelled_digest",
     "labelled_keys",
@@ -105,6 +106,12 @@ def count_labelled(conn: Any) -> int:
     """How many labelled rows the feature table holds."""
     row = _run(conn, f"select count(*) from {FEATURE_TABLE} {_LABELLED}").fetchone()
     return int(row[0])
+
+
+def count_unlabelled(conn: Any) -> int:
+    """Rows predict will score."""
+    row = _run(conn, f"select count(*) from {FEATURE_TABLE} where {LABEL_COLUMN} is null").fetchone()
+    return int(row[0]) if row else 0
 
 
 def labelled_keys(conn: Any) -> tuple[list[str], list[str]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from commitlake.errors import CommitlakeError
 from commitlake.ml._features import BODY_COLUMN, NUMERIC_COLUMNS, PATHS_COLUMN, TEXT_COLUMN, TEXT_COLUMNS
+from commitlake.ml._workers import fit_jobs, loky_config
 
 if TYPE_CHECKING:
     import numpy as np
@@ -132,6 +133,35 @@ def _margin_svc_class() -> type:
         the model's confidence, not a calibrated probability.
         """
 
+        def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+            """liblinear's one-vs-rest, one binary problem per type, spread over fit_jobs() processes.
+
+            Each problem is what liblinear solves inside its own multi-class fit (the type's rows weighted by its
+            class weight, the rest by 1), but seeded on its own, so the model is the same however many
+            processes solve them: liblinear's multi-class loop draws one random stream across all types.
+            """
+            import numpy as np
+            from sklearn.utils.class_weight import compute_class_weight
+            from sklearn.utils.validation import validate_data
+
+            classes = np.unique(np.asarray(y))
+            if len(classes) <= 2 or sample_weight is not None or self.multi_class != "ovr":
+                return super().fit(X, y, sample_weight)
+            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, order="C",
+                                 accept_large_sparse=False)  # fmt: skip
+            weights = (
+                np.ones(len(classes)) if self.class_weight is None
+                else compute_class_weight(self.class_weight, classes=classes, y=y)
+            )  # fmt: skip
+            params = self.get_params()
+            calls = [(params, X, (y == c).astype(np.int8), float(w)) for c, w in zip(classes, weights, strict=True)]
+            solved = _map_fits(_one_vs_rest, calls)
+            self.classes_ = classes
+            self.coef_ = np.vstack([coef for coef, _intercept, _n in solved])
+            self.intercept_ = np.array([intercept for _coef, intercept, _n in solved])
+            self.n_iter_ = max(n for _coef, _intercept, n in solved)
+            return self
+
         def predict_proba(self, x: Any) -> np.ndarray:
             import numpy as np
             from scipy.special import softmax
@@ -144,6 +174,25 @@ def _margin_svc_class() -> type:
     MarginSVC.__module__ = __name__
     MarginSVC.__qualname__ = "MarginSVC"
     return MarginSVC
+
+
+def _one_vs_rest(params: dict[str, Any], x: Any, is_type: Any, weight: float) -> tuple[Any, float, int]:
+    """(coef row, intercept, iterations) of one type against the rest: liblinear's own binary problem."""
+    from sklearn.svm import LinearSVC
+
+    binary = LinearSVC(**{**params, "class_weight": {0: 1.0, 1: weight}}).fit(x, is_type)
+    return binary.coef_[0], float(binary.intercept_[0]), int(binary.n_iter_)
+
+
+def _map_fits(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
+    """fn over `calls` in order: in fit_jobs() worker processes when the caller allowed it (parallel_fits)."""
+    jobs = min(fit_jobs(), len(calls))
+    if jobs <= 1:
+        return [fn(*args) for args in calls]
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(**loky_config()):
+        return list(Parallel(n_jobs=jobs)(delayed(fn)(*args) for args in calls))
 
 
 def _lazy_class(name: str, build: Callable[[], type]) -> type:

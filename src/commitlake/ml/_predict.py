@@ -17,9 +17,11 @@ from commitlake.errors import CommitlakeError, WarehouseError
 from commitlake.logs import get_logger
 from commitlake.ml._drift import DRIFT_TABLE, DRIFT_THRESHOLD, REFERENCE_ARTIFACT, DriftAccumulator
 from commitlake.ml._drift import store as store_drift
-from commitlake.ml._features import MODEL_INPUT_COLUMNS, iter_unlabelled
-from commitlake.ml._model import load_registered_model, single_threaded
+from commitlake.ml._features import count_unlabelled, iter_unlabelled
+from commitlake.ml._model import load_registered_model
 from commitlake.ml._registry import CHAMPION, use_tracking
+from commitlake.ml._scoring import score_batches
+from commitlake.ml._workers import default_jobs
 from commitlake.warehouse.db import connect, ensure_predictions_table
 from commitlake.warehouse.locks import Lock
 
@@ -84,8 +86,10 @@ def predict(
     alias: str = CHAMPION,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
+    jobs: int | None = None,
 ) -> PredictReport:
-    """Score unlabelled rows of ml_commit_features with `models:/<model_name>@<alias>`, batch by batch.
+    """Score unlabelled rows of ml_commit_features with `models:/<model_name>@<alias>`, batch by batch, in `jobs`
+    worker processes (default: the CPUs, at most 2) while this one reads and writes the rows.
 
     `on_batch(rows)` is called after each scored batch (progress display).
     """
@@ -96,16 +100,17 @@ def predict(
     pipeline, _ = load_registered_model(f"models:/{model_name}/{version}", tracking_uri)
     classes = [str(c) for c in pipeline.classes_]
     drift = _drift_accumulator(mlflow_run_id)
+    jobs = default_jobs() if jobs is None else jobs
 
     counts: Counter[str] = Counter()
     rows = 0
+    stamp = (model_name, int(version), mlflow_run_id, run_id)
     with connect(database_url) as conn:
         _prepare(conn)
+        jobs = jobs if count_unlabelled(conn) > batch_size else 1  # one batch: not worth starting workers
         with conn.cursor() as writer:
-            for batch in iter_unlabelled(conn, batch_size):
-                predicted = _score_into(
-                    writer, pipeline, classes, batch, (model_name, int(version), mlflow_run_id, run_id)
-                )
+            for batch, probabilities in score_batches(pipeline, iter_unlabelled(conn, batch_size), jobs):
+                predicted = _copy_scored(writer, classes, batch, probabilities, stamp)
                 counts.update(predicted)
                 if drift is not None:
                     drift.add(batch, predicted)
@@ -155,13 +160,11 @@ def _prepare(conn: Any) -> None:
         raise WarehouseError(f"cannot prepare {PREDICTIONS_TABLE}: {exc}") from exc
 
 
-def _score_into(
-    writer: Any, pipeline: Any, classes: list[str], batch: Any, stamp: tuple[str, int, str, str]
+def _copy_scored(
+    writer: Any, classes: list[str], batch: Any, probabilities: Any, stamp: tuple[str, int, str, str]
 ) -> list[str]:
-    """Score one batch in one vectorised call and COPY it into _scored; `stamp` is (model_name, model_version,
-    mlflow_run_id, run_id). Returns the predicted types."""
-    with single_threaded():
-        probabilities = pipeline.predict_proba(batch[list(MODEL_INPUT_COLUMNS)])
+    """COPY one scored batch into _scored; `stamp` is (model_name, model_version, mlflow_run_id, run_id).
+    Returns the predicted types."""
     best = probabilities.argmax(axis=1)
     predicted = [classes[i] for i in best]
     probability = probabilities[range(len(best)), best]

@@ -16,7 +16,6 @@ from commitlake.ml._evaluate import (
     DEFAULT_BUDGET_SECONDS,
     Selection,
     baseline_scores,
-    default_jobs,
     learning_curve,
     refit,
     select_model,
@@ -40,6 +39,7 @@ from commitlake.ml._registry import (
 from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS, cap_rows
 from commitlake.ml._split import TEST_FRACTION, time_split
 from commitlake.ml._training_data import read_training_data
+from commitlake.ml._workers import default_jobs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -208,7 +208,7 @@ def _select_and_evaluate(
     if search is frame:
         curve = learning_curve(selection.winner, train_df, test_df, labels, random_state, jobs)
     else:
-        curve = _refit_winner(selection, search_train, train_df, test_df, labels, random_state)
+        curve = _refit_winner(selection, search_train, train_df, test_df, labels, random_state, jobs)
     train_seconds = time.monotonic() - started
     baselines = baseline_scores(search, train_df, test_df, labels, selection.lro_folds)
     metrics = _run_metrics(selection, baselines, train_seconds)
@@ -238,6 +238,7 @@ def _refit_winner(
     test_df: pd.DataFrame,
     labels: list[str],
     random_state: int,
+    jobs: int = 1,
 ) -> list[dict[str, float]]:
     """Fit the search's winner on the whole older split (it becomes selection.winner); returns the learning curve
     both fits draw, scored on the same newest rows: the search sample's fit, then the whole split's."""
@@ -245,7 +246,7 @@ def _refit_winner(
     cols = list(MODEL_INPUT_COLUMNS)
     with single_threaded():
         small = [str(v) for v in searched.model.predict(test_df[cols])]
-    winner = refit(searched, train_df, test_df, labels, random_state)
+    winner = refit(searched, train_df, test_df, labels, random_state, jobs)
     searched.model = None  # the candidates table keeps the search's own scores; only the refit is registered
     selection.winner = winner
     selection.reason += f"; compared on {len(search_train)} older rows, refitted on {len(train_df)}"

@@ -48,9 +48,10 @@ _log = get_logger("train")
 def train_options(env: Mapping[str, str]) -> dict[str, float | int]:
     """promotion_margin, keep_versions, budget_seconds, max_rows, search_rows and jobs from the environment; one
     clear error per bad value."""
-    from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, default_jobs
+    from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS
     from commitlake.ml._registry import DEFAULT_KEEP_VERSIONS, DEFAULT_PROMOTION_MARGIN
     from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS
+    from commitlake.ml._workers import default_jobs
 
     def number(name: str, default: float, kind: type[float] | type[int], low: float) -> float | int:
         raw = (env.get(name) or "").strip()
