@@ -316,3 +316,47 @@ def test_scoring_in_worker_processes_gives_the_same_numbers_in_order_and_reads_a
     assert [b.index[0] for b, _p in in_workers] == [b.index[0] for b, _p in inline] == [b.index[0] for b in batches]
     assert all(np.array_equal(p, q) for (_b, p), (_c, q) in zip(in_workers, inline, strict=True))
     assert all(p.shape == (len(b), 3) for b, p in in_workers)
+
+
+_KILLED_SCORER = """
+import sys, time
+import pandas as pd
+from commitlake.ml._features import NUMERIC_COLUMNS, MODEL_INPUT_COLUMNS
+from commitlake.ml._model import build_pipeline
+from commitlake.ml._scoring import score_batches
+rows = [{**{c: 0.0 for c in NUMERIC_COLUMNS}, "text": f"{w} {i}", "body": "", "paths": "src/a.ts", "t": w}
+        for w in ("fix", "feat") for i in range(10)]
+frame = pd.DataFrame(rows)
+model = build_pipeline(0, "linear").fit(frame[list(MODEL_INPUT_COLUMNS)], frame["t"].tolist())
+
+def batches():
+    while True:
+        time.sleep(0.5)
+        yield frame
+
+for _ in score_batches(model, batches(), 2):
+    pass
+"""
+
+
+def test_a_killed_predict_leaves_no_scoring_workers() -> None:
+    """kill -9 of predict while its workers score: they die with it instead of living on orphaned."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SCORER], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    workers: list[psutil.Process] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        workers = [c for c in psutil.Process(proc.pid).children() if "LokyProcess" in " ".join(c.cmdline())]
+        time.sleep(0.2)
+    assert len(workers) >= 2, f"predict never started its scoring workers: {proc.stderr.read() if proc.stderr else ''}"
+    time.sleep(2)  # scoring batches by now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"orphaned scoring workers: {[p.pid for p in alive]}"
