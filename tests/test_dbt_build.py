@@ -226,7 +226,6 @@ def test_second_build_processes_only_the_new_rows(warehouse: dict) -> None:
     # Files are classified once, when their commit arrives.
     with_files = sum(bool(i.get("files")) for v in warehouse["new"].values() for i in v)
     assert _rows_affected(second, "int_commit_file_counts") == with_files
-    assert _rows_affected(second, "int_commit_paths") == with_files  # paths too: once, when the commit arrives
     # Old fct rows were not rewritten.
     after = dict(_query(warehouse["url"], "select commit_id, transformed_at from analytics.fct_commits"))
     assert all(after[k] == v for k, v in warehouse["fct_before"].items())
@@ -240,7 +239,7 @@ def test_unit_tests_ran_and_passed(warehouse: dict) -> None:
 def test_incremental_result_equals_a_full_refresh(warehouse: dict) -> None:
     tables = ["analytics.fct_commits", "analytics.ml_commit_features", "analytics.repo_daily_activity",
               "analytics.author_daily_activity", "analytics.dim_authors", "analytics.dim_repositories",
-              "staging.int_author_identities", "staging.int_commit_paths"]
+              "staging.int_author_identities"]
 
     def snapshot() -> dict[str, list[Any]]:
         out = {}

@@ -1,9 +1,8 @@
 {#- The classifier's training and scoring table: one row per non-merge commit. The label is fct_commits'
     commit_type; `text` is the subject with a conventional prefix removed, so the label never leaks into the input.
     Incremental on fct_commits.transformed_at: new and re-keyed commits only. File counts come precomputed per
-    commit from int_commit_file_counts and paths from int_commit_paths, so no file row is read here. Leak-free
-    by construction: `text` has no type or scope, `body` no header line, trailer or hash, `paths` are the changed
-    files, and the author history counts only *earlier* commits. -#}
+    commit from int_commit_file_counts, so no file is classified here. Leak-free by construction: `text` has no
+    type or scope, `body` no header line, trailer or hash, `paths` are the changed files, and the author history counts only *earlier* commits. -#}
 with
 
 {% if is_incremental() %}
@@ -46,10 +45,14 @@ messages as (
 
 paths as (
 
-    select commit_id, paths from {{ ref('int_commit_paths') }}
+    select
+        commit_id,
+        string_agg(lower(filename), ' ' order by file_index) filter (where file_index <= 100) as paths
+    from {{ ref('stg_github__commit_files') }}
     {% if is_incremental() %}
     where commit_id in (select commit_id from commits)
     {% endif %}
+    group by commit_id
 
 ),
 
