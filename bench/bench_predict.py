@@ -78,10 +78,16 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    seconds = result["seconds"]
-    names = [n for n in ("train", "load_features", "predict", "predict_rerun") if n in seconds]
+    seconds = dict(result["seconds"])
+    by_jobs = result.get("by_jobs") or {}
+    if len(by_jobs) > 1:  # one bar per worker count instead of the last one's
+        seconds.pop("predict")
+        for jobs, run in by_jobs.items():
+            seconds[f"predict, {jobs} job{'s' if int(jobs) > 1 else ''}"] = run["seconds"]
+    names = [n for n in seconds if n != "predict_rerun"] + [n for n in seconds if n == "predict_rerun"]
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    bars = ax.barh(names, [seconds[n] for n in names], color=["#888", "#aaa", "#2a7", "#7c9"][: len(names)])
+    colors = ["#888" if not n.startswith("predict") else "#2a7" for n in names]
+    bars = ax.barh(names, [seconds[n] for n in names], color=colors)
     for bar, name in zip(bars, names, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {seconds[name]:.1f} s", va="center")
     ax.axvline(300, color="#c33", linestyle="--", linewidth=1)
