@@ -240,12 +240,10 @@ def test_the_search_in_two_worker_processes_equals_the_search_in_one(dsn: str, c
 def test_a_killed_train_leaves_no_worker_processes(dsn: str, cz_cli: list[tuple[Any, ...]],
                                                    click: list[tuple[Any, ...]], tmp_path: Path) -> None:
     """kill -9 of train mid-search: its worker processes die with it instead of finishing orphaned fits."""
-    import signal
     import subprocess
     import sys
-    import time
 
-    import psutil
+    from worker_kill import kill_and_find_orphans
 
     load_features(dsn, cz_cli + click)
     script = (
@@ -254,16 +252,7 @@ def test_a_killed_train_leaves_no_worker_processes(dsn: str, cz_cli: list[tuple[
         "model_name='killed', jobs=2, budget_seconds=600)"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers: list[psutil.Process] = []
-    deadline = time.monotonic() + 120
-    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        workers = [c for c in psutil.Process(proc.pid).children() if "LokyProcess" in " ".join(c.cmdline())]
-        time.sleep(0.2)
-    assert len(workers) >= 2, "the search never started its worker processes"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    _gone, alive = psutil.wait_procs(workers, timeout=10)
-    assert not alive, f"orphaned workers: {[p.pid for p in alive]}"
+    assert kill_and_find_orphans(proc) == [], "orphaned search workers"
 
 
 def test_predict_without_a_champion_is_a_clear_error(dsn: str, mlflow_store: tuple[str, Path]) -> None:

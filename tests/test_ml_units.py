@@ -341,22 +341,10 @@ for _ in score_batches(model, batches(), 2):
 
 def test_a_killed_predict_leaves_no_scoring_workers() -> None:
     """kill -9 of predict while its workers score: they die with it instead of living on orphaned."""
-    import signal
     import subprocess
     import sys
-    import time
 
-    import psutil
+    from worker_kill import kill_and_find_orphans
 
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_SCORER], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    workers: list[psutil.Process] = []
-    deadline = time.monotonic() + 120
-    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        workers = [c for c in psutil.Process(proc.pid).children() if "LokyProcess" in " ".join(c.cmdline())]
-        time.sleep(0.2)
-    assert len(workers) >= 2, f"predict never started its scoring workers: {proc.stderr.read() if proc.stderr else ''}"
-    time.sleep(2)  # scoring batches by now
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    _gone, alive = psutil.wait_procs(workers, timeout=10)
-    assert not alive, f"orphaned scoring workers: {[p.pid for p in alive]}"
+    assert kill_and_find_orphans(proc, settle=2) == [], "orphaned scoring workers"
