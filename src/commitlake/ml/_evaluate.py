@@ -10,7 +10,7 @@ no repository is ever both in training and in test.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from commitlake.ml._metrics import majority_label, score
 from commitlake.ml._model import CANDIDATES, build_pipeline, single_threaded
 from commitlake.ml._sample import cap_rows
-from commitlake.ml._workers import default_jobs, loky_config, parallel_fits
+from commitlake.ml._workers import default_jobs, map_in_workers, parallel_fits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,18 +146,6 @@ def _fit_predict(
     return (model if keep_model else None), predicted, seconds
 
 
-def _run_parallel(calls: Iterable[tuple[Any, ...]], jobs: int) -> list[Any]:
-    """_fit_predict over `calls` (argument tuples, built lazily), in order; in `jobs` worker processes when > 1
-    (commitlake.ml._workers says why processes). A call's rows are only sliced when a worker is free for it
-    (pre_dispatch), so the parent never holds more than `jobs` copies of a fold."""
-    if jobs <= 1:
-        return [_fit_predict(*args) for args in calls]
-    from joblib import Parallel, delayed, parallel_config
-
-    with parallel_config(**loky_config()):
-        return list(Parallel(n_jobs=jobs, pre_dispatch="n_jobs")(delayed(_fit_predict)(*a) for a in calls))
-
-
 def _evaluate(
     candidate: str,
     params: dict[str, Any],
@@ -183,7 +171,7 @@ def _evaluate(
                 x_train, x_test = frame.iloc[train_idx][cols], frame.iloc[test_idx][cols]
                 yield candidate, params, random_state, x_train, [y_all[i] for i in train_idx], x_test, False
 
-    outcomes = iter(_run_parallel(calls(), jobs))
+    outcomes = iter(map_in_workers(_fit_predict, calls(), jobs))
     model, predicted, fit_seconds = next(outcomes)
     lro = None
     if folds:
@@ -316,7 +304,7 @@ def learning_curve(
              for p in parts]  # fmt: skip
     points = [
         {"rows": len(part), "macro_f1": score(y_test, predicted, labels)["macro_f1"], "seconds": seconds}
-        for part, (_model, predicted, seconds) in zip(parts, _run_parallel(calls, jobs), strict=True)
+        for part, (_model, predicted, seconds) in zip(parts, map_in_workers(_fit_predict, calls, jobs), strict=True)
     ]
     points.append({"rows": len(train_df), "macro_f1": winner.time_split["macro_f1"], "seconds": winner.fit_seconds})
     return points

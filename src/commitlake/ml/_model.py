@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from commitlake.errors import CommitlakeError
 from commitlake.ml._features import BODY_COLUMN, NUMERIC_COLUMNS, PATHS_COLUMN, TEXT_COLUMN, TEXT_COLUMNS
-from commitlake.ml._workers import fit_jobs, loky_config
+from commitlake.ml._workers import fit_jobs, map_in_workers
 
 if TYPE_CHECKING:
     import numpy as np
@@ -155,7 +155,7 @@ def _margin_svc_class() -> type:
             )  # fmt: skip
             params = self.get_params()
             calls = [(params, X, (y == c).astype(np.int8), float(w)) for c, w in zip(classes, weights, strict=True)]
-            solved = _map_fits(_one_vs_rest, calls)
+            solved = map_in_workers(_one_vs_rest, calls, min(fit_jobs(), len(calls)))
             self.classes_ = classes
             self.coef_ = np.vstack([coef for coef, _intercept, _n in solved])
             self.intercept_ = np.array([intercept for _coef, intercept, _n in solved])
@@ -182,17 +182,6 @@ def _one_vs_rest(params: dict[str, Any], x: Any, is_type: Any, weight: float) ->
 
     binary = LinearSVC(**{**params, "class_weight": {0: 1.0, 1: weight}}).fit(x, is_type)
     return binary.coef_[0], float(binary.intercept_[0]), int(binary.n_iter_)
-
-
-def _map_fits(fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
-    """fn over `calls` in order: in fit_jobs() worker processes when the caller allowed it (parallel_fits)."""
-    jobs = min(fit_jobs(), len(calls))
-    if jobs <= 1:
-        return [fn(*args) for args in calls]
-    from joblib import Parallel, delayed, parallel_config
-
-    with parallel_config(**loky_config()):
-        return list(Parallel(n_jobs=jobs)(delayed(fn)(*args) for args in calls))
 
 
 def _lazy_class(name: str, build: Callable[[], type]) -> type:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "die_with_parent",
     "fit_jobs",
     "loky_config",
+    "map_in_workers",
     "parallel_fits",
 ]
 
@@ -79,6 +80,17 @@ def loky_config() -> dict[str, Any]:
         "initargs": (os.getpid(),),
         "idle_worker_timeout": WORKER_IDLE_SECONDS,
     }
+
+
+def map_in_workers(fn: Callable[..., Any], calls: Iterable[tuple[Any, ...]], jobs: int) -> list[Any]:
+    """[fn(*args) for args in calls], in order; in `jobs` loky workers when > 1. A call's arguments are only
+    built when a worker is free for it (pre_dispatch), so a lazy `calls` never holds more than `jobs` at once."""
+    if jobs <= 1:
+        return [fn(*args) for args in calls]
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(**loky_config()):
+        return list(Parallel(n_jobs=jobs, pre_dispatch="n_jobs")(delayed(fn)(*args) for args in calls))
 
 
 def fit_jobs() -> int:
