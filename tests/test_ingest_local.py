@@ -39,6 +39,35 @@ def _complete_lines_before_damage(data: bytes) -> int:
     return out.count(b"\n")
 
 
+def test_lines_in_any_json_formatting_load_as_their_records(tmp_path: Path, fresh_database: str,
+                                                           shared_commits: Path) -> None:
+    """ingest passes a file's lines on as they are: spaced, reordered, \\u-escaped or CRLF lines load as the
+    same records (jsonb of the parsed line), every one."""
+    import json
+
+    lines = _lines(shared_commits, "commitizen__cz-cli")[:8]
+    records = [orjson.loads(line) for line in lines]
+    records[1]["commit"]["message"] = "caf\u00e9 " + records[1]["commit"]["message"]
+    formatted = [
+        lines[0],
+        json.dumps(records[1], ensure_ascii=True).encode(),  # "caf\u00e9", spaces after , and :
+        json.dumps(records[2], indent=1).replace("\n", "").encode(),  # indented, then joined to one line
+        orjson.dumps(dict(reversed(list(records[3].items())))),
+        lines[4] + b"\r",
+        *lines[5:],
+    ]
+    path = tmp_path / "commitizen__cz-cli.jsonl"
+    path.write_bytes(b"\n".join(formatted) + b"\n")
+
+    summary = run_pipeline(_settings(tmp_path, fresh_database, f"jsonl:{path}"), only=["plan", "ingest", "load"],
+                           progress=False)
+
+    assert summary.results["ingest"].row_counts["records_rejected"] == 0
+    loaded = dict(_query(fresh_database, "select sha, payload from raw.github_commits"))
+    assert loaded == {r["sha"]: r for r in records}
+    assert _query(fresh_database, "select count(*) from raw.rejected_records") == [(0,)]
+
+
 def test_invalid_utf8_is_quarantined_with_its_exact_bytes(
     tmp_path: Path, fresh_database: str, shared_commits: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -30,7 +31,30 @@ def test_jsonl_yields_every_record_in_chunks(shared_commits: Path) -> None:
     batches = list(source.batches(None))
     assert source.repo == "commitizen/cz-cli"
     assert [len(b.records) for b in batches][:3] == [100, 100, 100]
-    assert [r["sha"] for b in batches for r in b.records] == _shas(path)
+    assert [orjson.loads(r)["sha"] for b in batches for r in b.records] == _shas(path)
+
+
+def test_jsonl_passes_each_line_on_as_the_file_has_it(tmp_path: Path, shared_commits: Path) -> None:
+    """The lake gets the file's bytes, not a re-serialisation: spacing, key order, escapes and CRLF endings stay, so
+    the raw layer is what was given (the loader and jsonb read them alike)."""
+    from commitlake.stages.ingest import encode_batch
+
+    with gzip.open(shared_commits / "commitizen__cz-cli.jsonl.gz", "rb") as handle:
+        good = handle.readline().rstrip(b"\n")
+    record = orjson.loads(good)
+    spaced = json.dumps(record, indent=None, separators=(", ", ": "), ensure_ascii=True).encode()
+    reordered = orjson.dumps(dict(reversed(list(record.items()))))
+    escaped = good.replace(b'"message":"', b'"message":"caf\\u00e9 ', 1)
+    crlf = good + b"\r"
+    lines = [good, spaced, reordered, escaped, crlf]
+    assert len(set(lines)) == 5 and all(orjson.loads(line) for line in lines)
+    path = tmp_path / "octo__formats.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    source = JsonlSource(f"jsonl:{path}", path)
+    (batch,) = list(source.batches(None))
+    assert list(batch.records) == lines
+    assert source.stats.rejected == 0
+    assert gzip.decompress(encode_batch(batch.records)).split(b"\n") == [*lines, b""]
 
 
 def test_jsonl_unchanged_file_costs_nothing(shared_commits: Path) -> None:
@@ -49,8 +73,7 @@ def test_jsonl_keeps_unparseable_lines_for_quarantine(tmp_path: Path, shared_com
     path.write_bytes(good + b'{"sha": "truncated\n' + good)
     source = JsonlSource(f"jsonl:{path}", path)
     records = [r for b in source.batches(None) for r in b.records]
-    assert len(records) == 3
-    assert records[1] == {"_unparsed": '{"sha": "truncated', "_line": 2}
+    assert records == [good.rstrip(b"\n"), b'{"sha": "truncated', good.rstrip(b"\n")]
     assert (source.stats.rejected, source.stats.unreadable_bytes, source.stats.damage) == (1, 0, None)
 
 

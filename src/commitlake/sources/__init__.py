@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from commitlake.errors import ConfigError
-from commitlake.sources.base import Batch, Cursor, Source, SourceStats
+from commitlake.sources.base import Batch, Cursor, Record, Source, SourceStats
 
-__all__ = ["Batch", "Cursor", "Source", "SourceStats", "build_source", "scheme_of"]
+__all__ = ["Batch", "Cursor", "Record", "Source", "SourceStats", "build_source", "scheme_of"]
 
 SCHEMES = ("git", "jsonl", "github")
 

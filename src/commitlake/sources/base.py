@@ -6,12 +6,12 @@ cursor (the incremental state it stored last time) and writes each batch they yi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["Batch", "Cursor", "Source", "SourceStats"]
+__all__ = ["Batch", "Cursor", "Record", "Source", "SourceStats"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,16 @@ class SourceStats:
     damage: str | None = None
 
 
+#: One list-commits item: parsed (the API, git), or a line already in JSON-lines form (a file's line, passed on as
+#: it is, valid or not: the loader judges it).
+Record = dict[str, Any] | bytes
+
+
 @dataclass
 class Batch:
     """One page (API) or chunk (git/jsonl) of list-commits items, written as one lake object."""
 
-    records: list[dict[str, Any]]
+    records: Sequence[Record]
     #: Extra provenance copied into the manifest entry of the object (e.g. the request URL).
     meta: dict[str, Any] = field(default_factory=dict)
 

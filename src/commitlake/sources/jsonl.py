@@ -1,10 +1,12 @@
 """`jsonl:PATH`: a file of GitHub list-commits items, one per line (gzip or plain).
 
-The file name `OWNER__REPO.jsonl[.gz]` names the repository. Lines are passed on as parsed objects; a line
-that is not a JSON object (or not UTF-8) is kept as a record `{"_unparsed": <text>, "_line": n}` whose text
-holds the original bytes (undecodable ones as surrogate escapes, see `unparsed_bytes`), so ingest writes the
-line to the lake exactly as the file had it and the loader quarantines it with its reason instead of this
-source dropping or altering it.
+The file name `OWNER__REPO.jsonl[.gz]` names the repository. Every line is passed on as its bytes, so the lake
+holds exactly what the file had: a line that is not a JSON object (or not UTF-8) too, which the loader then
+quarantines with its reason instead of this source dropping or altering it; `stats.rejected` counts those.
+
+Why bytes and not parsed objects: ingest would only serialise them again. At 1M commits, keeping 10k parsed
+commits per chunk alive made parsing 23 µs a line instead of 5, and the round trip held the GIL for most of
+ingest; the lines are still parsed once here, and dropped at once, to count the ones the loader will refuse.
 
 A damaged file (a gzip stream cut short or corrupt part-way) is not all-or-nothing: the records before the
 damage are yielded, and `stats.damage` / `stats.unreadable_bytes` say what could not be read, so the stage
@@ -19,32 +21,18 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from commitlake.errors import SourceError
-from commitlake.sources.base import Batch, Cursor, SourceStats
+from commitlake.sources.base import Batch, Cursor, Record, SourceStats
 
-__all__ = ["JsonlSource", "unparsed_bytes", "unparsed_record"]
+__all__ = ["JsonlSource"]
 
 CHUNK_RECORDS = 10_000
 _BLOCK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _NAME = re.compile(r"^(?P<owner>[^_/][^/]*?)__(?P<name>[^/]+?)\.jsonl(?:\.gz)?$")
-
-
-def unparsed_record(line: bytes, line_no: int) -> dict[str, Any]:
-    """The record a line that is not a JSON object travels as; `unparsed_bytes` gives the exact line back."""
-    return {"_unparsed": line.decode("utf-8", "surrogateescape"), "_line": line_no}
-
-
-def unparsed_bytes(record: dict[str, Any]) -> bytes | None:
-    """The original bytes of an `unparsed_record`, None for any other record."""
-    text = record.get("_unparsed")
-    if type(text) is not str or len(record) > 2:
-        return None
-    return text.encode("utf-8", "surrogateescape")
 
 
 class _Damaged(Exception):
@@ -122,15 +110,15 @@ class JsonlSource:
             raise SourceError(f"{uri}: no such file {path}")
         self._digest: str | None = None
 
-    def _record(self, line: bytes, line_no: int) -> dict[str, Any]:
+    def _record(self, line: bytes) -> bytes:
+        """The line as it is; counted as rejected unless it is a JSON object in UTF-8 (orjson refuses the rest)."""
         try:
-            record = orjson.loads(line)
+            is_object = type(orjson.loads(line)) is dict
         except orjson.JSONDecodeError:
-            record = None
-        if type(record) is dict:
-            return record
-        self.stats.rejected += 1
-        return unparsed_record(line, line_no)
+            is_object = False
+        if not is_object:
+            self.stats.rejected += 1
+        return line
 
     def batches(self, cursor: Cursor | None) -> Iterator[Batch]:
         try:
@@ -141,7 +129,7 @@ class JsonlSource:
             self.stats.not_modified += 1
             return
         meta = {"path": str(self.path)}
-        chunk: list[dict[str, Any]] = []
+        chunk: list[Record] = []
         tail = b""
         line_no = 0
         try:
@@ -151,7 +139,7 @@ class JsonlSource:
                 for line in lines:
                     line_no += 1
                     if line.strip():
-                        chunk.append(self._record(line, line_no))
+                        chunk.append(self._record(line))
                         if len(chunk) >= self.chunk_records:
                             yield Batch(chunk, meta)
                             chunk = []
@@ -163,7 +151,7 @@ class JsonlSource:
         except OSError as exc:
             raise SourceError(f"{self.uri}: cannot read {self.path}: {exc.strerror or exc}") from exc
         if tail.strip():  # an intact file's last line without a newline
-            chunk.append(self._record(tail, line_no + 1))
+            chunk.append(self._record(tail))
         if chunk:
             yield Batch(chunk, meta)
         if self.stats.damage and line_no == 0 and not chunk:

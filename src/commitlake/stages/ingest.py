@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -31,8 +32,7 @@ from commitlake.lake.sweep import sweep_orphans
 from commitlake.logs import bind, current_run_id, current_stage, get_logger
 from commitlake.pipeline import FAN_OUT_LIST, stage_by_name
 from commitlake.progress import Progress
-from commitlake.sources import Cursor, Source, build_source, scheme_of
-from commitlake.sources.jsonl import unparsed_bytes
+from commitlake.sources import Cursor, Record, Source, build_source, scheme_of
 from commitlake.stages import StageContext, StageResult, read_stage_details
 from commitlake.stages.plan import github_client, is_wildcard, plan_uris
 from commitlake.warehouse import runs
@@ -65,15 +65,13 @@ class RepoOutcome:
     reason: str | None = None
 
 
-def encode_batch(records: list[dict[str, Any]]) -> bytes:
+def encode_batch(records: Sequence[Record]) -> bytes:
     """Gzip JSON lines, byte-for-byte reproducible (mtime 0) so a retried write of the same page is a no-op.
 
-    Lines a source could not parse travel as their original text so the loader quarantines them verbatim.
+    A record that is already a line (a file source's) is written as it is, so a line the source could not parse
+    reaches the loader's quarantine verbatim.
     """
-    lines = []
-    for record in records:
-        original = unparsed_bytes(record) if "_unparsed" in record else None
-        lines.append(original if original is not None else orjson.dumps(record))
+    lines = [record if type(record) is bytes else orjson.dumps(record) for record in records]
     return gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
 
 

@@ -81,7 +81,8 @@ Accepted = tuple[str, str, str]
 class Rejected:
     reason: str
     detail: str
-    # The text to keep when the line is a wrapper around it (ingest's `{"_unparsed": ...}`), else None.
+    # The text to keep when the line is a wrapper around it (`{"_unparsed": ...}`, which early versions of ingest
+    # wrote to the lake: lakes written then still load), else None.
     original: str | None = None
 
 
@@ -210,7 +211,7 @@ def check_line(line: bytes, window: DateWindow) -> Accepted | Rejected:
     if not sha or type(sha) is not str:
         unparsed = record.get("_unparsed")
         if type(unparsed) is str and len(record) <= 2:
-            # the jsonl source wraps lines it could not parse, keeping the text for this quarantine
+            # early versions of ingest wrapped the lines a source could not parse, keeping the text for this quarantine
             return Rejected("invalid_json", f"unparseable in the source (line {record.get('_line')})", unparsed)
         return Rejected("missing_sha", "no sha")
     if not _SHA.fullmatch(sha):
