@@ -104,6 +104,7 @@ SKOPS_TRUSTED_TYPES: list[str] = [
     "commitlake.ml._model.MarginSVC",
     "commitlake.ml._model.derive_numeric",
     "commitlake.ml._model.keyword_flags",
+    "commitlake.ml._hashing.FastHashingVectorizer",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 ]
@@ -362,13 +363,16 @@ def _hashed_tfidf(
     analyzer: str, ngram_range: tuple[int, int], n_features: int, token_pattern: str | None = None
 ) -> Pipeline:
     """Hashed n-gram counts → TF-IDF. Hashing, not a vocabulary: a 100k-entry vocabulary dict took minutes to
-    write and read with skops (it stores dicts item by item), while hashing leaves one idf array to store."""
+    write and read with skops (it stores dicts item by item), while hashing leaves one idf array to store. The
+    hashing is sklearn's HashingVectorizer computed by NumPy over whole batches (_hashing.py): the same matrix."""
     import numpy as np
-    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.pipeline import Pipeline
 
+    from commitlake.ml._hashing import fast_hashing_vectorizer
+
     extra = {} if token_pattern is None else {"token_pattern": token_pattern}
-    hashing = HashingVectorizer(
+    hashing = fast_hashing_vectorizer()(
         analyzer=analyzer,
         ngram_range=ngram_range,
         n_features=n_features,
