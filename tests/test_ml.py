@@ -237,6 +237,27 @@ def test_the_search_in_two_worker_processes_equals_the_search_in_one(dsn: str, c
     assert [p["macro_f1"] for p in curves[0]] == [p["macro_f1"] for p in curves[1]] and len(curves[0]) == 3
 
 
+def test_candidates_evaluated_in_one_batch_score_as_each_alone(dsn: str, cz_cli: list[tuple[Any, ...]],
+                                                               click: list[tuple[Any, ...]]) -> None:
+    """The defaults' fits of every candidate go to the workers as one batch, largest first: each fit's outcome must
+    still reach its own candidate and fold."""
+    from commitlake.ml._evaluate import _evaluate
+    from commitlake.ml._features import LABEL_COLUMN, read_labelled
+    from commitlake.ml._split import time_split
+
+    load_features(dsn, cz_cli + click)
+    frame = read_labelled(dsn)
+    train_df, test_df = time_split(frame)
+    labels = sorted(set(frame[LABEL_COLUMN]))
+    entries = [("linear", {}), ("random_forest", {}), ("linear", {"C": 0.03})]
+    together = _evaluate(entries, frame, train_df, test_df, labels, 2, 0, jobs=2)
+    alone = [_evaluate([entry], frame, train_df, test_df, labels, 2, 0, jobs=1)[0] for entry in entries]
+    assert [(r.candidate, r.params, r.time_split, r.leave_repos_out, r.time_split_pred) for r in together] == [
+        (r.candidate, r.params, r.time_split, r.leave_repos_out, r.time_split_pred) for r in alone
+    ]
+    assert together[0].leave_repos_out != together[2].leave_repos_out  # the two linear settings differ
+
+
 def test_a_killed_train_leaves_no_worker_processes(dsn: str, cz_cli: list[tuple[Any, ...]],
                                                    click: list[tuple[Any, ...]], tmp_path: Path) -> None:
     """kill -9 of train mid-search: its worker processes die with it instead of finishing orphaned fits."""

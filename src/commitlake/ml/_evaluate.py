@@ -147,8 +147,7 @@ def _fit_predict(
 
 
 def _evaluate(
-    candidate: str,
-    params: dict[str, Any],
+    entries: Sequence[tuple[str, dict[str, Any]]],
     frame: pd.DataFrame,
     train_df: pd.DataFrame,
     test_df: pd.DataFrame,
@@ -156,31 +155,53 @@ def _evaluate(
     n_folds: int,
     random_state: int,
     jobs: int = 1,
-) -> CandidateResult:
-    """The time-split fit and every leave-repositories-out fold, as one batch of independent fits."""
+) -> list[CandidateResult]:
+    """Each (candidate, setting)'s time-split fit and leave-repositories-out folds, all as one batch of independent
+    fits handed out largest first: with one batch per candidate the workers waited at each candidate's end for
+    its slowest fold (folds hold whole repositories, so their sizes differ)."""
     cols = list(MODEL_INPUT_COLUMNS)
     y_all = frame[LABEL_COLUMN].tolist()
     folds = repo_folds(frame, n_folds) if n_folds >= 2 else []
     # a fold whose training repositories hold one type only: that type is all a model could say
     constant = {i: y_all[train[0]] for i, (train, _test) in enumerate(folds) if len({y_all[j] for j in train}) < 2}
+    fitted = [-1, *(i for i in range(len(folds)) if i not in constant)]  # -1: the time split
+    rows = {-1: len(train_df), **{i: len(folds[i][0]) for i in fitted if i >= 0}}
+    units = [(entry, fold) for entry in range(len(entries)) for fold in fitted]
+    order = sorted(range(len(units)), key=lambda u: -rows[units[u][1]])  # stable: ties keep their order
 
-    def calls() -> Iterator[tuple[Any, ...]]:
-        yield candidate, params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist(), test_df[cols], True
-        for index, (train_idx, test_idx) in enumerate(folds):
-            if index not in constant:
+    def calls() -> Iterator[tuple[Any, ...]]:  # slices are cut only when a worker is free for them
+        for u in order:
+            (candidate, params), fold = entries[units[u][0]], units[u][1]
+            if fold < 0:
+                y_train = train_df[LABEL_COLUMN].tolist()
+                yield candidate, params, random_state, train_df[cols], y_train, test_df[cols], True
+            else:
+                train_idx, test_idx = folds[fold]
                 x_train, x_test = frame.iloc[train_idx][cols], frame.iloc[test_idx][cols]
                 yield candidate, params, random_state, x_train, [y_all[i] for i in train_idx], x_test, False
 
-    outcomes = iter(map_in_workers(_fit_predict, calls(), jobs))
-    model, predicted, fit_seconds = next(outcomes)
+    outcomes: dict[tuple[int, int], Any] = {}
+    for u, outcome in zip(order, map_in_workers(_fit_predict, calls(), jobs), strict=True):
+        outcomes[units[u]] = outcome
+    return [_result(candidate, params, index, outcomes, folds, constant, frame, test_df, labels)
+            for index, (candidate, params) in enumerate(entries)]  # fmt: skip
+
+
+def _result(
+    candidate: str, params: dict[str, Any], entry: int, outcomes: dict[tuple[int, int], Any],
+    folds: list[tuple[Any, Any]], constant: dict[int, str], frame: pd.DataFrame, test_df: pd.DataFrame,
+    labels: Sequence[str],
+) -> CandidateResult:  # fmt: skip
+    """One (candidate, setting)'s scores from its fits' outcomes: (model, predictions, fit seconds) by fold."""
+    model, predicted, fit_seconds = outcomes[(entry, -1)]
     lro = None
     if folds:
         oof: list[str] = [""] * len(frame)
         for index, (_train_idx, test_idx) in enumerate(folds):
-            fold = [constant[index]] * len(test_idx) if index in constant else next(outcomes)[1]
+            fold = [constant[index]] * len(test_idx) if index in constant else outcomes[(entry, index)][1]
             for i, label in zip(test_idx, fold, strict=True):
                 oof[i] = label
-        lro = score(y_all, oof, labels)
+        lro = score(frame[LABEL_COLUMN].tolist(), oof, labels)
     return CandidateResult(
         candidate=candidate,
         params={**CANDIDATES[candidate], **params},
@@ -218,17 +239,7 @@ def select_model(
     def rank(result: CandidateResult) -> tuple[float, float, int]:
         return -result.key, -result.time_split["macro_f1"], names.index(result.candidate)
 
-    for index, (name, setting) in enumerate(plan):
-        elapsed = time.monotonic() - started
-        if index >= len(names) and elapsed > budget_seconds:
-            break
-        # a setting is only started if its defaults' cost fits in what is left of the budget
-        if setting and results:
-            rounds = -(-(n_folds + 1) // max(1, jobs))  # fits per worker: the batch's wall time in fits
-            cost = next(r.fit_seconds for r in results if r.candidate == name) * rounds
-            if elapsed + cost > budget_seconds:
-                continue
-        result = _evaluate(name, setting, frame, train_df, test_df, labels, n_folds, random_state, jobs)
+    def record(result: CandidateResult, setting: dict[str, Any]) -> None:
         results.append(result)
         best = min(results, key=rank)
         for other in results:  # only the leader's model can win: a forest's trees are hundreds of MB at 60k rows
@@ -237,12 +248,26 @@ def select_model(
         if log is not None:
             log(
                 "candidate_evaluated",
-                candidate=name,
+                candidate=result.candidate,
                 setting=setting,
                 leave_repos_out_macro_f1=None if result.leave_repos_out is None else round(result.key, 4),
                 time_split_macro_f1=round(result.time_split["macro_f1"], 4),
                 fit_seconds=round(result.fit_seconds, 2),
             )
+
+    for result in _evaluate(plan[: len(names)], frame, train_df, test_df, labels, n_folds, random_state, jobs):
+        record(result, {})  # every candidate's defaults always run, in one batch
+    for name, setting in plan[len(names) :]:
+        elapsed = time.monotonic() - started
+        if elapsed > budget_seconds:
+            break
+        # a setting is only started if its defaults' cost fits in what is left of the budget
+        rounds = -(-(n_folds + 1) // max(1, jobs))  # fits per worker: the batch's wall time in fits
+        cost = next(r.fit_seconds for r in results if r.candidate == name) * rounds
+        if elapsed + cost > budget_seconds:
+            continue
+        (result,) = _evaluate([(name, setting)], frame, train_df, test_df, labels, n_folds, random_state, jobs)
+        record(result, setting)
     ranked = sorted(results, key=rank)
     winner = ranked[0]
     basis = "leave-repositories-out" if n_folds else "time-split (fewer than 2 repositories)"
