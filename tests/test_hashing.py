@@ -123,8 +123,8 @@ def test_murmurhash3_of_spans_equals_sklearns_for_every_length() -> None:
 def test_a_hash_of_minus_two_to_the_31_gets_sklearns_column() -> None:
     """|-2**31| does not fit an int32: sklearn defines its column as 2**31 mod n_features."""
     for n_features in (7, 2**10, 2**17, 1_000_003):
-        fast = fast_hashing_vectorizer()(n_features=n_features, alternate_sign=False)
-        matrix = fast._csr(np.array([0, 0]), np.array([-(2**31), 5], dtype=np.int32), 1)
+        matrix = _hashing._hashed_csr(np.array([0, 0]), np.array([-(2**31), 5], dtype=np.int32), 1, n_features,
+                                      False, np.float32)  # fmt: skip
         assert sorted(matrix.indices.tolist()) == sorted([2**31 % n_features, 5 % n_features])
 
 

@@ -230,8 +230,53 @@ def _word_spans(spans: _Spans, buf: np.ndarray, row_of: Any, runs: tuple[np.ndar
         spans.add(row[head], new_start[head], new_start[last] + length[last] - new_start[head])
 
 
-def _fast_hashing_class() -> type:
+def _ascii_spans(spans: _Spans, docs: list[Any], ascii_rows: list[int], runs: tuple[np.ndarray, int] | None,
+                 ngram_range: tuple[int, int]) -> None:  # fmt: skip
+    """The n-grams of the ASCII documents, from one buffer: the documents joined by newlines (which split words
+    and tokens alike), lowercased. `runs` None means char_wb's words, else token_runs' tokens."""
     import numpy as np
+
+    text = "\n".join([docs[i] for i in ascii_rows]).lower().encode("ascii")
+    buf = np.frombuffer(text, dtype=np.uint8)
+    ends = np.cumsum(np.fromiter((len(docs[i]) + 1 for i in ascii_rows), np.int64, len(ascii_rows)))
+    rows = np.asarray(ascii_rows, dtype=np.int64)
+
+    def row_of(offset: np.ndarray) -> np.ndarray:
+        return rows[np.searchsorted(ends, offset, side="right")]
+
+    if runs is None:
+        _char_wb_spans(spans, buf, row_of, ngram_range)
+    else:
+        _word_spans(spans, buf, row_of, runs, ngram_range)
+
+
+def _analyzed_spans(spans: _Spans, docs: list[Any], rows: list[int], analyze: Any) -> None:
+    """The n-grams sklearn's `analyze` cuts from docs[rows], encoded as UTF-8 into the buffer."""
+    import numpy as np
+
+    grams = [[g.encode("utf-8") for g in analyze(docs[i])] for i in rows]
+    lengths = np.fromiter((len(g) for gs in grams for g in gs), dtype=np.int64)
+    counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(rows))
+    base = spans.buffer(b"".join(chain.from_iterable(grams)))
+    spans.add(np.repeat(np.asarray(rows, np.int64), counts), base + np.cumsum(lengths) - lengths, lengths)
+
+
+def _hashed_csr(row: np.ndarray, h: np.ndarray, n_docs: int, n_features: int, alternate_sign: bool,
+                dtype: Any) -> Any:  # fmt: skip
+    """FeatureHasher's matrix from each n-gram's row and hash: column |h| mod n_features (sklearn's value for
+    |-2**31|), +1 or the hash's sign, duplicates summed, indices sorted."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    n = n_features
+    column = np.where(h == _INT32_MIN, (2147483647 - (n - 1)) % n, np.abs(h.astype(np.int64)) % n)
+    values = np.where(h >= 0, 1, -1) if alternate_sign else np.ones(len(h))
+    matrix = sp.csr_array((values.astype(dtype), (row, column)), shape=(n_docs, n), dtype=dtype)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def _fast_hashing_class() -> type:
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import HashingVectorizer
     from sklearn.preprocessing import normalize
@@ -264,44 +309,15 @@ def _fast_hashing_class() -> type:
             spans = _Spans()
             ascii_rows = [i for i, doc in enumerate(docs) if type(doc) is str and doc.isascii()]
             runs = None if self.analyzer == "char_wb" else token_runs(self.token_pattern)
-            others = sorted(set(range(len(docs))) - set(ascii_rows))
             if ascii_rows and (self.analyzer == "char_wb" or runs is not None):
-                # one buffer for the chunk, documents joined by newlines (which split words and tokens alike)
-                text = "\n".join([docs[i] for i in ascii_rows]).lower().encode("ascii")
-                buf = np.frombuffer(text, dtype=np.uint8)
-                ends = np.cumsum(np.fromiter((len(docs[i]) + 1 for i in ascii_rows), np.int64, len(ascii_rows)))
-                rows = np.asarray(ascii_rows, dtype=np.int64)
-
-                def row_of(offset: np.ndarray) -> np.ndarray:
-                    return rows[np.searchsorted(ends, offset, side="right")]
-
-                if self.analyzer == "char_wb":
-                    _char_wb_spans(spans, buf, row_of, self.ngram_range)
-                else:
-                    assert runs is not None
-                    _word_spans(spans, buf, row_of, runs, self.ngram_range)
+                _ascii_spans(spans, docs, ascii_rows, runs, self.ngram_range)
+                others = sorted(set(range(len(docs))) - set(ascii_rows))
             else:
                 others = list(range(len(docs)))
             if others:  # sklearn's analyzer cuts their n-grams; the hashing is shared
-                analyze = self.build_analyzer()
-                grams = [[g.encode("utf-8") for g in analyze(docs[i])] for i in others]
-                lengths = np.fromiter((len(g) for gs in grams for g in gs), dtype=np.int64)
-                counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(others))
-                base = spans.buffer(b"".join(chain.from_iterable(grams)))
-                spans.add(np.repeat(np.asarray(others, np.int64), counts), base + np.cumsum(lengths) - lengths, lengths)
+                _analyzed_spans(spans, docs, others, self.build_analyzer())
             row, h = spans.hashes()
-            return self._csr(row, h, len(docs))
-
-        def _csr(self, row: np.ndarray, h: np.ndarray, n_docs: int) -> Any:
-            """FeatureHasher's matrix from each n-gram's row and hash: column |h| mod n_features (sklearn's value
-            for |-2**31|), +1 or the hash's sign, duplicates summed, indices sorted."""
-            n = self.n_features
-            wide = h.astype(np.int64)
-            column = np.where(h == _INT32_MIN, (2147483647 - (n - 1)) % n, np.abs(wide) % n)
-            values = np.where(h >= 0, 1, -1) if self.alternate_sign else np.ones(len(h))
-            matrix = sp.csr_array((values.astype(self.dtype), (row, column)), shape=(n_docs, n), dtype=self.dtype)
-            matrix.sum_duplicates()
-            return matrix
+            return _hashed_csr(row, h, len(docs), self.n_features, self.alternate_sign, self.dtype)
 
     FastHashingVectorizer.__module__ = "commitlake.ml._hashing"
     FastHashingVectorizer.__qualname__ = "FastHashingVectorizer"
