@@ -71,6 +71,7 @@ class Sampler:
         self.root, self.postmaster = root, postmaster
         self.peak: dict[str, int] = {"commitlake_tree": 0, "commitlake_max_process": 0,
                                      "postgres_sum": 0, "postgres_max_process": 0}
+        self.samples: list[tuple[float, int, int]] = []  # (unix time, commitlake tree, Postgres sum)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -92,12 +93,23 @@ class Sampler:
             for key, value in (("commitlake_tree", sum(ours)), ("commitlake_max_process", max(ours, default=0)),
                                ("postgres_sum", sum(pg)), ("postgres_max_process", max(pg, default=0))):
                 self.peak[key] = max(self.peak[key], value)
+            self.samples.append((time.time(), sum(ours), sum(pg)))
             self._stop.wait(0.1)
 
     def stop(self) -> dict[str, float]:
         self._stop.set()
         self._thread.join()
         return {f"{k}_mb": round(v / 2**20, 1) for k, v in self.peak.items()}
+
+    def peaks_by_stage(self, rows: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
+        """The tree's and Postgres' peak RSS while each stage ran, to find which stage sets the run's peak."""
+        out: dict[str, dict[str, float]] = {}
+        for stage, (start, end) in stage_spans(rows).items():
+            inside = [s for s in self.samples if start.timestamp() <= s[0] <= end.timestamp()]
+            if inside:
+                out[stage] = {"commitlake_tree_mb": round(max(s[1] for s in inside) / 2**20, 1),
+                              "postgres_sum_mb": round(max(s[2] for s in inside) / 2**20, 1)}
+        return out
 
 
 def timed_run(env: dict[str, str], repos: list[str], run_id: str, postmaster: psutil.Process) -> dict[str, Any]:
@@ -117,7 +129,7 @@ def timed_run(env: dict[str, str], repos: list[str], run_id: str, postmaster: ps
         raw = conn.execute("select count(*) from raw.github_commits").fetchone()[0]  # type: ignore[index]
     stages = {stage: {"seconds": round(seconds or 0.0, 2), "status": status} for stage, seconds, status, _s, _f in rows}
     return {"wall_seconds": round(wall, 2), "stages": stages, "stage_wall": stage_wall(rows), "peak_rss": peaks,
-            "raw_rows": raw}
+            "peak_rss_by_stage": sampler.peaks_by_stage(rows), "raw_rows": raw}
 
 
 def _family(stage: str) -> str:
@@ -125,16 +137,21 @@ def _family(stage: str) -> str:
     return stage if stage.startswith("validate") else stage.split("[", 1)[0]
 
 
-def stage_wall(rows: list[tuple[Any, ...]]) -> dict[str, float]:
-    """Wall seconds per stage, first start to last finish: fan-out items run concurrently, so their durations
-    would add up to more than the stage took."""
+def stage_spans(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Each stage's first start and last finish (fan-out items run concurrently)."""
     spans: dict[str, list[Any]] = {}
     for stage, _seconds, _status, started, finished in rows:
         if started is None or finished is None:
             continue
         span = spans.setdefault(_family(stage), [started, finished])
         span[0], span[1] = min(span[0], started), max(span[1], finished)
-    return {stage: round((end - start).total_seconds(), 2) for stage, (start, end) in spans.items()}
+    return spans
+
+
+def stage_wall(rows: list[tuple[Any, ...]]) -> dict[str, float]:
+    """Wall seconds per stage, first start to last finish: fan-out items run concurrently, so their durations
+    would add up to more than the stage took."""
+    return {stage: round((end - start).total_seconds(), 2) for stage, (start, end) in stage_spans(rows).items()}
 
 
 def _walls(result: dict[str, Any]) -> dict[str, float]:
@@ -223,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: outcome[k] for k in ("commits", "rerun_share")} | {
                 "wall": outcome["first"]["wall_seconds"], "rerun": outcome["rerun"]["wall_seconds"],
                 "stages": outcome["first"]["stage_wall"],
-                "peak_rss": outcome["first"]["peak_rss"]}), flush=True)
+                "peak_rss": outcome["first"]["peak_rss"],
+                "peak_rss_by_stage": outcome["first"]["peak_rss_by_stage"]}), flush=True)
             # after every size: an interrupted run still leaves what it measured
             _write(results, load_before, million_skipped=args.million_if_quiet and 1_000_000 not in sizes)
     finally:
