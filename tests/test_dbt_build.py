@@ -226,6 +226,9 @@ def test_second_build_processes_only_the_new_rows(warehouse: dict) -> None:
     # Files are classified once, when their commit arrives.
     with_files = sum(bool(i.get("files")) for v in warehouse["new"].values() for i in v)
     assert _rows_affected(second, "int_commit_file_counts") == with_files
+    assert _rows_affected(second, "int_commit_paths") == with_files
+    # A message is read once, when its commit arrives (merges are never classified).
+    assert _rows_affected(second, "int_commit_texts") == new_non_merge
     # Old fct rows were not rewritten.
     after = dict(_query(warehouse["url"], "select commit_id, transformed_at from analytics.fct_commits"))
     assert all(after[k] == v for k, v in warehouse["fct_before"].items())
@@ -233,7 +236,7 @@ def test_second_build_processes_only_the_new_rows(warehouse: dict) -> None:
 
 def test_unit_tests_ran_and_passed(warehouse: dict) -> None:
     unit = {k: r["status"] for k, r in warehouse["second"].items() if k.startswith("unit_test.")}
-    assert len(unit) >= 6 and set(unit.values()) == {"pass"}, unit
+    assert len(unit) >= 8 and set(unit.values()) == {"pass"}, unit
 
 
 def test_incremental_result_equals_a_full_refresh(warehouse: dict) -> None:

@@ -27,7 +27,8 @@ from test_dbt_build import NEW_SHARE, SCHEMA_SQL, _build, _items, _load, _query
 TABLES = ["analytics.fct_commits", "analytics.ml_commit_features", "analytics.repo_daily_activity",
           "analytics.author_daily_activity", "analytics.dim_authors", "analytics.dim_repositories",
           "staging.int_author_identities", "staging.stg_github__commits", "ops.loaded_objects"]
-INCREMENTAL = ["stg_github__commits", "fct_commits", "ml_commit_features", "int_commit_file_counts"]
+INCREMENTAL = ["stg_github__commits", "fct_commits", "ml_commit_features", "int_commit_file_counts",
+               "int_commit_paths", "int_commit_texts"]
 VOLATILE = ("transformed_at", "max_loaded_at", "loaded_at", "lake_key", "run_id")
 
 

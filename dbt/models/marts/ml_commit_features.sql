@@ -1,8 +1,10 @@
 {#- The classifier's training and scoring table: one row per non-merge commit. The label is fct_commits'
     commit_type; `text` is the subject with a conventional prefix removed, so the label never leaks into the input.
-    Incremental on fct_commits.transformed_at: new and re-keyed commits only. File counts come precomputed per
-    commit from int_commit_file_counts, so no file is classified here. Leak-free by construction: `text` has no
-    type or scope, `body` no header line, trailer or hash, `paths` are the changed files, and the author history counts only *earlier* commits. -#}
+    Incremental on fct_commits.transformed_at: new and re-keyed commits only. Everything per commit comes
+    precomputed (file counts from int_commit_file_counts, `paths` from int_commit_paths, `body` from
+    int_commit_texts), so dbt builds those beside the marts and this model only joins them and counts the
+    author's history. Leak-free by construction: `text` has no type or scope, `body` no header line, trailer or
+    hash, `paths` are the changed files, and the author history counts only *earlier* commits. -#}
 with
 
 {% if is_incremental() %}
@@ -33,26 +35,21 @@ commits as (
 
 ),
 
-messages as (
+texts as (
 
-    select commit_id, message, {{ cc_body_text('message') }} as body_text from {{ ref('stg_github__commits') }}
+    select * from {{ ref('int_commit_texts') }}
     {% if is_incremental() %}
     where commit_id in (select commit_id from commits)
     {% endif %}
-    offset 0  -- body_text once per row: cc_body reads it up to four times
 
 ),
 
 paths as (
 
-    select
-        commit_id,
-        string_agg(lower(filename), ' ' order by file_index) filter (where file_index <= 100) as paths
-    from {{ ref('stg_github__commit_files') }}
+    select * from {{ ref('int_commit_paths') }}
     {% if is_incremental() %}
     where commit_id in (select commit_id from commits)
     {% endif %}
-    group by commit_id
 
 ),
 
@@ -91,7 +88,7 @@ final as (
         commits.committed_at,
         commits.commit_type,
         {{ cc_text('commits.subject', 'commits.is_conventional') }} as text,
-        {{ cc_body('messages.body_text') }} as body,
+        texts.body,
         coalesce(paths.paths, '') as paths,
         commits.is_bot,
         commits.files_changed,
@@ -102,14 +99,14 @@ final as (
         coalesce(file_counts.n_ci_files, 0) as n_ci_files,
         coalesce(file_counts.n_build_files, 0) as n_build_files,
         coalesce(file_counts.n_src_files, 0) as n_src_files,
-        length(messages.message) as message_length,
-        coalesce(btrim(substr(messages.message, length(commits.subject) + 1), E' \t\r\n') <> '', false) as has_body,
+        texts.message_length,
+        texts.has_body,
         extract(hour from commits.committed_at at time zone 'UTC')::integer as commit_hour,
         extract(isodow from commits.committed_at at time zone 'UTC')::integer as commit_dow,
         coalesce(author_history.author_prior_commits, 0) as author_prior_commits,
         commits.transformed_at
     from commits
-    inner join messages on messages.commit_id = commits.commit_id
+    inner join texts on texts.commit_id = commits.commit_id
     left join file_counts on file_counts.commit_id = commits.commit_id
     left join paths on paths.commit_id = commits.commit_id
     left join author_history on author_history.commit_id = commits.commit_id
