@@ -21,6 +21,7 @@ from commitlake.config import Settings
 from commitlake.contract import RUN_FINISHED_EVENT
 from commitlake.errors import ConfigError, StageFailed
 from commitlake.logs import bind, current_run_id, get_logger
+from commitlake.memory import release_free_memory
 from commitlake.pipeline import FAN_OUT_LIST, Backoff, Stage
 from commitlake.stages import StageContext, StageResult, execute_stage, merge_for, read_stage_details, record_stage
 from commitlake.stages.validate import EARLY_LAYERS, only_layers
@@ -154,10 +155,12 @@ def run_pipeline(
             validating = any(s.name == "validate" for s in selected)
             for stage in selected:
                 summary.results[stage.name] = executor.run(stage)
+                release_free_memory()  # every stage runs in this process: what one freed must not stay resident
                 if validating and stage.name in EARLY_LAYERS:  # e.g. raw right after load, before dbt reads it
                     early = EARLY_LAYERS[stage.name]
                     with only_layers(early):
                         summary.results[f"validate[{','.join(early)}]"] = execute_stage("validate", ctx)
+                    release_free_memory()
         except StageFailed as exc:
             seconds = round(time.monotonic() - started, 3)
             record_stage(warehouse, run_id, RUN_STAGE, "failed", duration_s=seconds, error=str(exc))

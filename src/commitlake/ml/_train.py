@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from commitlake.errors import CommitlakeError
 from commitlake.logs import get_logger
+from commitlake.memory import release_free_memory
 from commitlake.ml._artifacts import confusion_png, feature_importances, per_class_table
 from commitlake.ml._drift import REFERENCE_ARTIFACT, reference_profile
 from commitlake.ml._evaluate import (
@@ -205,6 +206,7 @@ def _select_and_evaluate(
         search, search_train, search_test, labels, candidates=candidates, budget_seconds=budget_seconds,
         random_state=random_state, log=_log.info, jobs=jobs,
     )  # fmt: skip
+    release_free_memory()  # the search's garbage (pickled calls, results) before the refit, the largest fit
     if search is frame:
         curve = learning_curve(selection.winner, train_df, test_df, labels, random_state, jobs)
     else:

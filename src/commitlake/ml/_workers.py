@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from commitlake.memory import release_free_memory
+
 __all__ = [
     "CGROUP_CPU_MAX",
     "DEFAULT_MAX_JOBS",
@@ -90,7 +92,16 @@ def map_in_workers(fn: Callable[..., Any], calls: Iterable[tuple[Any, ...]], job
     from joblib import Parallel, delayed, parallel_config
 
     with parallel_config(**loky_config()):
-        return list(Parallel(n_jobs=jobs, pre_dispatch="n_jobs")(delayed(fn)(*args) for args in calls))
+        return list(Parallel(n_jobs=jobs, pre_dispatch="n_jobs")(delayed(_then_release)(fn, *args) for args in calls))
+
+
+def _then_release(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) in a worker, then the worker's freed heap back to the OS: a worker runs fit after fit, and what
+    one fit freed stayed resident while the next ran (and while the worker idled through the parent's refit)."""
+    try:
+        return fn(*args)
+    finally:
+        release_free_memory()
 
 
 def fit_jobs() -> int:
