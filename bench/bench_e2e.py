@@ -5,6 +5,7 @@ the embedded defaults (Postgres, local lake, local MLflow), and `commitlake run`
 the peak RSS of the commitlake process tree and of the Postgres server (postmaster and backends: the sum of
 their RSS counts shared buffers once per process, so it is an upper bound; the largest single one is given
 too). Per-stage wall time comes from the run ledger (ops.pipeline_runs); rows/s divides the commits by it.
+`by_stage` gives each stage's peak RSS and the cores the machine kept busy while it ran (where a core idles).
 A second `commitlake run` with no new data follows, timed the same way.
 
 Writes bench/results/e2e.json and bench/results/e2e.png (log-log: time against commits per stage, with the
@@ -71,7 +72,8 @@ class Sampler:
         self.root, self.postmaster = root, postmaster
         self.peak: dict[str, int] = {"commitlake_tree": 0, "commitlake_max_process": 0,
                                      "postgres_sum": 0, "postgres_max_process": 0}
-        self.samples: list[tuple[float, int, int]] = []  # (unix time, commitlake tree, Postgres sum)
+        #: (unix time, commitlake tree RSS, Postgres RSS sum, CPU seconds the machine has been busy)
+        self.samples: list[tuple[float, int, int, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -93,7 +95,8 @@ class Sampler:
             for key, value in (("commitlake_tree", sum(ours)), ("commitlake_max_process", max(ours, default=0)),
                                ("postgres_sum", sum(pg)), ("postgres_max_process", max(pg, default=0))):
                 self.peak[key] = max(self.peak[key], value)
-            self.samples.append((time.time(), sum(ours), sum(pg)))
+            cpu = psutil.cpu_times()
+            self.samples.append((time.time(), sum(ours), sum(pg), cpu.user + cpu.nice + cpu.system + cpu.iowait))
             self._stop.wait(0.1)
 
     def stop(self) -> dict[str, float]:
@@ -101,14 +104,17 @@ class Sampler:
         self._thread.join()
         return {f"{k}_mb": round(v / 2**20, 1) for k, v in self.peak.items()}
 
-    def peaks_by_stage(self, rows: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
-        """The tree's and Postgres' peak RSS while each stage ran, to find which stage sets the run's peak."""
+    def by_stage(self, rows: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
+        """Per stage: the tree's and Postgres' peak RSS (which stage sets the run's peak) and the cores the machine
+        kept busy on average (iowait counted as busy): below the CPU count, a stage leaves cores idle."""
         out: dict[str, dict[str, float]] = {}
         for stage, (start, end) in stage_spans(rows).items():
             inside = [s for s in self.samples if start.timestamp() <= s[0] <= end.timestamp()]
             if inside:
+                span = inside[-1][0] - inside[0][0]
                 out[stage] = {"commitlake_tree_mb": round(max(s[1] for s in inside) / 2**20, 1),
-                              "postgres_sum_mb": round(max(s[2] for s in inside) / 2**20, 1)}
+                              "postgres_sum_mb": round(max(s[2] for s in inside) / 2**20, 1),
+                              "busy_cores": round((inside[-1][3] - inside[0][3]) / span, 2) if span > 0 else 0.0}
         return out
 
 
@@ -129,7 +135,7 @@ def timed_run(env: dict[str, str], repos: list[str], run_id: str, postmaster: ps
         raw = conn.execute("select count(*) from raw.github_commits").fetchone()[0]  # type: ignore[index]
     stages = {stage: {"seconds": round(seconds or 0.0, 2), "status": status} for stage, seconds, status, _s, _f in rows}
     return {"wall_seconds": round(wall, 2), "stages": stages, "stage_wall": stage_wall(rows), "peak_rss": peaks,
-            "peak_rss_by_stage": sampler.peaks_by_stage(rows), "raw_rows": raw}
+            "by_stage": sampler.by_stage(rows), "raw_rows": raw}
 
 
 def _family(stage: str) -> str:
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 "wall": outcome["first"]["wall_seconds"], "rerun": outcome["rerun"]["wall_seconds"],
                 "stages": outcome["first"]["stage_wall"],
                 "peak_rss": outcome["first"]["peak_rss"],
-                "peak_rss_by_stage": outcome["first"]["peak_rss_by_stage"]}), flush=True)
+                "by_stage": outcome["first"]["by_stage"]}), flush=True)
             # after every size: an interrupted run still leaves what it measured
             _write(results, load_before, million_skipped=args.million_if_quiet and 1_000_000 not in sizes)
     finally:
