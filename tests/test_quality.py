@@ -310,7 +310,7 @@ BREAKAGES = {
         f"alter table {RAW} drop constraint github_commits_pkey;"
         f" insert into {RAW} select * from {RAW} where sha = {_ONE_RAW_SHA}",
         {
-            (RAW, "expect_compound_columns_to_be_unique", None, "critical"),
+            (RAW, "repo_sha_unique", None, "critical"),
             (STG, "row_count_equals_raw", None, "critical"),
         },
     ),
@@ -344,6 +344,10 @@ BREAKAGES = {
     ),
     "abbreviated sha": (
         f"update {RAW} set sha = left(sha, 7) where sha = {_ONE_RAW_SHA}",
+        {(RAW, "expect_column_value_lengths_to_be_between", "sha", "critical")},
+    ),
+    "upper-case sha": (
+        f"update {RAW} set sha = upper(sha) where sha = {_ONE_RAW_SHA}",
         {(RAW, "expect_column_values_to_match_regex", "sha", "critical")},
     ),
     "commit dated at the epoch": (
@@ -460,9 +464,9 @@ def test_failure_records_what_was_observed(warehouse: str) -> None:
     report = validate_warehouse(warehouse, "run-observed", spec=SPEC)
 
     by_key = {(r.suite, r.expectation, r.column_name): r.observed for r in report.results}
-    regex = by_key[(RAW, "expect_column_values_to_match_regex", "sha")]
-    assert regex["unexpected_count"] == 1
-    assert regex["unexpected_sample"] == [short]
+    length = by_key[(RAW, "expect_column_value_lengths_to_be_between", "sha")]
+    assert length["unexpected_count"] == 1
+    assert length["unexpected_sample"] == [short]
     assert "does not exist" in by_key[(DIM, "expect_column_values_to_be_unique", "repo_full_name")]["error"]
     assert "text" in by_key[(ML, "expect_column_values_to_not_be_null", "text")]["error"]
 
