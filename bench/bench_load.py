@@ -50,6 +50,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from commitlake.config import DEFAULT_LOAD_STREAMS
 from commitlake.lake import LocalLake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
+from commitlake.stages.ingest import encode_batch
 from commitlake.warehouse.load import _copy_text, load_lake
 from commitlake.warehouse.quarantine import Rejected, check_line, date_window
 
@@ -135,7 +136,7 @@ def build(work: Path, commits: int) -> tuple[LocalLake, Path, int, int]:
             objects = []
             for index in range(0, len(lines), PART):
                 part = lines[index : index + PART]
-                data = gzip.compress(b"\n".join(part) + b"\n", compresslevel=6, mtime=0)
+                data = encode_batch(part)
                 key = part_key(prefix, index // PART)
                 lake.put_bytes(key, data)
                 objects.append(ManifestObject(key, len(part), hashlib.sha256(data).hexdigest(), len(data)))
