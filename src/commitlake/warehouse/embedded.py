@@ -258,6 +258,10 @@ class EmbeddedPostgres:
                     "--auth-local=scram-sha-256",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
+                    # Sort text by bytes: for UTF-8 the same order as C.UTF-8's code points, but Postgres takes
+                    # the memcmp path with abbreviated keys only for "C" (unique index on 5.5M file keys 10.5 s
+                    # → 6.9 s). Character classes (lower(), regexes) keep C.UTF-8's Unicode ctype.
+                    "--lc-collate=C",
                 ]
             )
         finally:
