@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,20 @@ def _note_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
 def admin_url() -> str:
     """Superuser URL of the session's server (database `postgres`)."""
     return os.environ["COMMITLAKE_TEST_DATABASE_URL"]
+
+
+@pytest.fixture(scope="module")
+def private_cluster() -> Iterator[Any]:
+    """An embedded PostgreSQL cluster of this module's own, for what the session's server cannot show: cluster-wide
+    roles an init script creates, the settings initdb chose."""
+    from commitlake.warehouse.embedded import EmbeddedPostgres
+
+    root = Path(tempfile.mkdtemp(prefix="commitlake-initdb-"))
+    server = EmbeddedPostgres(root / "pg")
+    server.ensure_running()
+    yield server
+    server.destroy()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

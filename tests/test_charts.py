@@ -12,7 +12,6 @@ import copy
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -637,26 +636,13 @@ def test_grafana_provisioning(platform: list[Doc]) -> None:
 # -- postgres role matrix, for real --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fresh_cluster() -> Iterator[Any]:
-    """A PostgreSQL cluster of our own: the init script creates cluster-wide roles."""
-    from commitlake.warehouse.embedded import EmbeddedPostgres
-
-    root = Path(tempfile.mkdtemp(prefix="commitlake-initdb-"))
-    server = EmbeddedPostgres(root / "pg")
-    server.ensure_running()
-    yield server
-    server.destroy()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def test_postgres_init_creates_the_role_matrix(platform: list[Doc], fresh_cluster: Any) -> None:
+def test_postgres_init_creates_the_role_matrix(platform: list[Doc], private_cluster: Any) -> None:
     import psycopg
 
     from commitlake.warehouse.embedded import find_postgres_bin
 
     sql = by_kind(platform, "ConfigMap")["commitlake-postgres-initdb"]["data"]["10-commitlake-roles.sql"]
-    admin = fresh_cluster.url("postgres", "postgres")
+    admin = private_cluster.url("postgres", "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:  # the embedded bootstrap pre-creates these
         conn.execute("drop database if exists commitlake")
         for role in ("pipeline", *PERSONAS):

@@ -7,43 +7,27 @@ must still lower-case non-ASCII paths and names (the character type stays C.UTF-
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import psycopg
-import pytest
 
 from commitlake.warehouse.embedded import EmbeddedPostgres
 
 WORDS = ["zebra", "Zebra", "école", "Ecole", "ecole", "日本", "ß", "a-b", "a_b", "a b", "Ä", "z", "~", "émile"]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmbeddedPostgres]:
-    outer = Path(tempfile.mkdtemp(prefix="commitlake-test-locale-"))
-    pg = EmbeddedPostgres(outer / "postgres")
-    pg.ensure_running()
-    yield pg
-    pg.destroy()
-    shutil.rmtree(outer, ignore_errors=True)
-
-
-def test_database_collates_by_bytes_with_a_unicode_ctype(server: EmbeddedPostgres) -> None:
-    with psycopg.connect(server.url()) as conn:
+def test_database_collates_by_bytes_with_a_unicode_ctype(private_cluster: EmbeddedPostgres) -> None:
+    with psycopg.connect(private_cluster.url()) as conn:
         row = conn.execute("select datcollate, datctype from pg_database where datname = current_database()")
         assert row.fetchone() == ("C", "C.UTF-8")
 
 
-def test_order_is_code_point_order(server: EmbeddedPostgres) -> None:
-    with psycopg.connect(server.url()) as conn:
+def test_order_is_code_point_order(private_cluster: EmbeddedPostgres) -> None:
+    with psycopg.connect(private_cluster.url()) as conn:
         ordered = conn.execute("select array_agg(w order by w) from unnest(%s::text[]) as w", [WORDS]).fetchone()
     assert ordered is not None
     assert ordered[0] == sorted(WORDS)  # Python compares str by code point
 
 
-def test_lower_and_regex_classes_know_non_ascii(server: EmbeddedPostgres) -> None:
-    with psycopg.connect(server.url()) as conn:
+def test_lower_and_regex_classes_know_non_ascii(private_cluster: EmbeddedPostgres) -> None:
+    with psycopg.connect(private_cluster.url()) as conn:
         row = conn.execute("select lower('ÉCOLE/Über.md'), 'été' ~ '^[[:alpha:]]+$'").fetchone()
     assert row == ("école/über.md", True)
