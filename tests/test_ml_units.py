@@ -9,7 +9,7 @@ import pytest
 
 from commitlake.errors import ConfigError
 from commitlake.ml._baselines import keyword_predict
-from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, leave_repos_out_predict
+from commitlake.ml._evaluate import DEFAULT_BUDGET_SECONDS, SEARCH_SPACE, leave_repos_out_predict, relative_cost
 from commitlake.ml._features import ID_COLUMNS, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
 from commitlake.ml._sample import DEFAULT_MAX_ROWS, DEFAULT_SEARCH_ROWS, MIN_ROWS_PER_LABEL, cap_rows
 from commitlake.ml._workers import default_jobs
@@ -348,3 +348,14 @@ def test_a_killed_predict_leaves_no_scoring_workers() -> None:
 
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_SCORER], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert kill_and_find_orphans(proc, settle=2) == [], "orphaned scoring workers"
+
+
+def test_a_setting_is_priced_by_its_trees_and_rounds() -> None:
+    """The search starts a setting only when its price fits the budget left: a forest of 150 trees costs what
+    150/80 default forests do, 60 boosting rounds twice 30, a linear model's C nothing more."""
+    assert relative_cost("random_forest", {"min_samples_leaf": 1, "n_estimators": 150}) == pytest.approx(150 / 80)
+    assert relative_cost("hist_gb", {"learning_rate": 0.15, "max_iter": 60}) == pytest.approx(2.0)
+    assert relative_cost("linear", {"C": 0.3}) == 1.0
+    assert relative_cost("random_forest", {"n_estimators": 40}) == pytest.approx(0.5)
+    priced = {name: [relative_cost(name, s) for s in settings] for name, settings in SEARCH_SPACE.items()}
+    assert priced == {"linear": [1.0, 1.0], "random_forest": [150 / 80], "hist_gb": [2.0]}
