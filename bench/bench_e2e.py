@@ -2,9 +2,11 @@
 
 For each size: bench/gen_commits.py writes one `jsonl:` source per repository, a fresh COMMITLAKE_HOME gets
 the embedded defaults (Postgres, local lake, local MLflow), and `commitlake run` runs while a sampler records
-the peak RSS of the commitlake process tree and of the Postgres server (postmaster and backends: the sum of
-their RSS counts shared buffers once per process, so it is an upper bound; the largest single one is given
-too). Per-stage wall time comes from the run ledger (ops.pipeline_runs); rows/s divides the commits by it.
+the peak memory of the commitlake process tree and of the Postgres server (postmaster and backends). RSS summed
+over processes counts a shared page once per process that maps it (Postgres' shared buffers in every backend,
+the training data the search workers map), so the sum is an upper bound and the largest single process is
+given too; PSS (each shared page divided among the processes that map it) is what the tree really holds.
+Per-stage wall time comes from the run ledger (ops.pipeline_runs); rows/s divides the commits by it.
 `by_stage` gives each stage's peak RSS and the cores the machine kept busy while it ran (where a core idles).
 A second `commitlake run` with no new data follows, timed the same way.
 
@@ -66,37 +68,44 @@ def _postmaster(url: str) -> psutil.Process:
 
 
 class Sampler:
-    """Peak RSS of a process tree and of the Postgres server, sampled every 100 ms."""
+    """Peak RSS and PSS of a process tree and of the Postgres server, sampled every 100 ms."""
 
     def __init__(self, root: psutil.Process, postmaster: psutil.Process) -> None:
         self.root, self.postmaster = root, postmaster
-        self.peak: dict[str, int] = {"commitlake_tree": 0, "commitlake_max_process": 0,
-                                     "postgres_sum": 0, "postgres_max_process": 0}
-        #: (unix time, commitlake tree RSS, Postgres RSS sum, CPU seconds the machine has been busy)
-        self.samples: list[tuple[float, int, int, float]] = []
+        self.peak: dict[str, int] = {"commitlake_tree": 0, "commitlake_max_process": 0, "commitlake_tree_pss": 0,
+                                     "postgres_sum": 0, "postgres_max_process": 0, "postgres_pss": 0}
+        #: (unix time, commitlake tree RSS, Postgres RSS sum, CPU seconds the machine has been busy,
+        #: commitlake tree PSS, Postgres PSS)
+        self.samples: list[tuple[float, int, int, float, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     @staticmethod
-    def _rss(root: psutil.Process) -> list[int]:
+    def _memory(root: psutil.Process) -> list[tuple[int, int]]:
+        """(RSS, PSS) of each process of the tree; PSS is RSS where the kernel does not tell it."""
         out = []
         for proc in [root, *root.children(recursive=True)]:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                out.append(proc.memory_info().rss)
+                info = proc.memory_full_info()
+                out.append((info.rss, getattr(info, "pss", info.rss)))
         return out
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                ours, pg = self._rss(self.root), self._rss(self.postmaster)
+                ours, pg = self._memory(self.root), self._memory(self.postmaster)
             except psutil.NoSuchProcess:
                 ours, pg = [], []
-            for key, value in (("commitlake_tree", sum(ours)), ("commitlake_max_process", max(ours, default=0)),
-                               ("postgres_sum", sum(pg)), ("postgres_max_process", max(pg, default=0))):
+            rss, pg_rss = [m[0] for m in ours], [m[0] for m in pg]
+            pss, pg_pss = sum(m[1] for m in ours), sum(m[1] for m in pg)
+            for key, value in (("commitlake_tree", sum(rss)), ("commitlake_max_process", max(rss, default=0)),
+                               ("commitlake_tree_pss", pss), ("postgres_sum", sum(pg_rss)),
+                               ("postgres_max_process", max(pg_rss, default=0)), ("postgres_pss", pg_pss)):
                 self.peak[key] = max(self.peak[key], value)
             cpu = psutil.cpu_times()
-            self.samples.append((time.time(), sum(ours), sum(pg), cpu.user + cpu.nice + cpu.system + cpu.iowait))
+            self.samples.append((time.time(), sum(rss), sum(pg_rss), cpu.user + cpu.nice + cpu.system + cpu.iowait,
+                                 pss, pg_pss))
             self._stop.wait(0.1)
 
     def stop(self) -> dict[str, float]:
@@ -105,15 +114,17 @@ class Sampler:
         return {f"{k}_mb": round(v / 2**20, 1) for k, v in self.peak.items()}
 
     def by_stage(self, rows: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
-        """Per stage: the tree's and Postgres' peak RSS (which stage sets the run's peak) and the cores the machine
-        kept busy on average (iowait counted as busy): below the CPU count, a stage leaves cores idle."""
+        """Per stage: the tree's and Postgres' peak RSS and PSS (which stage sets the run's peak) and the cores the
+        machine kept busy on average (iowait counted as busy): below the CPU count, a stage leaves cores idle."""
         out: dict[str, dict[str, float]] = {}
         for stage, (start, end) in stage_spans(rows).items():
             inside = [s for s in self.samples if start.timestamp() <= s[0] <= end.timestamp()]
             if inside:
                 span = inside[-1][0] - inside[0][0]
                 out[stage] = {"commitlake_tree_mb": round(max(s[1] for s in inside) / 2**20, 1),
+                              "commitlake_tree_pss_mb": round(max(s[4] for s in inside) / 2**20, 1),
                               "postgres_sum_mb": round(max(s[2] for s in inside) / 2**20, 1),
+                              "postgres_pss_mb": round(max(s[5] for s in inside) / 2**20, 1),
                               "busy_cores": round((inside[-1][3] - inside[0][3]) / span, 2) if span > 0 else 0.0}
         return out
 
