@@ -252,6 +252,24 @@ def test_default_profile_has_no_cloudnative_pg(charts_dir: Path, crds: CrdValida
     assert one(docs, "StatefulSet", "commitlake-postgres")
 
 
+def _major(image: str) -> int:
+    """PostgreSQL's major version from an image reference: postgres:18.4-alpine, .../postgresql:17.6-system-bookworm."""
+    return int(image.rsplit(":", 1)[1].split(".", 1)[0])
+
+
+def test_both_profiles_collate_by_code_point_with_unicode_ctype(charts_dir: Path, scale: list[Doc]) -> None:
+    """The models lower() and match subjects, and sort and index text keys: every profile's warehouse must do it as
+    the embedded server does (C collation, C.UTF-8 ctype), with PostgreSQL's builtin C.UTF-8 locale (17+)."""
+    initdb = one(scale, "Cluster", CLUSTER)["spec"]["bootstrap"]["initdb"]
+    assert (initdb.get("localeProvider"), initdb.get("builtinLocale")) == ("builtin", "C.UTF-8")
+    assert _major(one(scale, "Cluster", CLUSTER)["spec"]["imageName"]) >= 17
+    default = one(render(charts_dir / "commitlake"), "StatefulSet", "commitlake-postgres")
+    container = default["spec"]["template"]["spec"]["containers"][0]
+    args = {e["name"]: e.get("value") for e in container["env"]}["POSTGRES_INITDB_ARGS"].split()
+    assert {"--encoding=UTF8", "--locale-provider=builtin", "--builtin-locale=C.UTF-8"} <= set(args)
+    assert _major(container["image"]) >= 17
+
+
 # -- PSS and NetworkPolicies ---------------------------------------------------------------------------------
 
 PIPELINE = Endpoint(labels={"app.kubernetes.io/part-of": "commitlake", "app.kubernetes.io/component": "pipeline"})
