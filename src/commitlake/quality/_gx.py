@@ -8,6 +8,7 @@ commitlake.quality costs nothing until a validation actually runs.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections import defaultdict
@@ -66,6 +67,8 @@ def run_checks(
     whole table (or sorts it, for uniqueness) even when nothing is wrong. So strict map checks are first
     screened with BOOLEAN_ONLY; only those that fail, plus the aggregate checks (whose observed value is the
     point) and checks with `mostly` (which may pass with offenders worth seeing), run with BASIC results.
+    Row-returning SQL checks likewise: GX runs their query twice, as a count and for the rows, even when no row
+    comes back, so they are counted first and only those with offending rows run again for the rows.
     """
     if not checks:
         return []
@@ -156,15 +159,17 @@ class _Run:
         ]
         screened = self.validate(strict_map, "BOOLEAN_ONLY") if strict_map else {}
         to_detail = [i for i in range(len(self.checks)) if i not in screened or not screened[i].success]
-        # Row-returning SQL checks run with COMPLETE: only that format returns the offending rows (GX caps them).
         rows = [i for i in to_detail if "unexpected_rows_query" in self.checks[i].kwargs]
-        basic = [i for i in to_detail if i not in rows]
-        detailed = self.validate(basic, "BASIC") if basic else {}
-        detailed.update(self.validate(rows, "COMPLETE") if rows else {})
+        # Row-returning SQL checks are counted with the rest (one query each; their observed value is the count);
+        # those with offending rows run again with COMPLETE, the one format that returns the rows (GX caps them).
+        detailed = self.validate(to_detail, "BASIC", counted=set(rows)) if to_detail else {}
+        offending = [i for i in rows if not detailed[i].success]
+        detailed.update(self.validate(offending, "COMPLETE") if offending else {})
         return screened, detailed
 
-    def validate(self, indexes: list[int], result_format: str) -> dict[int, Any]:
-        """One checkpoint over the given checks; GX results keyed by check index."""
+    def validate(self, indexes: list[int], result_format: str, counted: set[int] | None = None) -> dict[int, Any]:
+        """One checkpoint over the given checks (those in `counted`: row-returning SQL checks, by their row count
+        only); GX results keyed by check index."""
         import great_expectations as gx
 
         by_table: dict[str, list[int]] = defaultdict(list)
@@ -174,7 +179,8 @@ class _Run:
         for table, table_indexes in by_table.items():
             suite = self.context.suites.add(gx.ExpectationSuite(name=f"{table} {result_format}"))
             for index in table_indexes:
-                suite.add_expectation(_build(self.classes[index], self.checks[index], index))
+                cls = _row_count_expectation() if index in (counted or ()) else self.classes[index]
+                suite.add_expectation(_build(cls, self.checks[index], index))
             definition = gx.ValidationDefinition(name=suite.name, data=self.batches[table], suite=suite)
             definitions.append(self.context.validation_definitions.add(definition))
         checkpoint = self.context.checkpoints.add(
@@ -192,6 +198,25 @@ class _Run:
                 assert validation.expectation_config is not None
                 found[int(validation.expectation_config.meta[_META_KEY])] = validation
         return found
+
+
+@functools.cache
+def _row_count_expectation() -> type:
+    """GX's UnexpectedRowsExpectation measuring only the number of offending rows: GX's own class also depends on
+    the rows themselves, a second run of the same query. Built once, on first use (GX registers it by name)."""
+    from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
+
+    class CommitlakeUnexpectedRowCount(UnexpectedRowsExpectation):
+        """The number of rows `unexpected_rows_query` returns, counted by the server; success when none."""
+
+        metric_dependencies = ("unexpected_rows_query.row_count",)
+
+        def _validate(self, metrics: dict[str, Any], runtime_configuration: dict[str, Any] | None = None,
+                      execution_engine: Any = None) -> dict[str, Any]:
+            count = metrics["unexpected_rows_query.row_count"]
+            return {"success": count == 0, "result": {"observed_value": count}}
+
+    return CommitlakeUnexpectedRowCount
 
 
 def _results(
