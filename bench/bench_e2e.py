@@ -7,7 +7,7 @@ over processes counts a shared page once per process that maps it (Postgres' sha
 the training data the search workers map), so the sum is an upper bound and the largest single process is
 given too; PSS (each shared page divided among the processes that map it) is what the tree really holds.
 Per-stage wall time comes from the run ledger (ops.pipeline_runs); rows/s divides the commits by it.
-`by_stage` gives each stage's peak RSS and the cores the machine kept busy while it ran (where a core idles).
+`by_stage` gives each stage's peak RSS and PSS and the cores the machine kept busy while it ran (where a core idles).
 A second `commitlake run` with no new data follows, timed the same way.
 
 Writes bench/results/e2e.json and bench/results/e2e.png (log-log: time against commits per stage, with the

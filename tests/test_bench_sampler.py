@@ -15,8 +15,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_e2e import Sampler  # noqa: E402
 
-MB = 2**20
-
 # A parent maps 120 MB of shared memory and touches it, then two forked children touch it too and all three
 # wait: three processes each show the 120 MB in their RSS, while the pages exist once.
 _SHARED_TREE = textwrap.dedent(
