@@ -15,21 +15,30 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_e2e import Sampler  # noqa: E402
 
-# A parent maps 120 MB of shared memory and touches it, then two forked children touch it too and all three
-# wait: three processes each show the 120 MB in their RSS, while the pages exist once.
+# A parent maps 120 MB of shared memory and touches every page, then two forked children touch them too and all
+# three wait: three processes each show the 120 MB in their RSS, while the pages exist once. Pages are touched one
+# by one, so no temporary copy of them ever sits in a private heap; "ready" is printed once all three have them.
 _SHARED_TREE = textwrap.dedent(
     """
     import mmap, os, sys, time
-    shared = mmap.mmap(-1, 120 * 2**20, flags=mmap.MAP_SHARED)
-    shared.write(b"x" * len(shared))
+    size = 120 * 2**20
+    shared = mmap.mmap(-1, size, flags=mmap.MAP_SHARED)
+    for i in range(0, size, 4096):
+        shared[i] = 1
+    done, told = os.pipe()
     children = []
     for _ in range(2):
         pid = os.fork()
         if pid == 0:
-            total = sum(shared[i] for i in range(0, len(shared), 4096))  # touch every page
+            sum(shared[i] for i in range(0, size, 4096))
+            os.write(told, b"x")
             time.sleep(float(sys.argv[1]))
             os._exit(0)
         children.append(pid)
+    got = b""
+    while len(got) < 2:  # one byte from each child
+        got += os.read(done, 2 - len(got))
+    print("ready", flush=True)
     time.sleep(float(sys.argv[1]))
     for pid in children:
         os.waitpid(pid, 0)
@@ -38,11 +47,12 @@ _SHARED_TREE = textwrap.dedent(
 
 
 def test_pss_counts_a_shared_mapping_once_where_the_rss_sum_counts_it_per_process() -> None:
-    tree = subprocess.Popen([sys.executable, "-c", _SHARED_TREE, "3"])
+    tree = subprocess.Popen([sys.executable, "-c", _SHARED_TREE, "3"], stdout=subprocess.PIPE, text=True)
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
     try:
+        assert tree.stdout is not None and tree.stdout.readline().strip() == "ready"
         sampler = Sampler(psutil.Process(tree.pid), psutil.Process(idle.pid))
-        time.sleep(2.5)
+        time.sleep(1.0)
         peaks = sampler.stop()
     finally:
         tree.wait(timeout=30)
