@@ -260,9 +260,10 @@ def _major(image: str) -> int:
 def test_both_profiles_collate_by_code_point_with_unicode_ctype(charts_dir: Path, scale: list[Doc]) -> None:
     """The models lower() and match subjects, and sort and index text keys: every profile's warehouse must do it as
     the embedded server does (C collation, C.UTF-8 ctype), with PostgreSQL's builtin C.UTF-8 locale (17+)."""
-    initdb = one(scale, "Cluster", CLUSTER)["spec"]["bootstrap"]["initdb"]
+    cluster = one(scale, "Cluster", CLUSTER)["spec"]
+    initdb = cluster["bootstrap"]["initdb"]
     assert (initdb.get("localeProvider"), initdb.get("builtinLocale")) == ("builtin", "C.UTF-8")
-    assert _major(one(scale, "Cluster", CLUSTER)["spec"]["imageName"]) >= 17
+    assert _major(cluster["imageName"]) >= 17
     default = one(render(charts_dir / "commitlake"), "StatefulSet", "commitlake-postgres")
     container = default["spec"]["template"]["spec"]["containers"][0]
     args = {e["name"]: e.get("value") for e in container["env"]}["POSTGRES_INITDB_ARGS"].split()

@@ -162,12 +162,12 @@ class _Run:
         rows = [i for i in to_detail if "unexpected_rows_query" in self.checks[i].kwargs]
         # Row-returning SQL checks are counted with the rest (one query each; their observed value is the count);
         # those with offending rows run again with COMPLETE, the one format that returns the rows (GX caps them).
-        detailed = self.validate(to_detail, "BASIC", counted=set(rows)) if to_detail else {}
+        detailed = self.validate(to_detail, "BASIC", counted=frozenset(rows)) if to_detail else {}
         offending = [i for i in rows if not detailed[i].success]
         detailed.update(self.validate(offending, "COMPLETE") if offending else {})
         return screened, detailed
 
-    def validate(self, indexes: list[int], result_format: str, counted: set[int] | None = None) -> dict[int, Any]:
+    def validate(self, indexes: list[int], result_format: str, counted: frozenset[int] = frozenset()) -> dict[int, Any]:
         """One checkpoint over the given checks (those in `counted`: row-returning SQL checks, by their row count
         only); GX results keyed by check index."""
         import great_expectations as gx
@@ -179,7 +179,7 @@ class _Run:
         for table, table_indexes in by_table.items():
             suite = self.context.suites.add(gx.ExpectationSuite(name=f"{table} {result_format}"))
             for index in table_indexes:
-                cls = _row_count_expectation() if index in (counted or ()) else self.classes[index]
+                cls = _row_count_expectation() if index in counted else self.classes[index]
                 suite.add_expectation(_build(cls, self.checks[index], index))
             definition = gx.ValidationDefinition(name=suite.name, data=self.batches[table], suite=suite)
             definitions.append(self.context.validation_definitions.add(definition))
