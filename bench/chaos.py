@@ -15,7 +15,7 @@ succeeds and compares:
 - the lake: every part object is listed by a manifest (no orphans) and matches its sha256;
 - MLflow: every registered version of the model is READY, its run FINISHED (no half-registered version);
 - the run ledger (ops.pipeline_runs) holds a `run` row for every attempt, killed ones included;
-- no process is left behind: a killed `train` must take its search workers with it.
+- no process is left behind: a killed run must take its stage processes and their search workers with it.
 
 Speed: rounds that do not kill `train` start with an empty MLflow store already at the head revision (built
 once, as an earlier run would have left it), which saves MLflow's ~50 migrations per round; `train` rounds
@@ -224,18 +224,19 @@ def model_problems(env: dict[str, str]) -> list[str]:
 
 
 def process_problems(home: str) -> list[str]:
-    """Every attempt has exited by now, so any search worker of this round's home still alive was orphaned by a
-    kill. Only this home's: a benchmark training beside chaos has live workers of its own."""
+    """Every attempt has exited by now, so any stage process or search worker of this round's home still alive
+    was orphaned by a kill. Only this home's: a benchmark training beside chaos has live workers of its own."""
     import psutil
 
     orphans = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        if "LokyProcess" not in " ".join(proc.info["cmdline"] or []):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "LokyProcess" not in cmdline and "multiprocessing" not in cmdline:
             continue
         with contextlib.suppress(psutil.Error):
             if proc.environ().get("COMMITLAKE_HOME") == home:
                 orphans.append(proc.info["pid"])
-    return [f"orphaned worker process {pid}" for pid in orphans]
+    return [f"orphaned process {pid}" for pid in orphans]
 
 
 def ledger_problems(url: str, attempts: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -118,8 +118,10 @@ GRAPH = (  # listed out of order on purpose: the runner follows depends_on
 
 @pytest.fixture
 def settings(tmp_path: Path, fresh_database: str) -> Settings:
+    # in the runner's process: the stand-in stages and the patched graph exist in this one only
     return Settings.from_env({"COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database,
-                              "COMMITLAKE_INGEST_CONCURRENCY": "2", "COMMITLAKE_PROJECT_DIR": str(ROOT)})
+                              "COMMITLAKE_INGEST_CONCURRENCY": "2", "COMMITLAKE_PROJECT_DIR": str(ROOT),
+                              "COMMITLAKE_STAGE_PROCESSES": "0"})
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ def test_ingest_stage_with_faults_then_quiet_then_new(
         settings = Settings.from_env({
             "COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database,
             "GITHUB_API_URL": gh.url, "GITHUB_TOKEN": "tok-secret", "COMMITLAKE_REPOS": "github:fake-org/*",
+            "COMMITLAKE_STAGE_PROCESSES": "0",  # the patched client (fake clock, seeded faults) is this process's
         })
         lake_dir = tmp_path / "home" / "lake"
 

@@ -77,8 +77,9 @@ def settings(tmp_path: Path, fresh_database: str, monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv(VALIDATE_LAYERS_ENV, raising=False)
     CALLS.clear()
     FAIL.clear()
-    settings = Settings.from_env(
-        {"COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database, "COMMITLAKE_PROJECT_DIR": str(ROOT)}
+    settings = Settings.from_env(  # in the runner's process: the stand-in stages exist in this one only
+        {"COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database, "COMMITLAKE_PROJECT_DIR": str(ROOT),
+         "COMMITLAKE_STAGE_PROCESSES": "0"}
     )
     with open_warehouse(settings):  # creates the ops schema, as any stage's start does
         pass

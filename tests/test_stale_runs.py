@@ -33,7 +33,8 @@ _CHILD = textwrap.dedent(
 
     ingest.run = hang
     settings = Settings.from_env({"COMMITLAKE_HOME": sys.argv[1], "DATABASE_URL": sys.argv[2],
-                                  "COMMITLAKE_RUN_ID": sys.argv[3], "COMMITLAKE_REPOS": "git:."})
+                                  "COMMITLAKE_RUN_ID": sys.argv[3], "COMMITLAKE_REPOS": "git:.",
+                                  "COMMITLAKE_STAGE_PROCESSES": "0"})  # the patched stage is this process's
     run_pipeline(settings, only=["ingest"], progress=False)
     """
 )

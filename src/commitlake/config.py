@@ -97,6 +97,9 @@ class Settings:
     project_dir: Path = field(default_factory=Path.cwd)
     #: The dbt project (default: dbt/ in the project directory; images set it to where they ship it).
     dbt_dir: Path | None = None
+    #: The local runner runs each stage in a process of its own, as Argo runs each in a pod (see
+    #: commitlake.stage_process); COMMITLAKE_STAGE_PROCESSES=0 runs them all in the runner's process.
+    stage_processes: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +134,7 @@ class Settings:
             log_format=_log_format(env.get("COMMITLAKE_LOG_FORMAT")),
             project_dir=Path(env.get("COMMITLAKE_PROJECT_DIR") or Path.cwd()).absolute(),
             dbt_dir=_path(env.get("COMMITLAKE_DBT_PROJECT_DIR")),
+            stage_processes=_flag(env.get("COMMITLAKE_STAGE_PROCESSES") or "1"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

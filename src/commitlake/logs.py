@@ -32,6 +32,7 @@ __all__ = [
     "LOG_FORMATS",
     "bind",
     "capture_output",
+    "configuration",
     "configure",
     "console",
     "current_run_id",
@@ -125,6 +126,13 @@ def configure(level: str = "INFO", stream: IO[str] | None = None, fmt: str = "js
         root.addHandler(_handler)
     root.setLevel(library_level)
     warnings.showwarning = _showwarning
+
+
+def configuration() -> tuple[str, str, str]:
+    """(level, stream, format) that `configure` takes to set up a child process as this one is: the stream is
+    `stderr` when the log goes to this process's stderr, else `stdout` (the child inherits both)."""
+    level = next((name for name, number in _LEVELS.items() if number == _config["level"]), "INFO")
+    return level, "stderr" if _config["stream"] is sys.__stderr__ else "stdout", str(_config["format"])
 
 
 def _prints(handler: logging.Handler) -> bool:

@@ -1,4 +1,5 @@
-"""The local executor: the pipeline graph of commitlake.pipeline, in this process, against one warehouse.
+"""The local executor: the pipeline graph of commitlake.pipeline against one warehouse, its stages in two child
+processes (the data stages, then train and predict: commitlake.stage_process) or all in this one.
 
 It executes what Argo executes, from the same definition: stages in dependency order, a fan-out stage once per
 item of its source stage's list (through the same `execute_stage` a pod runs, at most `ingest_concurrency` at
@@ -23,12 +24,15 @@ from commitlake.errors import ConfigError, StageFailed
 from commitlake.logs import bind, current_run_id, get_logger
 from commitlake.memory import release_free_memory
 from commitlake.pipeline import FAN_OUT_LIST, Backoff, Stage
+from commitlake.stage_process import GroupRequest, StageProcessDied, process_groups, run_group_in_child
 from commitlake.stages import StageContext, StageResult, execute_stage, merge_for, read_stage_details, record_stage
 from commitlake.stages.validate import EARLY_LAYERS, only_layers
-from commitlake.warehouse.db import open_warehouse
-from commitlake.warehouse.runs import run_alive
+from commitlake.warehouse.db import Warehouse, open_warehouse
+from commitlake.warehouse.runs import run_alive, run_stages
 
-__all__ = ["RUN_STAGE", "RunSummary", "execution_order", "new_run_id", "run_pipeline", "run_single_stage"]
+__all__ = [
+    "RUN_STAGE", "RunSummary", "execution_order", "new_run_id", "run_pipeline", "run_single_stage", "run_step",
+]
 
 RUN_STAGE = "_run"
 _log = get_logger("runner")
@@ -131,6 +135,33 @@ class _Executor:
         return [str(item) for item in details[FAN_OUT_LIST]]
 
 
+def run_step(ctx: StageContext, stage: Stage, validating: bool, backoff: Backoff,
+             sleep: Callable[[float], None] = time.sleep) -> dict[str, StageResult]:
+    """One step of a run: `stage` (each fan-out item, with retries), then the early validation of what it
+    wrote when the run validates (raw right after load, before dbt reads it). Results by ledger name."""
+    results = {stage.name: _Executor(ctx, backoff, sleep).run(stage)}
+    release_free_memory()  # in the runner's own process (no stage processes): what one freed must not stay
+    if validating and stage.name in EARLY_LAYERS:
+        early = EARLY_LAYERS[stage.name]
+        with only_layers(early):
+            results[f"validate[{','.join(early)}]"] = execute_stage("validate", ctx)
+        release_free_memory()
+    return results
+
+
+def _in_child(warehouse: Warehouse, request: GroupRequest) -> dict[str, StageResult]:
+    """run_group_in_child; a child that died without a word fails the stages it left `running` with why."""
+    try:
+        return run_group_in_child(request)
+    except StageProcessDied as exc:
+        dead = [row.stage for row in run_stages(warehouse, request.run_id, RUN_STAGE) if row.status == "running"]
+        for stage in dead:
+            record_stage(warehouse, request.run_id, stage, "failed", error=str(exc))
+            with bind(stage=stage):
+                _log.error("stage.finished", status="failed", error=str(exc))
+        raise StageFailed(dead[0] if dead else request.stages[0], exc) from None
+
+
 def run_pipeline(
     settings: Settings,
     *,
@@ -150,17 +181,17 @@ def run_pipeline(
         _log.info("run.started", stages=[s.name for s in selected])
         record_stage(warehouse, run_id, RUN_STAGE, "running")
         ctx = StageContext(settings, run_id, warehouse, progress=progress)
-        executor = _Executor(ctx, backoff or pipeline.RETRY_BACKOFF, sleep)
+        retry_backoff = backoff or pipeline.RETRY_BACKOFF
+        validating = any(s.name == "validate" for s in selected)
         try:
-            validating = any(s.name == "validate" for s in selected)
-            for stage in selected:
-                summary.results[stage.name] = executor.run(stage)
-                release_free_memory()  # every stage runs in this process: what one freed must not stay resident
-                if validating and stage.name in EARLY_LAYERS:  # e.g. raw right after load, before dbt reads it
-                    early = EARLY_LAYERS[stage.name]
-                    with only_layers(early):
-                        summary.results[f"validate[{','.join(early)}]"] = execute_stage("validate", ctx)
-                    release_free_memory()
+            if settings.stage_processes:
+                for group in process_groups(selected):
+                    request = GroupRequest(settings, run_id, tuple(s.name for s in group), validating, progress,
+                                           retry_backoff)
+                    summary.results.update(_in_child(warehouse, request))
+            else:
+                for stage in selected:
+                    summary.results.update(run_step(ctx, stage, validating, retry_backoff, sleep))
         except StageFailed as exc:
             seconds = round(time.monotonic() - started, 3)
             record_stage(warehouse, run_id, RUN_STAGE, "failed", duration_s=seconds, error=str(exc))

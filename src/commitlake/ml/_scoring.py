@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from commitlake.lifeline import die_with_parent
 from commitlake.ml._features import MODEL_INPUT_COLUMNS
 from commitlake.ml._model import single_threaded
-from commitlake.ml._workers import die_with_parent
 
 if TYPE_CHECKING:
     import numpy as np

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from commitlake.lifeline import die_with_parent
 from commitlake.memory import release_free_memory
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
     "WORKER_IDLE_SECONDS",
     "cpu_quota",
     "default_jobs",
-    "die_with_parent",
     "fit_jobs",
     "loky_config",
     "map_in_workers",
@@ -35,7 +35,6 @@ DEFAULT_MAX_JOBS = 2
 #: before the next step runs in the same process.
 WORKER_IDLE_SECONDS = 10
 
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _FIT_JOBS: contextvars.ContextVar[int] = contextvars.ContextVar("commitlake_fit_jobs", default=1)
 
 
@@ -58,20 +57,6 @@ def default_jobs(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     quota = cpu_quota(cpu_max)
     cpus = len(os.sched_getaffinity(0)) if quota is None else min(len(os.sched_getaffinity(0)), int(quota) or 1)
     return max(1, min(DEFAULT_MAX_JOBS, cpus))
-
-
-def die_with_parent(parent: int) -> None:
-    """In each worker: be killed when the parent process dies. Without it a `kill -9` of train left its workers
-    running (found by `make chaos`: orphans of 280 MB each, alive more than 10 minutes later). A parent that
-    died before this ran is seen by the check after it."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def loky_config() -> dict[str, Any]:
