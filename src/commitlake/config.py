@@ -97,8 +97,8 @@ class Settings:
     project_dir: Path = field(default_factory=Path.cwd)
     #: The dbt project (default: dbt/ in the project directory; images set it to where they ship it).
     dbt_dir: Path | None = None
-    #: The local runner runs each stage in a process of its own, as Argo runs each in a pod (see
-    #: commitlake.stage_process); COMMITLAKE_STAGE_PROCESSES=0 runs them all in the runner's process.
+    #: The local runner runs its stages in child processes (the data stages in one, train and predict in
+    #: another: commitlake.stage_process); COMMITLAKE_STAGE_PROCESSES=0 runs them all in the runner's process.
     stage_processes: bool = True
 
     @classmethod

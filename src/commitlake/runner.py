@@ -140,7 +140,7 @@ def run_step(ctx: StageContext, stage: Stage, validating: bool, backoff: Backoff
     """One step of a run: `stage` (each fan-out item, with retries), then the early validation of what it
     wrote when the run validates (raw right after load, before dbt reads it). Results by ledger name."""
     results = {stage.name: _Executor(ctx, backoff, sleep).run(stage)}
-    release_free_memory()  # in the runner's own process (no stage processes): what one freed must not stay
+    release_free_memory()  # the next stage may run in this process: what this one freed must not stay resident
     if validating and stage.name in EARLY_LAYERS:
         early = EARLY_LAYERS[stage.name]
         with only_layers(early):
