@@ -4,7 +4,7 @@ in another (a new group begins at each stage marked `fresh_process` in commitlak
 Why: in one process the runner carried what the data stages imported and allocated (a process that imports
 Great Expectations holds 280 MB; with dbt, pyarrow and their heaps about 400 MB at 1M commits) into train, whose
 search workers ran beside it, so the tree's peak was train's own plus that residue. Now train starts from a
-fresh interpreter, and the runner itself holds about 60 MB. Not a process per stage, as Argo has a pod per
+fresh interpreter, and the runner itself holds about 40 MB. Not a process per stage, as Argo has a pod per
 stage: each would import its libraries again (Great Expectations twice, MLflow and scikit-learn twice), 12 s
 more on a 3,725-commit run of 31 s, where two groups cost 3 s. A group process the kernel kills (out of
 memory) fails the run with the stage's name, and the ledger keeps the rest, instead of taking the runner with
