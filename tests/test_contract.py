@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
@@ -31,6 +30,7 @@ from commitlake.errors import ConfigError, StageFailed, WarehouseError
 from commitlake.pipeline import FAN_OUT_LIST, STAGES, Backoff, Stage
 from commitlake.runner import execution_order, run_pipeline
 from commitlake.stages import StageContext, StageResult, StageTimeout, function_for
+from ledger import stage_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflows"))
@@ -132,12 +132,6 @@ def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def _rows(url: str, run_id: str) -> dict[str, tuple[str, str | None]]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("select stage, status, error from ops.pipeline_runs where run_id = %s", [run_id])
-        return {stage: (status, error) for stage, status, error in rows}
-
-
 # -- the pipeline definition ---------------------------------------------------------------------------------
 def test_each_stage_names_the_function_both_executors_run() -> None:
     for stage in STAGES:
@@ -175,7 +169,7 @@ def test_runner_fans_out_bounded_retries_transient_with_backoff(graph: None, set
     assert TRACK.peak == 2  # COMMITLAKE_INGEST_CONCURRENCY=2: never more at once
     assert sleeps == [7.0]  # one transient failure, one wait
     assert summary.results["item"].summary == "a,b,c" and summary.results["item"].row_counts == {"n": 3}
-    rows = _rows(settings.database_url or "", summary.run_id)
+    rows = stage_rows(settings.database_url or "", summary.run_id)
     assert {k: v[0] for k, v in rows.items()} == {
         "plan": "succeeded", "item[a]": "succeeded", "item[b]": "succeeded", "item[c]": "succeeded",
         "after": "succeeded", "_run": "succeeded",
@@ -201,7 +195,7 @@ def test_runner_does_not_retry_a_permanent_failure(graph: None, settings: Settin
         run_pipeline(settings.with_overrides(run_id="r-permanent"), progress=False, sleep=sleeps.append)
     assert failed.value.stage == "item" and not failed.value.transient
     assert sleeps == []
-    rows = _rows(settings.database_url or "", "r-permanent")
+    rows = stage_rows(settings.database_url or "", "r-permanent")
     assert rows["item[a]"][0] == "succeeded" and rows["item[bad]"][0] == "failed"  # the other items finish
     assert rows["_run"][0] == "failed"
 
@@ -214,7 +208,7 @@ def test_runner_enforces_the_stage_timeout(settings: Settings, monkeypatch: pyte
         run_pipeline(settings.with_overrides(run_id="r-slow"), progress=False, sleep=lambda s: None)
     assert time.monotonic() - started < 2.5
     assert isinstance(failed.value.cause, StageTimeout)
-    assert _rows(settings.database_url or "", "r-slow")["slow"] == ("failed", "timed out after 1 s")
+    assert stage_rows(settings.database_url or "", "r-slow")["slow"] == ("failed", "timed out after 1 s")
 
 
 def test_plan_goes_through_the_wrapper_and_ingest_reads_its_list(
@@ -226,7 +220,7 @@ def test_plan_goes_through_the_wrapper_and_ingest_reads_its_list(
     uri = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
     planned = run_single_stage(settings.with_overrides(repos=(uri,), run_id="r-plan"), "plan", progress=False)
     assert planned.details == {FAN_OUT_LIST: [uri]}
-    assert _rows(settings.database_url or "", "r-plan")["plan"][0] == "succeeded"
+    assert stage_rows(settings.database_url or "", "r-plan")["plan"][0] == "succeeded"
 
     def no_second_plan(*args: object, **kwargs: object) -> list[str]:
         raise AssertionError("ingest planned again instead of reading plan's record")
@@ -245,7 +239,7 @@ def test_cli_plan_prints_the_list_and_records_it(settings: Settings, shared_comm
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert orjson.loads(result.stdout) == [uri]
-    assert _rows(settings.database_url or "", "r-cli-plan")["plan"][0] == "succeeded"
+    assert stage_rows(settings.database_url or "", "r-cli-plan")["plan"][0] == "succeeded"
 
 
 # -- a new stage reaches every executor with no other edit -----------------------------------------------------
@@ -441,7 +435,7 @@ def test_the_exit_handler_records_the_end_and_the_alert_counts_both_executors(se
     assert argo.returncode == 0, argo.stderr
     [argo_line] = _finished_lines(argo.stdout)
     assert orjson.loads(argo_line)["failed_stage"] == "ingest"
-    assert _rows(settings.database_url or "", "commitlake-x7k2p")["_run"][0] == "failed"
+    assert stage_rows(settings.database_url or "", "commitlake-x7k2p")["_run"][0] == "failed"
 
     local = subprocess.run([sys.executable, "-m", "commitlake", "run", "--repos", "svn:whatever"],
                            env={**env, "COMMITLAKE_RUN_ID": "local-failed"}, capture_output=True, text=True,

@@ -25,6 +25,7 @@ from commitlake.config import Settings
 from commitlake.errors import EXIT_BAD_INPUT, StageFailed
 from commitlake.runner import RUN_STAGE, run_pipeline
 from commitlake.stage_process import GroupRequest, StageProcessError, process_groups, run_group_in_child
+from ledger import stage_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,12 +112,6 @@ def _stage_child(runner: subprocess.Popen[str]) -> psutil.Process:
     return child
 
 
-def _status(database: str, run_id: str) -> dict[str, tuple[str, str | None]]:
-    with psycopg.connect(database) as conn:
-        rows = conn.execute("select stage, status, error from ops.pipeline_runs where run_id = %s", [run_id])
-        return {stage: (status, error) for stage, status, error in rows}
-
-
 def test_a_killed_runner_takes_its_stage_process_along(tmp_path: Path, fresh_database: str,
                                                        silent_api: str) -> None:
     runner = _hanging_run(tmp_path, fresh_database, silent_api, "run-killed")
@@ -133,7 +128,7 @@ def test_a_killed_runner_takes_its_stage_process_along(tmp_path: Path, fresh_dat
     settings = Settings.from_env({"COMMITLAKE_HOME": str(tmp_path / "home"), "DATABASE_URL": fresh_database,
                                   "COMMITLAKE_REPOS": "git:.", "COMMITLAKE_PROJECT_DIR": str(ROOT)})
     run_pipeline(settings, only=["plan"], progress=False)  # a next run sees the killed one as abandoned
-    rows = _status(fresh_database, "run-killed")
+    rows = stage_rows(fresh_database, "run-killed")
     assert (rows[stage][0], rows[RUN_STAGE][0]) == ("abandoned", "abandoned")
 
 
@@ -148,7 +143,7 @@ def test_a_killed_stage_process_fails_the_run_naming_its_stage(tmp_path: Path, f
         runner.kill()
     reason = "its process was killed by SIGKILL (the kernel's out-of-memory killer sends it)"
     assert f"commitlake: error: stage '{stage}' failed: {reason}" in (runner.stderr.read() if runner.stderr else "")
-    rows = _status(fresh_database, "run-oom")
+    rows = stage_rows(fresh_database, "run-oom")
     assert rows[stage] == ("failed", reason)
     assert rows[RUN_STAGE][0] == "failed"
 
@@ -177,4 +172,4 @@ def test_a_stage_failing_in_the_child_fails_here_with_its_name_and_message(tmp_p
                                         pipeline.RETRY_BACKOFF))
     assert raised.value.stage == "plan" and not raised.value.transient
     assert "svn:acme/widgets" in str(raised.value)
-    assert _status(fresh_database, "run-bad")["plan"][0] == "failed"
+    assert stage_rows(fresh_database, "run-bad")["plan"][0] == "failed"

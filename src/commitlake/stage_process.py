@@ -22,15 +22,15 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from commitlake.config import Settings
 from commitlake.errors import EXIT_INTERRUPTED, CommitlakeError, StageFailed, is_transient
 from commitlake.faults import FAULT_EXIT_CODE
-from commitlake.pipeline import Backoff, Stage
-from commitlake.stages import StageResult
+from commitlake.pipeline import Backoff, Stage, stage_by_name
+from commitlake.stages import StageContext, StageResult
+from commitlake.warehouse.db import open_warehouse
 
 __all__ = ["GroupRequest", "StageProcessDied", "StageProcessError", "process_groups", "run_group_in_child"]
 
@@ -152,18 +152,14 @@ def _child_main(request: GroupRequest, log_config: tuple[str, str, str], send: C
 
 
 def _run(request: GroupRequest) -> dict[str, StageResult] | _Failure:
-    from commitlake import pipeline
-    from commitlake.runner import run_step
-    from commitlake.stages import StageContext
-    from commitlake.warehouse.db import open_warehouse
+    from commitlake.runner import run_step  # the runner imports this module
 
     results: dict[str, StageResult] = {}
     try:
         with open_warehouse(request.settings, keep_running=True) as warehouse:  # the runner owns the server
             ctx = StageContext(request.settings, request.run_id, warehouse, progress=request.progress)
             for name in request.stages:
-                results.update(run_step(ctx, pipeline.stage_by_name(name), request.validating, request.backoff,
-                                        time.sleep))
+                results.update(run_step(ctx, stage_by_name(name), request.validating, request.backoff))
         return results
     except StageFailed as exc:
         return _Failure(exc.stage, str(exc.cause), exc.transient)
