@@ -322,7 +322,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlim(0.3, 0.65)
     ax.set_xlabel("macro-F1 over the 11 types")
-    ax.set_title("Commit-type classifier: one change at a time (#11 targets: unseen and LRO 0.50, time split 0.55)")
+    title = "Commit-type classifier, one change at a time\n(#11 targets: unseen and LRO 0.50, time split 0.55)"
+    ax.set_title(title, fontsize=11)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
