@@ -12,5 +12,5 @@ mutation: $(VENV)/.installed-dev ## cosmic-ray over the core modules (MODULES="r
 	@rm -f $(VENV)/.installed-dev  # the next `make test` syncs the venv back to exactly the dev set
 	nice -n 15 $(BIN)/python bench/mutation.py $(if $(MODULES),--modules $(MODULES)) $(if $(SAMPLE),--sample $(SAMPLE))
 
-ml-ablations: $(VENV)/.installed-dev ## the classifier with one change at a time, scored on unseen repositories, LRO and the time split: bench/results/ml-ablations.json
-	$(BIN)/python bench/ml_ablations.py
+ml-ablations: $(VENV)/.installed-dev ## the classifier with one change at a time (ONLY="name ..." for some), scored on unseen repositories, LRO and the time split: bench/results/ml-ablations.json
+	$(BIN)/python bench/ml_ablations.py $(if $(ONLY),--only $(ONLY))

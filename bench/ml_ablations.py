@@ -20,7 +20,6 @@ Writes bench/results/ml-ablations.json and bench/results/ml-ablations.png.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -49,7 +48,7 @@ from commitlake.ml._features import (  # noqa: E402
 from commitlake.ml._metrics import score  # noqa: E402
 from commitlake.ml._model import REVERT_TYPE, _hashed_tfidf, build_pipeline, single_threaded  # noqa: E402
 from commitlake.ml._split import time_split  # noqa: E402
-from ml_rows import CC_REPOS, COMMITS  # noqa: E402
+from ml_rows import CC_REPOS, commit_items  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 LRO_FOLDS = 5
@@ -270,16 +269,14 @@ def _status_tokens() -> dict[str, str]:
     tokens: dict[str, str] = {}
     for repo_file in CC_REPOS:
         repo = repo_file.replace("__", "/", 1)
-        with gzip.open(COMMITS / f"{repo_file}.jsonl.gz", "rt") as handle:
-            for line in handle:
-                item = json.loads(line)
-                words = []
-                for f in (item.get("files") or [])[:100]:
-                    added, deleted = f.get("additions") or 0, f.get("deletions") or 0
-                    words.append(f"status_{f.get('status', '')}")
-                    if bool(added) != bool(deleted):
-                        words.append("only_added" if added else "only_deleted")
-                tokens[f"{repo}@{item['sha']}"] = " ".join(words)
+        for item in commit_items(repo_file):
+            words = []
+            for f in (item.get("files") or [])[:100]:
+                added, deleted = f.get("additions") or 0, f.get("deletions") or 0
+                words.append(f"status_{f.get('status', '')}")
+                if bool(added) != bool(deleted):
+                    words.append("only_added" if added else "only_deleted")
+            tokens[f"{repo}@{item['sha']}"] = " ".join(words)
     return tokens
 
 

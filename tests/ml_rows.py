@@ -11,6 +11,7 @@ import gzip
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,15 +97,17 @@ def _timestamp(value: str) -> datetime:
         return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
 
 
+def commit_items(repo_file: str) -> Iterator[dict[str, Any]]:
+    """The list-commits items of a shared commit file, in file order."""
+    with gzip.open(COMMITS / f"{repo_file}.jsonl.gz", "rt") as handle:
+        for line in handle:
+            yield json.loads(line)
+
+
 def feature_rows(repo_file: str) -> list[tuple[Any, ...]]:
     """One contract row (COLUMNS order) per non-merge commit of a shared commit file."""
     repo = repo_file.replace("__", "/", 1)
-    items = []
-    with gzip.open(COMMITS / f"{repo_file}.jsonl.gz", "rt") as handle:
-        for line in handle:
-            item = json.loads(line)
-            if len(item.get("parents") or []) <= 1:
-                items.append(item)
+    items = [item for item in commit_items(repo_file) if len(item.get("parents") or []) <= 1]
     items.sort(key=lambda item: (_timestamp(item["commit"]["committer"]["date"]), item["sha"]))
     prior: Counter[str] = Counter()
     rows = []
