@@ -148,3 +148,18 @@ def load_features(dsn: str, rows: list[tuple[Any, ...]]) -> None:
         with conn.cursor().copy(f"copy analytics.ml_commit_features ({', '.join(COLUMNS)}) from stdin") as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def typed_rows(texts_by_type: dict[str, list[str]]) -> Any:
+    """A model-input frame of made-up subjects by commit type (numbers 0, one path): for unit tests of the model."""
+    import pandas as pd
+
+    from commitlake.ml._features import NUMERIC_COLUMNS
+
+    rows: list[dict[str, Any]] = []
+    for label, texts in texts_by_type.items():
+        for i, text in enumerate(texts):
+            row: dict[str, Any] = {c: 0.0 for c in NUMERIC_COLUMNS}
+            row.update(text=text, body="", paths="src/a.ts", commit_type=label, commit_id=f"o/r@{label}{i}")
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -237,6 +237,54 @@ def test_the_search_in_two_worker_processes_equals_the_search_in_one(dsn: str, c
     assert [p["macro_f1"] for p in curves[0]] == [p["macro_f1"] for p in curves[1]] and len(curves[0]) == 3
 
 
+def test_margin_offsets_are_scored_on_folds_that_did_not_tune_them_and_tuned_for_the_model_on_older_rows_only(
+    dsn: str, cz_cli: list[tuple[Any, ...]], click: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leave-repositories-out with offsets scores each fold with offsets tuned on the other folds' rows; the model's
+    own offsets see only the older rows, so the time split's newest rows never tune what scores them; the model
+    carries them into predict; the scores without them are logged beside."""
+    import numpy as np
+
+    from commitlake.ml import _evaluate, _offsets
+    from commitlake.ml._features import LABEL_COLUMN, read_labelled
+    from commitlake.ml._model import single_threaded
+    from commitlake.ml._split import time_split
+    from commitlake.ml._train import _run_metrics
+
+    load_features(dsn, cz_cli + click)
+    frame = read_labelled(dsn)
+    train_df, test_df = time_split(frame)
+    labels = sorted(set(frame[LABEL_COLUMN]))
+    tuned_rows: list[int] = []
+    real_tune = _offsets.tune_offsets
+
+    def spy(margins: Any, y: Any, forced: Any = None) -> Any:
+        tuned_rows.append(len(y))
+        return real_tune(margins, y, forced)
+
+    monkeypatch.setattr(_offsets, "tune_offsets", spy)  # cross_fitted_predictions' calls
+    monkeypatch.setattr(_evaluate, "tune_offsets", spy)  # the model's own
+    two_repositories = _evaluate.select_model(frame, train_df, test_df, labels, candidates=["linear"],
+                                              budget_seconds=0)  # fmt: skip
+    assert two_repositories.winner.offsets is None and tuned_rows == []  # under MIN_FOLDS: nothing tuned
+    monkeypatch.setattr(_evaluate, "MIN_FOLDS", 2)  # these two repositories stand in for many
+    selection = _evaluate.select_model(frame, train_df, test_df, labels, candidates=["linear"], budget_seconds=0)
+    winner = selection.winner
+    folds = _evaluate.repo_folds(frame, selection.lro_folds)
+    assert tuned_rows == [len(frame) - len(test) for _train, test in folds] + [len(train_df)]
+    assert winner.offsets is not None and set(winner.offsets) == set(labels)
+    assert any(v != 0.0 for v in winner.offsets.values())
+    assert set(winner.untuned) == {"time_split", "leave_repos_out"}
+    metrics = _run_metrics(selection, {}, 0.0)
+    assert metrics["lro_macro_f1_without_offsets"] == winner.untuned["leave_repos_out"]["macro_f1"]
+    assert metrics["macro_f1_without_offsets"] == winner.untuned["time_split"]["macro_f1"]
+    classifier = winner.model.steps[-1][1]
+    assert classifier.margin_offsets_.tolist() == [winner.offsets[str(c)] for c in classifier.classes_]
+    with single_threaded():
+        assert list(winner.model.predict(test_df)) == winner.time_split_pred
+    assert np.isfinite(winner.leave_repos_out["macro_f1"])
+
+
 def test_candidates_evaluated_in_one_batch_score_as_each_alone(dsn: str, cz_cli: list[tuple[Any, ...]],
                                                                click: list[tuple[Any, ...]]) -> None:
     """The defaults' fits of every candidate go to the workers as one batch, largest first: each fit's outcome must
@@ -326,6 +374,8 @@ def test_train_register_promote_and_predict(
         assert f"candidate_{candidate}_lro_macro_f1" in m and f"candidate_{candidate}_time_split_macro_f1" in m
     assert second.params["candidate"] in second.selection and "leave-repositories-out" in second.selection
     assert m["lro_macro_f1"] == max(m[f"candidate_{c}_lro_macro_f1"] for c in ("linear", "random_forest", "hist_gb"))
+    # two repositories give two folds: too few to tune margin offsets on (MIN_FOLDS), so none are logged
+    assert "lro_macro_f1_without_offsets" not in m and "macro_f1_without_offsets" not in m
     assert m["macro_f1"] >= m["baseline_macro_f1"] + 0.2, m
     # the keyword baseline is logged beside it (beating it is measured on the full data by bench/bench_ml.py)
     assert {"baseline_keywords_time_split_macro_f1", "baseline_keywords_leave_repos_out_macro_f1"} <= set(m)

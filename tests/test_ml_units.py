@@ -22,6 +22,7 @@ from commitlake.stages.train import (
     SEARCH_ROWS_ENV,
     train_options,
 )
+from ml_rows import typed_rows
 
 
 def _frame(n_repos: int = 6, per_repo: int = 5) -> pd.DataFrame:
@@ -214,16 +215,6 @@ def test_path_rules_stay_linear_on_long_file_lists() -> None:
     assert time.monotonic() - started < 1.0  # the old rule: about 2**22 times 0.14 s on the last row
 
 
-def _typed_rows(texts_by_type: dict[str, list[str]]) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    for label, texts in texts_by_type.items():
-        for i, text in enumerate(texts):
-            row: dict[str, Any] = {c: 0.0 for c in NUMERIC_COLUMNS}
-            row.update(text=text, body="", paths="src/a.ts", commit_type=label, commit_id=f"o/r@{label}{i}")
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
 @pytest.mark.parametrize(
     ("subject", "quoted"),
     [
@@ -255,13 +246,13 @@ def test_a_subject_quoting_a_header_is_a_revert_in_predict_predict_proba_and_the
 
     from commitlake.ml._model import SKOPS_TRUSTED_TYPES, build_pipeline, single_threaded
 
-    training = _typed_rows({
+    training = typed_rows({
         "fix": [f"handle empty input in parser {i}" for i in range(8)],
         "feat": [f"add a flag for the cli {i}" for i in range(8)],
         "revert": [f"undo the parser change {i}" for i in range(4)],
     })  # fmt: skip
     cols = list(MODEL_INPUT_COLUMNS)
-    scoring = _typed_rows(
+    scoring = typed_rows(
         {"fix": ["fix(parser): handle empty input", '"feat: add a flag" (#12)', "handle empty input"]}
     )
     with single_threaded():
@@ -293,7 +284,7 @@ def test_scoring_in_worker_processes_gives_the_same_numbers_in_order_and_reads_a
     from commitlake.ml._model import build_pipeline, single_threaded
     from commitlake.ml._scoring import score_batches
 
-    training = _typed_rows({
+    training = typed_rows({
         "fix": [f"handle empty input in parser {i}" for i in range(12)],
         "feat": [f"add a flag for the cli {i}" for i in range(12)],
         "docs": [f"explain the cli flags in the readme {i}" for i in range(12)],

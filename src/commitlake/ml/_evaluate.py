@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 from commitlake.ml._baselines import keyword_predict
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from commitlake.ml._metrics import majority_label, score
-from commitlake.ml._model import CANDIDATES, build_pipeline, single_threaded
+from commitlake.ml._model import CANDIDATES, REVERT_TYPE, build_pipeline, single_threaded
+from commitlake.ml._offsets import (
+    MIN_FOLDS,
+    NO_RULE,
+    aligned_margins,
+    apply_offsets,
+    cross_fitted_predictions,
+    set_offsets,
+    tune_offsets,
+)
 from commitlake.ml._sample import cap_rows
 from commitlake.ml._workers import default_jobs, map_in_workers, parallel_fits
 
@@ -33,6 +42,7 @@ __all__ = [
     "Selection",
     "baseline_scores",
     "default_jobs",
+    "fit_with_offsets",
     "learning_curve",
     "leave_repos_out_predict",
     "refit",
@@ -51,7 +61,9 @@ GROUP_COLUMN = "repo_full_name"
 #: Settings tried after each candidate's defaults, in order, while the time budget lasts (small on purpose:
 #: each setting costs one fit per fold plus one on the time split).
 SEARCH_SPACE: dict[str, list[dict[str, Any]]] = {
-    "linear": [{"C": 0.03}, {"C": 0.3}],
+    # With margin offsets, on the 15k search sample of the shared histories (leave-repositories-out): C=0.05 0.514,
+    # the default 0.1 0.507, 0.04 0.507, 0.07 0.506, 0.03 0.506, 0.3 0.499; 0.05 first, so it always gets its turn.
+    "linear": [{"C": 0.05}, {"C": 0.3}],
     "random_forest": [{"min_samples_leaf": 1, "n_estimators": 150}],
     "hist_gb": [{"learning_rate": 0.15, "max_iter": 60, "svd_components": 100}],
 }
@@ -83,6 +95,11 @@ class CandidateResult:
     fit_seconds: float
     model: Any = field(default=None, repr=False)
     time_split_pred: list[str] = field(default_factory=list, repr=False)
+    #: {type: offset} added to the margins (ml._offsets), tuned on the older rows' out-of-fold margins; None
+    #: when the candidate has no margins to shift.
+    offsets: dict[str, float] | None = None
+    #: The same model's scores without the offsets ({"time_split": …, "leave_repos_out": …}): what they bought.
+    untuned: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
     @property
     def key(self) -> float:
@@ -149,17 +166,44 @@ def _fit(candidate: str, params: dict[str, Any], random_state: int, x: pd.DataFr
         return build_pipeline(random_state, candidate, **params).fit(x, y)
 
 
+@dataclass
+class FitOutcome:
+    """One fit's outcome on its test rows: the model when kept, predictions, fit seconds, and for a candidate
+    with margin offsets its raw margins (columns in `classes` order) and which rows the revert rule decided."""
+
+    model: Pipeline | None
+    predicted: list[str]
+    seconds: float
+    classes: list[str] = field(default_factory=list)
+    margins: Any = None
+    ruled: Any = None
+
+
 def _fit_predict(
     candidate: str, params: dict[str, Any], random_state: int, x: pd.DataFrame, y: list[str], xt: pd.DataFrame,
-    keep_model: bool,
-) -> tuple[Pipeline | None, list[str], float]:
-    """(the model when kept, its predictions on `xt`, fit seconds): one unit of work, run in a worker process."""
+    keep_model: bool, offsets: dict[str, float] | None = None,
+) -> FitOutcome:
+    """One unit of work, run in a worker process: fit, then predict `xt` with `offsets` applied."""
     started = time.monotonic()
     model = _fit(candidate, params, random_state, x, y)
     seconds = time.monotonic() - started
+    outcome = FitOutcome(None, [], seconds)
     with single_threaded():
-        predicted = [str(v) for v in model.predict(xt)]
-    return (model if keep_model else None), predicted, seconds
+        if params.get("margin_offsets", CANDIDATES[candidate].get("margin_offsets")) and len(model.classes_) > 2:
+            outcome.classes = [str(c) for c in model.classes_]
+            outcome.margins, outcome.ruled = model.decision_function(xt), model._quoted(xt)
+            outcome.predicted = _shifted(outcome, outcome.classes, offsets)  # predict's answer, without a 2nd transform
+        else:
+            outcome.predicted = [str(v) for v in model.predict(xt)]
+        set_offsets(model, offsets)
+    outcome.model = model if keep_model else None
+    return outcome
+
+
+def _one_type_folds(folds: list[tuple[Any, Any]], y: list[str]) -> dict[int, str]:
+    """{fold: its type} for folds whose training repositories hold one type only: that type is all a model could
+    say, so those folds are decided, not fitted."""
+    return {i: y[train[0]] for i, (train, _test) in enumerate(folds) if len({y[j] for j in train}) < 2}
 
 
 def _evaluate(
@@ -178,8 +222,7 @@ def _evaluate(
     cols = list(MODEL_INPUT_COLUMNS)
     y_all = frame[LABEL_COLUMN].tolist()
     folds = repo_folds(frame, n_folds) if n_folds >= 2 else []
-    # a fold whose training repositories hold one type only: that type is all a model could say
-    constant = {i: y_all[train[0]] for i, (train, _test) in enumerate(folds) if len({y_all[j] for j in train}) < 2}
+    constant = _one_type_folds(folds, y_all)
     fitted = [-1, *(i for i in range(len(folds)) if i not in constant)]  # -1: the time split
     rows = {-1: len(train_df), **{i: len(folds[i][0]) for i in fitted if i >= 0}}
     units = [(entry, fold) for entry in range(len(entries)) for fold in fitted]
@@ -196,37 +239,126 @@ def _evaluate(
                 x_train, x_test = frame.iloc[train_idx][cols], frame.iloc[test_idx][cols]
                 yield candidate, params, random_state, x_train, [y_all[i] for i in train_idx], x_test, False
 
-    outcomes: dict[tuple[int, int], Any] = {}
+    outcomes: dict[tuple[int, int], FitOutcome] = {}
     for u, outcome in zip(order, map_in_workers(_fit_predict, calls(), jobs), strict=True):
         outcomes[units[u]] = outcome
-    return [_result(candidate, params, index, outcomes, folds, constant, frame, test_df, labels)
-            for index, (candidate, params) in enumerate(entries)]  # fmt: skip
+    older = frame["commit_id"].isin(set(train_df["commit_id"])).to_numpy()
+    results = []
+    for index, (candidate, params) in enumerate(entries):
+        by_fold = {fold: outcomes[(index, fold)] for fold in fitted}
+        result = _result(candidate, params, by_fold, folds, constant, frame, test_df, labels)
+        if len(folds) >= MIN_FOLDS and all(o.margins is not None for o in by_fold.values()):
+            _tune(result, by_fold, folds, constant, frame, older, test_df, labels)
+        results.append(result)
+    return results
 
 
 def _result(
-    candidate: str, params: dict[str, Any], entry: int, outcomes: dict[tuple[int, int], Any],
-    folds: list[tuple[Any, Any]], constant: dict[int, str], frame: pd.DataFrame, test_df: pd.DataFrame,
-    labels: Sequence[str],
+    candidate: str, params: dict[str, Any], outcomes: dict[int, FitOutcome], folds: list[tuple[Any, Any]],
+    constant: dict[int, str], frame: pd.DataFrame, test_df: pd.DataFrame, labels: Sequence[str],
 ) -> CandidateResult:  # fmt: skip
-    """One (candidate, setting)'s scores from its fits' outcomes: (model, predictions, fit seconds) by fold."""
-    model, predicted, fit_seconds = outcomes[(entry, -1)]
+    """One (candidate, setting)'s scores from its fits' outcomes by fold (-1: the time split)."""
+    time_split = outcomes[-1]
     lro = None
     if folds:
         oof: list[str] = [""] * len(frame)
         for index, (_train_idx, test_idx) in enumerate(folds):
-            fold = [constant[index]] * len(test_idx) if index in constant else outcomes[(entry, index)][1]
+            fold = [constant[index]] * len(test_idx) if index in constant else outcomes[index].predicted
             for i, label in zip(test_idx, fold, strict=True):
                 oof[i] = label
         lro = score(frame[LABEL_COLUMN].tolist(), oof, labels)
     return CandidateResult(
         candidate=candidate,
         params={**CANDIDATES[candidate], **params},
-        time_split=score(test_df[LABEL_COLUMN].tolist(), predicted, labels),
+        time_split=score(test_df[LABEL_COLUMN].tolist(), time_split.predicted, labels),
         leave_repos_out=lro,
-        fit_seconds=fit_seconds,
-        model=model,
-        time_split_pred=predicted,
+        fit_seconds=time_split.seconds,
+        model=time_split.model,
+        time_split_pred=time_split.predicted,
     )
+
+
+def _tune(
+    result: CandidateResult, outcomes: dict[int, FitOutcome], folds: list[tuple[Any, Any]], constant: dict[int, str],
+    frame: pd.DataFrame, older: Any, test_df: pd.DataFrame, labels: Sequence[str],
+) -> None:  # fmt: skip
+    """Margin offsets for `result` from its folds' out-of-fold margins, in place: leave-repositories-out scored
+    with offsets tuned on the other folds only (cross_fitted_predictions), and the model's own offsets tuned on the
+    older rows only, so the time split's newest rows never tune what scores them. The untuned scores stay beside."""
+    margins, y, forced = _out_of_fold_margins(outcomes, folds, constant, frame, labels)
+    tuned = cross_fitted_predictions(margins, y, [test for _train, test in folds], forced)
+    offsets = tune_offsets(margins[older], y[older], forced[older])
+    result.offsets = {label: float(offsets[i]) for i, label in enumerate(labels)}
+    result.untuned = {"time_split": result.time_split, "leave_repos_out": result.leave_repos_out}
+    result.leave_repos_out = score(frame[LABEL_COLUMN].tolist(), [labels[i] for i in tuned], labels)
+    result.time_split_pred = _shifted(outcomes[-1], labels, result.offsets)
+    result.time_split = score(test_df[LABEL_COLUMN].tolist(), result.time_split_pred, labels)
+    if result.model is not None:
+        set_offsets(result.model, result.offsets)
+
+
+def _out_of_fold_margins(
+    outcomes: dict[int, FitOutcome], folds: list[tuple[Any, Any]], constant: dict[int, str], frame: pd.DataFrame,
+    labels: Sequence[str],
+) -> tuple[Any, Any, Any]:  # fmt: skip
+    """(margins in `labels` order, label indices, forced labels) of every row of `frame`, each from the fold that
+    held its repository out: what tune_offsets reads."""
+    import numpy as np
+
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[v] for v in frame[LABEL_COLUMN]])
+    margins = np.full((len(frame), len(labels)), -np.inf)
+    forced = np.full(len(frame), NO_RULE)
+    for fold, (_train_idx, test_idx) in enumerate(folds):
+        if fold in constant:  # its training repositories held one type: that type is decided, not scored
+            forced[test_idx] = index[constant[fold]]
+            continue
+        outcome = outcomes[fold]
+        margins[test_idx] = aligned_margins(outcome.classes, outcome.margins, labels)
+        forced[test_idx] = _revert_rule(outcome.ruled, index)
+    return margins, y, forced
+
+
+def fit_with_offsets(
+    candidate: str, params: dict[str, Any], frame: pd.DataFrame, random_state: int = 0, jobs: int = 1,
+    n_folds: int = DEFAULT_LRO_FOLDS,
+) -> Pipeline:  # fmt: skip
+    """The candidate fitted on every row of `frame`, its margin offsets tuned on out-of-fold margins of `n_folds`
+    folds over the frame's repositories (none under MIN_FOLDS): the model train's search and refit make, from one
+    training frame (the bench scores it on repositories it never saw)."""
+    cols = list(MODEL_INPUT_COLUMNS)
+    y_all = frame[LABEL_COLUMN].tolist()
+    labels = sorted(set(y_all))
+    n_folds = min(n_folds, int(frame[GROUP_COLUMN].nunique()))
+    folds = repo_folds(frame, n_folds) if n_folds >= MIN_FOLDS else []  # too few repositories to tune on
+    constant = _one_type_folds(folds, y_all)
+    calls = [(candidate, params, random_state, frame.iloc[train][cols], [y_all[i] for i in train],
+              frame.iloc[test][cols], False) for i, (train, test) in enumerate(folds) if i not in constant]  # fmt: skip
+    fitted = [i for i in range(len(folds)) if i not in constant]
+    outcomes = dict(zip(fitted, map_in_workers(_fit_predict, calls, jobs), strict=True))
+    with parallel_fits(jobs):
+        model = _fit(candidate, params, random_state, frame[cols], y_all)
+    if len(folds) >= MIN_FOLDS and all(o.margins is not None for o in outcomes.values()):
+        offsets = tune_offsets(*_out_of_fold_margins(outcomes, folds, constant, frame, labels))
+        set_offsets(model, {label: float(offsets[i]) for i, label in enumerate(labels)})
+    return model
+
+
+def _shifted(outcome: FitOutcome, labels: Sequence[str], offsets: dict[str, float] | None) -> list[str]:
+    """The outcome's predictions from its raw margins with `offsets` ({type: offset}; None: none) applied."""
+    import numpy as np
+
+    index = {label: i for i, label in enumerate(labels)}
+    values = np.array([(offsets or {}).get(label, 0.0) for label in labels])
+    margins = aligned_margins(outcome.classes, outcome.margins, labels)
+    return [labels[i] for i in apply_offsets(margins, values, _revert_rule(outcome.ruled, index))]
+
+
+def _revert_rule(ruled: Any, index: dict[str, int]) -> Any:
+    """`forced` for apply_offsets: the revert type's index where the Pipeline's revert rule fired, else NO_RULE."""
+    import numpy as np
+
+    return np.where(ruled, index.get(REVERT_TYPE, NO_RULE), NO_RULE)
 
 
 def select_model(
@@ -308,19 +440,31 @@ def refit(
     over `jobs` processes (the same model either way)."""
     cols = list(MODEL_INPUT_COLUMNS)
     with parallel_fits(jobs):
-        model, predicted, seconds = _fit_predict(
+        outcome = _fit_predict(
             winner.candidate, winner.params, random_state, train_df[cols], train_df[LABEL_COLUMN].tolist(),
-            test_df[cols], True,
+            test_df[cols], True, winner.offsets,
         )  # fmt: skip
     return CandidateResult(
         candidate=winner.candidate,
         params=dict(winner.params),
-        time_split=score(test_df[LABEL_COLUMN].tolist(), predicted, labels),
+        time_split=score(test_df[LABEL_COLUMN].tolist(), outcome.predicted, labels),
         leave_repos_out=winner.leave_repos_out,
-        fit_seconds=seconds,
-        model=model,
-        time_split_pred=predicted,
+        fit_seconds=outcome.seconds,
+        model=outcome.model,
+        time_split_pred=outcome.predicted,
+        offsets=winner.offsets,
+        untuned=_refit_untuned(winner, outcome, test_df, labels),
     )
+
+
+def _refit_untuned(
+    winner: CandidateResult, outcome: FitOutcome, test_df: pd.DataFrame, labels: Sequence[str]
+) -> dict[str, dict[str, float] | None]:
+    """The refit's scores without offsets: its own time split, and the search's leave-repositories-out."""
+    if outcome.margins is None or not winner.untuned:
+        return {}
+    untuned = score(test_df[LABEL_COLUMN].tolist(), _shifted(outcome, labels, None), labels)
+    return {"time_split": untuned, "leave_repos_out": winner.untuned.get("leave_repos_out")}
 
 
 #: Shares of the training split the learning curve fits the winner on (the whole split is the winner itself).
@@ -341,11 +485,12 @@ def learning_curve(
     y_test = test_df[LABEL_COLUMN].tolist()
     parts = [cap_rows(train_df, int(len(train_df) * fraction)) for fraction in CURVE_FRACTIONS]
     parts = [p for p in parts if len(p) < len(train_df) and p[LABEL_COLUMN].nunique() >= 2]
-    calls = [(winner.candidate, winner.params, random_state, p[cols], p[LABEL_COLUMN].tolist(), test_df[cols], False)
-             for p in parts]  # fmt: skip
+    calls = [(winner.candidate, winner.params, random_state, p[cols], p[LABEL_COLUMN].tolist(), test_df[cols], False,
+              winner.offsets) for p in parts]  # fmt: skip
+    outcomes = map_in_workers(_fit_predict, calls, jobs)
     points = [
-        {"rows": len(part), "macro_f1": score(y_test, predicted, labels)["macro_f1"], "seconds": seconds}
-        for part, (_model, predicted, seconds) in zip(parts, map_in_workers(_fit_predict, calls, jobs), strict=True)
+        {"rows": len(part), "macro_f1": score(y_test, fit.predicted, labels)["macro_f1"], "seconds": fit.seconds}
+        for part, fit in zip(parts, outcomes, strict=True)
     ]
     points.append({"rows": len(train_df), "macro_f1": winner.time_split["macro_f1"], "seconds": winner.fit_seconds})
     return points

@@ -65,6 +65,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
         # the 15k search sample of the shared histories) in 85 % of it; 3-5 character grams, not 2-5: 0.553 in
         # half the time again (bench/bench_ml.py, 38k commits).
         "tol": 1e-2,
+        # Per-type margin offsets tuned on the search's out-of-fold margins (ml._offsets); not an SVM parameter.
+        "margin_offsets": True,
     },
     "random_forest": {
         "word_hash_features": 2**12,
@@ -126,7 +128,8 @@ def _margin_svc_class() -> type:
     from sklearn.svm import LinearSVC
 
     class MarginSVC(LinearSVC):
-        """LinearSVC with `predict_proba`: a softmax over its one-vs-rest margins.
+        """LinearSVC with `predict_proba` (a softmax over its one-vs-rest margins) and per-type margin offsets
+        (ml._offsets: set_margin_offsets, then decision_function, predict and predict_proba add them).
 
         Why not CalibratedClassifierCV: it costs four fits instead of one and its argmax lost 0.08 macro-F1 on
         unseen repositories (calibration undoes the balanced class weights). The predicted type is the SVM's
@@ -145,6 +148,7 @@ def _margin_svc_class() -> type:
             from sklearn.utils.class_weight import compute_class_weight
             from sklearn.utils.validation import validate_data
 
+            self.__dict__.pop("margin_offsets_", None)  # offsets belong to the margins of one fit
             classes = np.unique(np.asarray(y))
             if len(classes) <= 2 or sample_weight is not None or self.multi_class != "ovr":
                 return super().fit(X, y, sample_weight)
@@ -162,6 +166,20 @@ def _margin_svc_class() -> type:
             self.intercept_ = np.array([intercept for _coef, intercept, _n in solved])
             self.n_iter_ = max(n for _coef, _intercept, n in solved)
             return self
+
+        def set_margin_offsets(self, offsets: Any) -> None:
+            """Per-type constants added to the margins (ml._offsets): predict and predict_proba follow them."""
+            import numpy as np
+
+            offsets = np.asarray(offsets, dtype=np.float64)
+            if offsets.shape != (len(self.classes_),) or len(self.classes_) < 3:
+                raise CommitlakeError(f"margin offsets need one value per type of {len(self.classes_)} (3 or more)")
+            self.margin_offsets_ = offsets
+
+        def decision_function(self, X: Any) -> np.ndarray:
+            margins = super().decision_function(X)
+            offsets = getattr(self, "margin_offsets_", None)  # None: unset, or a model registered before them
+            return margins if offsets is None else margins + offsets
 
         def predict_proba(self, x: Any) -> np.ndarray:
             import numpy as np

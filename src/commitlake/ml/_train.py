@@ -306,6 +306,10 @@ def _run_metrics(selection: Selection, baselines: dict[str, Any], train_seconds:
     metrics = dict(winner.time_split)
     if winner.leave_repos_out is not None:
         metrics.update({f"lro_{k}": v for k, v in winner.leave_repos_out.items()})
+    for evaluation, prefix in (("time_split", ""), ("leave_repos_out", "lro_")):  # what the margin offsets bought
+        untuned = winner.untuned.get(evaluation)
+        if untuned is not None:
+            metrics[f"{prefix}macro_f1_without_offsets"] = untuned["macro_f1"]
     for name, evaluations in baselines.items():
         for evaluation, scores in evaluations.items():
             prefix = "baseline" if (name, evaluation) == ("majority", "time_split") else f"baseline_{name}_{evaluation}"
@@ -414,6 +418,7 @@ def _candidates_table(selection: Selection) -> list[dict[str, Any]]:
             "time_split_macro_f1": round(r.time_split["macro_f1"], 4),
             "time_split_accuracy": round(r.time_split["accuracy"], 4),
             "fit_seconds": round(r.fit_seconds, 2),
+            "margin_offsets": r.offsets,
             "winner": (r.candidate, r.params) == (selection.winner.candidate, selection.winner.params),
         }
         for r in selection.results
