@@ -40,17 +40,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # ml_rows: the feature contract derived from the shared files
 
-from commitlake.ml import _evaluate, _train  # noqa: E402
+from commitlake.ml import _train  # noqa: E402
 from commitlake.ml._artifacts import confusion_png, per_class_table  # noqa: E402
 from commitlake.ml._baselines import keyword_predict  # noqa: E402
 from commitlake.ml._evaluate import (  # noqa: E402
     DEFAULT_BUDGET_SECONDS,
     baseline_scores,
+    fit_with_offsets,
     leave_repos_out_predict,
 )
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS  # noqa: E402
 from commitlake.ml._metrics import confusion, majority_label, score  # noqa: E402
-from commitlake.ml._model import build_pipeline, single_threaded  # noqa: E402
+from commitlake.ml._model import single_threaded  # noqa: E402
 from commitlake.ml._sample import DEFAULT_SEARCH_ROWS  # noqa: E402
 from commitlake.ml._split import time_split  # noqa: E402
 from commitlake.ml._workers import default_jobs  # noqa: E402
@@ -72,10 +73,19 @@ def labelled_frame() -> Any:
 
 
 def _fit_predict_rows(candidate: str, params: dict[str, Any], fit_df: Any, predict_df: Any) -> list[str]:
-    cols = list(MODEL_INPUT_COLUMNS)
+    """`candidate` fitted on `fit_df` as train fits it (margin offsets tuned on its repositories' out-of-fold
+    margins), then its predictions on `predict_df`."""
+    model = fit_with_offsets(candidate, params, fit_df.reset_index(drop=True), jobs=default_jobs())
     with single_threaded():
-        model = build_pipeline(0, candidate, **params).fit(fit_df[cols], fit_df[LABEL_COLUMN].tolist())
-        return [str(v) for v in model.predict(predict_df[cols])]
+        return [str(v) for v in model.predict(predict_df[list(MODEL_INPUT_COLUMNS)])]
+
+
+def leave_repos_out_tuned(candidate: str, params: dict[str, Any], frame: Any, n_folds: int) -> list[str]:
+    """Out-of-fold predictions over repositories, each fold's model fitted as train fits it (fit_with_offsets on
+    the fold's training repositories only)."""
+    return leave_repos_out_predict(
+        lambda x, _y, xt: _fit_predict_rows(candidate, params, frame.loc[x.index], frame.loc[xt.index]), frame, n_folds
+    )
 
 
 def unseen_ceiling(
@@ -227,10 +237,7 @@ def main() -> None:
     # baselines on every row, is the figure comparable across sample sizes
     y_all = frame[LABEL_COLUMN].tolist()
     started = time.monotonic()
-    oof = leave_repos_out_predict(
-        lambda x, y, xt: _evaluate._fit_predict(winner.candidate, winner.params, 0, x, y, xt, False)[1],
-        frame, selection.lro_folds,
-    )  # fmt: skip
+    oof = leave_repos_out_tuned(winner.candidate, winner.params, frame, selection.lro_folds)
     lro_all = score(y_all, oof, labels)
     lro_all_seconds = time.monotonic() - started
     baselines_all = baseline_scores(frame, train_df, test_df, labels, selection.lro_folds)
@@ -240,10 +247,8 @@ def main() -> None:
     seen_df, unseen_df = frame[~unseen], frame[unseen]
     overrides = {k: v for k, v in winner.params.items()}
     t0 = time.monotonic()
+    model = fit_with_offsets(winner.candidate, overrides, seen_df.reset_index(drop=True), jobs=jobs)
     with single_threaded():
-        model = build_pipeline(0, winner.candidate, **overrides).fit(
-            seen_df[list(MODEL_INPUT_COLUMNS)], seen_df[LABEL_COLUMN].tolist()
-        )
         predicted = [str(v) for v in model.predict(unseen_df[list(MODEL_INPUT_COLUMNS)])]
     unseen_fit_seconds = time.monotonic() - t0
     y_unseen = unseen_df[LABEL_COLUMN].tolist()
@@ -294,6 +299,8 @@ def main() -> None:
             "leave_repos_out_every_row": brief(lro_all),
             "leave_repos_out_every_row_seconds": round(lro_all_seconds, 1),
             "time_split": brief(winner.time_split),
+            "without_margin_offsets": {k: brief(v) for k, v in winner.untuned.items()},
+            "margin_offsets": winner.offsets,
             "time_split_per_class": per_class_table(test_df[LABEL_COLUMN].tolist(), winner.time_split_pred, labels),
             "unseen": {
                 "repositories": list(UNSEEN),
