@@ -50,7 +50,7 @@ from commitlake.ml._evaluate import (  # noqa: E402
     leave_repos_out_predict,
 )
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS  # noqa: E402
-from commitlake.ml._metrics import confusion, majority_label, score  # noqa: E402
+from commitlake.ml._metrics import confusion, macro_f1_interval, majority_label, score  # noqa: E402
 from commitlake.ml._model import single_threaded  # noqa: E402
 from commitlake.ml._sample import DEFAULT_SEARCH_ROWS  # noqa: E402
 from commitlake.ml._split import time_split  # noqa: E402
@@ -253,9 +253,20 @@ def main() -> None:
     unseen_fit_seconds = time.monotonic() - t0
     y_unseen = unseen_df[LABEL_COLUMN].tolist()
     majority = majority_label(seen_df[LABEL_COLUMN].tolist())
+    unseen_scores = score(y_unseen, predicted, labels)
+
+    def interval(y: list[str], p: list[str]) -> list[float]:
+        """macro-F1's 95 % bootstrap interval over the scored commits (ml._metrics.macro_f1_interval)."""
+        return [round(bound, 4) for bound in macro_f1_interval(y, p, labels)]
+
+    unseen_interval = interval(y_unseen, predicted)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    confusion_png(y_unseen, predicted, labels, RESULTS / "ml.png",
-                  f"{winner.candidate} on unseen {', '.join(UNSEEN)} ({len(y_unseen)} commits)")  # fmt: skip
+    title = (
+        f"{winner.candidate} on unseen {', '.join(UNSEEN)} ({len(y_unseen)} commits)\n"
+        f"macro-F1 {unseen_scores['macro_f1']:.3f} (95 % bootstrap interval {unseen_interval[0]:.3f} to "
+        f"{unseen_interval[1]:.3f})"
+    )
+    confusion_png(y_unseen, predicted, labels, RESULTS / "ml.png", title)
 
     def brief(scores: dict[str, float] | None) -> dict[str, float] | None:
         return None if scores is None else {k: round(v, 4) for k, v in scores.items() if not k.startswith("f1_")}
@@ -297,8 +308,10 @@ def main() -> None:
             "candidate": winner.candidate,
             "leave_repos_out": brief(winner.leave_repos_out),
             "leave_repos_out_every_row": brief(lro_all),
+            "leave_repos_out_every_row_macro_f1_ci95": interval(y_all, oof),
             "leave_repos_out_every_row_seconds": round(lro_all_seconds, 1),
             "time_split": brief(winner.time_split),
+            "time_split_macro_f1_ci95": [round(fit.metrics[f"macro_f1_ci95_{end}"], 4) for end in ("low", "high")],
             "without_margin_offsets": {k: brief(v) for k, v in winner.untuned.items()},
             "margin_offsets": winner.offsets,
             "time_split_per_class": per_class_table(test_df[LABEL_COLUMN].tolist(), winner.time_split_pred, labels),
@@ -306,7 +319,8 @@ def main() -> None:
                 "repositories": list(UNSEEN),
                 "commits": len(y_unseen),
                 "fit_seconds": round(unseen_fit_seconds, 1),
-                **(brief(score(y_unseen, predicted, labels)) or {}),
+                **(brief(unseen_scores) or {}),
+                "macro_f1_ci95": unseen_interval,
                 "per_class": per_class_table(y_unseen, predicted, labels),
                 "confusion": confusion(y_unseen, predicted, labels),
             },
@@ -335,6 +349,7 @@ def main() -> None:
         "leave_repos_out_every_row": result["champion"]["leave_repos_out_every_row"],
         "time_split": result["champion"]["time_split"],
         "unseen_macro_f1": result["champion"]["unseen"]["macro_f1"],
+        "unseen_macro_f1_ci95": unseen_interval,
         "selection": selection.reason,
         "selection_seconds": round(selection_seconds, 1),
         "train": result.get("train"),

@@ -133,7 +133,7 @@ def test_past_the_search_rows_candidates_are_compared_on_a_sample_and_the_winner
     the winner fitted on the whole older split (its score equals such a fit's), and the curve shows both fits."""
     from commitlake.ml import train
     from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, read_labelled
-    from commitlake.ml._metrics import score
+    from commitlake.ml._metrics import macro_f1_interval, score
     from commitlake.ml._model import build_pipeline, single_threaded
     from commitlake.ml._split import time_split
     from commitlake.ml._train import _search_sample
@@ -156,8 +156,12 @@ def test_past_the_search_rows_candidates_are_compared_on_a_sample_and_the_winner
     cols, labels = list(MODEL_INPUT_COLUMNS), report.labels
     with single_threaded():
         whole = build_pipeline(0, "linear").fit(train_df[cols], train_df[LABEL_COLUMN].tolist())
-        expected = score(test_df[LABEL_COLUMN].tolist(), whole.predict(test_df[cols]).tolist(), labels)
+        predicted = whole.predict(test_df[cols]).tolist()
+    expected = score(test_df[LABEL_COLUMN].tolist(), predicted, labels)
     assert report.metrics["macro_f1"] == pytest.approx(expected["macro_f1"])
+    interval = macro_f1_interval(test_df[LABEL_COLUMN].tolist(), predicted, labels)
+    assert (report.metrics["macro_f1_ci95_low"], report.metrics["macro_f1_ci95_high"]) == pytest.approx(interval)
+    assert interval[0] < report.metrics["macro_f1"] < interval[1]
     evaluation = artifact_root / report.mlflow_run_id / "artifacts" / "evaluation"
     curve = json.loads((evaluation / "learning_curve.json").read_text())["points"]
     assert [p["rows"] for p in curve] == [len(older), len(train_df)]

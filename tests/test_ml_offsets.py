@@ -1,5 +1,5 @@
-"""Per-type margin offsets (ml._offsets): the vectorised macro-F1, the tuning, its cross-fitted evaluation, and
-the offsets living in the model so predict, predict_proba and a saved model apply them."""
+"""Per-type margin offsets (ml._offsets): the tuning, its cross-fitted evaluation, and the offsets living in the
+model so predict, predict_proba and a saved model apply them."""
 
 from __future__ import annotations
 
@@ -9,17 +9,9 @@ import numpy as np
 import pytest
 
 from commitlake.errors import CommitlakeError
+from commitlake.ml import _offsets
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
-from commitlake.ml._metrics import score
-from commitlake.ml._offsets import (
-    NO_RULE,
-    aligned_margins,
-    apply_offsets,
-    cross_fitted_predictions,
-    macro_f1_batch,
-    set_offsets,
-    tune_offsets,
-)
+from commitlake.ml._metrics import macro_f1_batch
 from ml_rows import typed_rows
 
 LABELS = ["build", "chore", "docs", "feat", "fix"]
@@ -37,35 +29,26 @@ def _biased(n: int = 3000, seed: int = 0, bias: float = 0.6) -> tuple[np.ndarray
     return margins, y
 
 
-def test_the_vectorised_macro_f1_is_metrics_score_for_every_row_of_predictions() -> None:
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 4, size=500)  # the fifth label is neither true nor predicted: it counts 0, as in score
-    predictions = np.vstack([y, rng.integers(0, 4, size=500), np.zeros(500, dtype=int), np.where(y == 1, 2, y)])
-    batch = macro_f1_batch(y, predictions, len(LABELS))
-    expected = [score([LABELS[i] for i in y], [LABELS[i] for i in row], LABELS)["macro_f1"] for row in predictions]
-    assert batch.tolist() == pytest.approx(expected, abs=1e-12)
-
-
 def test_tuning_undoes_a_systematic_bias() -> None:
     margins, y = _biased()
-    offsets = tune_offsets(margins, y)
-    before = macro_f1_batch(y, apply_offsets(margins, np.zeros(len(LABELS)))[None, :], len(LABELS))[0]
-    after = macro_f1_batch(y, apply_offsets(margins, offsets)[None, :], len(LABELS))[0]
+    offsets = _offsets.tune_offsets(margins, y)
+    before = macro_f1_batch(y, _offsets.apply_offsets(margins, np.zeros(len(LABELS)))[None, :], len(LABELS))[0]
+    after = macro_f1_batch(y, _offsets.apply_offsets(margins, offsets)[None, :], len(LABELS))[0]
     assert after > before + 0.1
     docs, fix = LABELS.index("docs"), LABELS.index("fix")
     assert offsets[docs] - offsets[fix] == pytest.approx(1.2, abs=0.3)  # the 2 x 0.6 it was shifted by
-    unbiased = tune_offsets(*_biased(bias=0.0))
+    unbiased = _offsets.tune_offsets(*_biased(bias=0.0))
     assert abs(unbiased[docs] - unbiased[fix]) <= 0.2  # no bias to undo between them
 
 
 def test_rows_a_rule_decided_and_types_a_model_never_learned_stay_as_they_are() -> None:
     margins, y = _biased()
     margins[:, 0] = -np.inf  # no fold's model learned `build`
-    forced = np.full(len(y), NO_RULE)
+    forced = np.full(len(y), _offsets.NO_RULE)
     forced[:50] = 3
-    offsets = tune_offsets(margins, y, forced)
+    offsets = _offsets.tune_offsets(margins, y, forced)
     assert offsets[0] == 0.0
-    predicted = apply_offsets(margins, offsets, forced)
+    predicted = _offsets.apply_offsets(margins, offsets, forced)
     assert (predicted[:50] == 3).all() and 0 not in set(predicted.tolist())
 
 
@@ -73,16 +56,16 @@ def test_a_cross_fitted_fold_never_sees_its_own_labels() -> None:
     """Relabelling one fold's rows changes no prediction in that fold: its offsets come from the other folds."""
     margins, y = _biased()
     folds = [np.arange(i, len(y), 3) for i in range(3)]
-    predicted = cross_fitted_predictions(margins, y, folds)
+    predicted = _offsets.cross_fitted_predictions(margins, y, folds)
     relabelled = y.copy()
     relabelled[folds[0]] = (relabelled[folds[0]] + 1) % len(LABELS)
-    again = cross_fitted_predictions(margins, relabelled, folds)
+    again = _offsets.cross_fitted_predictions(margins, relabelled, folds)
     assert (again[folds[0]] == predicted[folds[0]]).all()
     assert (again[folds[1]] != predicted[folds[1]]).any() or (again[folds[2]] != predicted[folds[2]]).any()
 
 
 def test_margins_are_aligned_to_every_label_by_name() -> None:
-    out = aligned_margins(["docs", "fix"], np.array([[1.0, 2.0]]), LABELS)
+    out = _offsets.aligned_margins(["docs", "fix"], np.array([[1.0, 2.0]]), LABELS)
     assert out.tolist() == [[-np.inf, -np.inf, 1.0, -np.inf, 2.0]]
 
 
@@ -106,7 +89,7 @@ def test_the_model_carries_its_offsets_into_predict_predict_proba_a_saved_copy_a
     with single_threaded():
         model = build_pipeline(0, "linear").fit(x, y)
         plain = [str(v) for v in model.predict(x)]
-        set_offsets(model, {"docs": 50.0})  # a type not named keeps 0
+        _offsets.set_offsets(model, {"docs": 50.0})  # a type not named keeps 0
         shifted = [str(v) for v in model.predict(x)]
         proba = model.predict_proba(x)
     assert plain == y and shifted == ["docs"] * len(y)
@@ -123,11 +106,10 @@ def test_the_model_carries_its_offsets_into_predict_predict_proba_a_saved_copy_a
 def test_fit_with_offsets_tunes_on_three_repositories_and_not_on_two() -> None:
     """The benches' model is train's: offsets from out-of-fold margins over the repositories, none under MIN_FOLDS."""
     from commitlake.ml._evaluate import fit_with_offsets
-    from commitlake.ml._offsets import MIN_FOLDS
 
     frame = _three_types(12)
     frame["repo_full_name"] = [f"o/r{i % 3}" for i in range(len(frame))]
     three = fit_with_offsets("linear", {}, frame)
-    assert MIN_FOLDS == 3 and three.steps[-1][1].margin_offsets_.shape == (3,)
+    assert _offsets.MIN_FOLDS == 3 and three.steps[-1][1].margin_offsets_.shape == (3,)
     two = frame[frame["repo_full_name"] != "o/r2"].reset_index(drop=True)
     assert getattr(fit_with_offsets("linear", {}, two).steps[-1][1], "margin_offsets_", None) is None

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from commitlake.ml._metrics import macro_f1_batch
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -27,7 +29,6 @@ __all__ = [
     "aligned_margins",
     "apply_offsets",
     "cross_fitted_predictions",
-    "macro_f1_batch",
     "set_offsets",
     "tune_offsets",
 ]
@@ -53,20 +54,6 @@ def _grid() -> np.ndarray:
 
     steps = round(OFFSET_LIMIT / OFFSET_STEP)
     return np.arange(-steps, steps + 1) * OFFSET_STEP
-
-
-def macro_f1_batch(y: np.ndarray, predictions: np.ndarray, n_labels: int) -> np.ndarray:
-    """The macro-F1 of each row of `predictions` (G x n label indices) against `y` (n label indices), over all
-    `n_labels` labels, a label neither true nor predicted counting 0: metrics.score's macro_f1, vectorised."""
-    import numpy as np
-
-    g = predictions.shape[0]
-    codes = (np.arange(g)[:, None] * n_labels + y[None, :]) * n_labels + predictions
-    counts = np.bincount(codes.ravel(), minlength=g * n_labels * n_labels).reshape(g, n_labels, n_labels)
-    tp = np.diagonal(counts, axis1=1, axis2=2)
-    denominator = counts.sum(axis=2) + counts.sum(axis=1)  # support + predicted = 2 tp + fn + fp
-    f1 = np.divide(2.0 * tp, denominator, out=np.zeros(tp.shape), where=denominator > 0)
-    return f1.mean(axis=1)
 
 
 def apply_offsets(margins: np.ndarray, offsets: np.ndarray, forced: np.ndarray | None = None) -> np.ndarray:

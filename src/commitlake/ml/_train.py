@@ -22,7 +22,7 @@ from commitlake.ml._evaluate import (
     select_model,
 )
 from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
-from commitlake.ml._metrics import confusion, majority_label, score
+from commitlake.ml._metrics import confusion, macro_f1_interval, majority_label, score
 from commitlake.ml._model import SKOPS_TRUSTED_TYPES, load_registered_model, single_threaded
 from commitlake.ml._registry import (
     CHALLENGER,
@@ -214,6 +214,9 @@ def _select_and_evaluate(
     train_seconds = time.monotonic() - started
     baselines = baseline_scores(search, train_df, test_df, labels, selection.lro_folds)
     metrics = _run_metrics(selection, baselines, train_seconds)
+    # how far the hold-out's macro-F1 could move by chance: its rare types have a handful of commits each
+    low, high = macro_f1_interval(test_df[LABEL_COLUMN].tolist(), selection.winner.time_split_pred, labels)
+    metrics.update(macro_f1_ci95_low=low, macro_f1_ci95_high=high)
     return _Fit(train_df, test_df, labels, selection, baselines, metrics, train_seconds, curve, len(search))
 
 
