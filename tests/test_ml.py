@@ -342,6 +342,12 @@ def _labelled_oldest_first(rows: Rows) -> Rows:
     return sorted((r for r in rows if r[4] is not None), key=lambda r: (r[3], r[0]))
 
 
+def _gain(metrics: dict[str, float]) -> tuple[float, float, float]:
+    """(the new model's macro-F1 minus the champion's, the paired bootstrap interval's bounds) of a train run."""
+    gain = metrics["macro_f1"] - metrics["champion_macro_f1"]
+    return gain, metrics["gain_over_champion_ci95_low"], metrics["gain_over_champion_ci95_high"]
+
+
 def test_train_register_promote_and_predict(
     dsn: str, cz_cli: Rows, click: Rows, mlflow_store: tuple[str, Path]
 ) -> None:
@@ -386,6 +392,8 @@ def test_train_register_promote_and_predict(
     assert all(f"f1_{label}" in m for label in second.labels)
     assert m["macro_f1"] >= m["champion_macro_f1"] + 0.02, m
     assert second.promoted and second.model_version == "2" and "margin 0.020" in second.decision
+    gain, low, high = _gain(m)
+    assert 0 < low <= gain <= high and f"gain {gain:+.4f}, paired 95 % bootstrap interval {low:+.4f}" in second.decision
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "2"
 
@@ -455,6 +463,8 @@ def test_train_register_promote_and_predict(
     assert near.model_version == "3" and not near.promoted
     assert abs(near.metrics["macro_f1"] - near.metrics["champion_macro_f1"]) < 0.02, near.metrics
     assert "kept as challenger" in near.decision and "margin 0.020" in near.decision
+    gain, low, high = _gain(near.metrics)
+    assert low <= gain <= high and high - low < 0.1  # paired: two near-identical models differ on few commits
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "3"
 
@@ -470,6 +480,7 @@ def test_train_register_promote_and_predict(
     worse = fit("r5", partial[1:], keep_versions=1)
     assert worse.model_version == "4" and not worse.promoted and worse.champion_version == "2"
     assert worse.metrics["champion_macro_f1"] > worse.metrics["macro_f1"], worse.metrics
+    assert _gain(worse.metrics)[1] < 0 and "paired 95 % bootstrap interval" in worse.decision
     assert worse.pruned == ["1"]
     assert sorted(int(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")) == [2, 3, 4]
     assert not v1_artifacts.exists() and not v1_model_files.exists()

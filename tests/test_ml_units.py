@@ -350,3 +350,16 @@ def test_a_setting_is_priced_by_its_trees_and_rounds() -> None:
     assert relative_cost("random_forest", {"n_estimators": 40}) == pytest.approx(0.5)
     priced = {name: [relative_cost(name, s) for s in settings] for name, settings in SEARCH_SPACE.items()}
     assert priced == {"linear": [1.0, 1.0], "random_forest": [150 / 80], "hist_gb": [2.0]}
+
+
+def test_the_champion_comparison_says_why_there_is_none_and_otherwise_logs_the_gain_and_its_interval() -> None:
+    from commitlake.ml._train import _compare_champion
+
+    labels, y = ["a", "b"], ["a", "b"] * 50
+    metrics = {"macro_f1": 1.0}
+    assert _compare_champion(metrics, y, y, None, labels, "no champion yet") == (None, "no champion yet")
+    assert metrics == {"macro_f1": 1.0}
+    champion_f1, text = _compare_champion(metrics, y, y, ["a"] * len(y), labels, "")
+    assert champion_f1 == metrics["champion_macro_f1"] == pytest.approx(1 / 3)
+    assert 0 < metrics["gain_over_champion_ci95_low"] <= 2 / 3 <= metrics["gain_over_champion_ci95_high"] <= 1
+    assert text.startswith("gain +0.6667, paired 95 % bootstrap interval +0.")

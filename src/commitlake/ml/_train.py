@@ -22,7 +22,7 @@ from commitlake.ml._evaluate import (
     select_model,
 )
 from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
-from commitlake.ml._metrics import confusion, macro_f1_interval, majority_label, score
+from commitlake.ml._metrics import confusion, macro_f1_gain_interval, macro_f1_interval, majority_label, score
 from commitlake.ml._model import SKOPS_TRUSTED_TYPES, load_registered_model, single_threaded
 from commitlake.ml._registry import (
     CHALLENGER,
@@ -120,9 +120,8 @@ def train(
     y_test, x_test = test_df[LABEL_COLUMN].tolist(), test_df[list(MODEL_INPUT_COLUMNS)]
 
     champion_before = alias_version(client, model_name, CHAMPION)
-    champion_f1, champion_note = _score_champion(model_name, champion_before, tracking_uri, x_test, y_test, labels)
-    if champion_f1 is not None:
-        metrics["champion_macro_f1"] = champion_f1
+    champion_pred, why_not = _score_champion(model_name, champion_before, tracking_uri, x_test)
+    champion_f1, champion_note = _compare_champion(metrics, y_test, y_pred, champion_pred, labels, why_not)
 
     params = _train_params(fit, digest, random_state, budget_seconds, promotion_margin)
     params.update({"max_rows": max_rows, "n_labelled": data.n_labelled, "n_sampled": len(sample), "jobs": jobs,
@@ -378,24 +377,38 @@ def _require_trainable(n: int, types: list[str], min_labelled: int) -> None:
 
 
 def _score_champion(
-    model_name: str,
-    version: str | None,
-    tracking_uri: str,
-    x_test: pd.DataFrame,
-    y_test: list[str],
-    labels: list[str],
-) -> tuple[float | None, str]:
-    """The current champion's macro-F1 on this test split, or (None, why) when there is none to compare."""
+    model_name: str, version: str | None, tracking_uri: str, x_test: pd.DataFrame
+) -> tuple[list[str] | None, str]:
+    """The current champion's predictions on this test split, or (None, why) when there is none to compare."""
     if version is None:
         return None, "no champion yet"
     try:
         champion, _ = load_registered_model(f"models:/{model_name}/{version}", tracking_uri)
         with single_threaded():
-            predicted = champion.predict(x_test).tolist()
+            return [str(v) for v in champion.predict(x_test)], ""
     except Exception as exc:  # a champion that cannot score today's features cannot serve predict either
         _log.warning("champion_unscorable", model_version=version, error=str(exc)[:500])
         return None, f"champion v{version} could not score the test split ({type(exc).__name__})"
-    return score(y_test, predicted, labels)["macro_f1"], ""
+
+
+def _compare_champion(
+    metrics: dict[str, float],
+    y_test: list[str],
+    y_pred: list[str],
+    champion_pred: list[str] | None,
+    labels: list[str],
+    why_not: str,
+) -> tuple[float | None, str]:
+    """The champion's macro-F1 on this test split and the paired bootstrap interval of the new model's gain over
+    it, into `metrics`; returns (the champion's macro-F1, the gain and its interval in words), or (None, why_not)
+    with no champion's predictions. The gate stays the margin; the interval says how sure the comparison is."""
+    if champion_pred is None:
+        return None, why_not
+    champion_f1 = score(y_test, champion_pred, labels)["macro_f1"]
+    low, high = macro_f1_gain_interval(y_test, y_pred, champion_pred, labels)
+    metrics.update(champion_macro_f1=champion_f1, gain_over_champion_ci95_low=low, gain_over_champion_ci95_high=high)
+    gain = metrics["macro_f1"] - champion_f1
+    return champion_f1, f"gain {gain:+.4f}, paired 95 % bootstrap interval {low:+.4f} to {high:+.4f}"
 
 
 def _input_example() -> pd.DataFrame:
@@ -553,7 +566,7 @@ def _decision_text(
     relation = ">=" if promoted else "<"
     return (
         f"v{version} {verb} {CHAMPION}: macro-F1 {macro_f1:.4f} {relation} "
-        f"champion v{champion_before} {champion_f1:.4f} + margin {margin:.3f} on the same test split"
+        f"champion v{champion_before} {champion_f1:.4f} + margin {margin:.3f} on the same test split ({note})"
     )
 
 
