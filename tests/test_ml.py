@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,6 +252,7 @@ def test_margin_offsets_are_scored_on_folds_that_did_not_tune_them_and_tuned_for
 
     from commitlake.ml import _evaluate, _offsets
     from commitlake.ml._features import LABEL_COLUMN, read_labelled
+    from commitlake.ml._metrics import score
     from commitlake.ml._model import single_threaded
     from commitlake.ml._split import time_split
     from commitlake.ml._train import _run_metrics
@@ -287,6 +289,8 @@ def test_margin_offsets_are_scored_on_folds_that_did_not_tune_them_and_tuned_for
     with single_threaded():
         assert list(winner.model.predict(test_df)) == winner.time_split_pred
     assert np.isfinite(winner.leave_repos_out["macro_f1"])
+    tuned_oof = score(frame[LABEL_COLUMN].tolist(), winner.lro_pred, labels)  # the tuned predictions were scored
+    assert tuned_oof["macro_f1"] == winner.leave_repos_out["macro_f1"]
 
 
 def test_candidates_evaluated_in_one_batch_score_as_each_alone(dsn: str, cz_cli: list[tuple[Any, ...]],
@@ -384,6 +388,12 @@ def test_train_register_promote_and_predict(
         assert f"candidate_{candidate}_lro_macro_f1" in m and f"candidate_{candidate}_time_split_macro_f1" in m
     assert second.params["candidate"] in second.selection and "leave-repositories-out" in second.selection
     assert m["lro_macro_f1"] == max(m[f"candidate_{c}_lro_macro_f1"] for c in ("linear", "random_forest", "hist_gb"))
+    # the winner's lead over the best other candidate, with its paired bootstrap interval on the same rows
+    runner_up = max(m[f"candidate_{c}_lro_macro_f1"] for c in ("linear", "random_forest", "hist_gb")
+                    if c != second.params["candidate"])  # fmt: skip
+    lead = re.search(r"lead's paired 95 % bootstrap interval ([+-][0-9.]+) to ([+-][0-9.]+)\)", second.selection)
+    assert lead is not None, second.selection
+    assert float(lead[1]) - 1e-4 <= m["lro_macro_f1"] - runner_up <= float(lead[2]) + 1e-4
     # two repositories give two folds: too few to tune margin offsets on (MIN_FOLDS), so none are logged
     assert "lro_macro_f1_without_offsets" not in m and "macro_f1_without_offsets" not in m
     assert m["macro_f1"] >= m["baseline_macro_f1"] + 0.2, m

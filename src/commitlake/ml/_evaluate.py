@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from commitlake.ml._baselines import keyword_predict
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
-from commitlake.ml._metrics import majority_label, score
+from commitlake.ml._metrics import macro_f1_gain_interval, majority_label, score
 from commitlake.ml._model import CANDIDATES, REVERT_TYPE, build_pipeline, single_threaded
 from commitlake.ml._offsets import (
     MIN_FOLDS,
@@ -95,6 +95,8 @@ class CandidateResult:
     fit_seconds: float
     model: Any = field(default=None, repr=False)
     time_split_pred: list[str] = field(default_factory=list, repr=False)
+    #: The out-of-fold predictions (every row of the searched frame) leave_repos_out was scored on; [] without folds.
+    lro_pred: list[str] = field(default_factory=list, repr=False)
     #: {type: offset} added to the margins (ml._offsets), tuned on the older rows' out-of-fold margins; None
     #: when the candidate has no margins to shift.
     offsets: dict[str, float] | None = None
@@ -259,9 +261,9 @@ def _result(
 ) -> CandidateResult:  # fmt: skip
     """One (candidate, setting)'s scores from its fits' outcomes by fold (-1: the time split)."""
     time_split = outcomes[-1]
-    lro = None
+    lro, oof = None, []
     if folds:
-        oof: list[str] = [""] * len(frame)
+        oof = [""] * len(frame)
         for index, (_train_idx, test_idx) in enumerate(folds):
             fold = [constant[index]] * len(test_idx) if index in constant else outcomes[index].predicted
             for i, label in zip(test_idx, fold, strict=True):
@@ -275,6 +277,7 @@ def _result(
         fit_seconds=time_split.seconds,
         model=time_split.model,
         time_split_pred=time_split.predicted,
+        lro_pred=oof,
     )
 
 
@@ -290,7 +293,8 @@ def _tune(
     offsets = tune_offsets(margins[older], y[older], forced[older])
     result.offsets = {label: float(offsets[i]) for i, label in enumerate(labels)}
     result.untuned = {"time_split": result.time_split, "leave_repos_out": result.leave_repos_out}
-    result.leave_repos_out = score(frame[LABEL_COLUMN].tolist(), [labels[i] for i in tuned], labels)
+    result.lro_pred = [labels[i] for i in tuned]
+    result.leave_repos_out = score(frame[LABEL_COLUMN].tolist(), result.lro_pred, labels)
     result.time_split_pred = _shifted(outcomes[-1], labels, result.offsets)
     result.time_split = score(test_df[LABEL_COLUMN].tolist(), result.time_split_pred, labels)
     if result.model is not None:
@@ -422,9 +426,23 @@ def select_model(
     runner_up = next((r for r in ranked[1:] if r.candidate != winner.candidate), None)
     reason = f"{winner.candidate} won on {basis} macro-F1 {winner.key:.4f}"
     if runner_up is not None:
-        reason += f" vs {runner_up.candidate} {runner_up.key:.4f}"
+        reason += f" vs {runner_up.candidate} {runner_up.key:.4f}{_lead(winner, runner_up, frame, test_df, labels)}"
     reason += f" ({len(results)} settings evaluated in {time.monotonic() - started:.0f} s)"
     return Selection(winner, results, reason, n_folds, time.monotonic() - started)
+
+
+def _lead(
+    winner: CandidateResult, runner_up: CandidateResult, frame: pd.DataFrame, test_df: pd.DataFrame,
+    labels: Sequence[str],
+) -> str:  # fmt: skip
+    """The winner's lead over the runner-up as a paired bootstrap interval on the rows both were scored on (the
+    out-of-fold predictions, or the time split's without folds): whether the choice is evidence or a coin toss."""
+    if winner.lro_pred and runner_up.lro_pred:
+        y_true, ours, theirs = frame[LABEL_COLUMN].tolist(), winner.lro_pred, runner_up.lro_pred
+    else:
+        y_true, ours, theirs = test_df[LABEL_COLUMN].tolist(), winner.time_split_pred, runner_up.time_split_pred
+    low, high = macro_f1_gain_interval(y_true, ours, theirs, labels)
+    return f" (lead's paired 95 % bootstrap interval {low:+.4f} to {high:+.4f})"
 
 
 def refit(
