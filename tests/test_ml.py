@@ -391,9 +391,11 @@ def test_train_register_promote_and_predict(
     # the winner's lead over the best other candidate, with its paired bootstrap interval on the same rows
     runner_up = max(m[f"candidate_{c}_lro_macro_f1"] for c in ("linear", "random_forest", "hist_gb")
                     if c != second.params["candidate"])  # fmt: skip
-    lead = re.search(r"lead's paired 95 % bootstrap interval ([+-][0-9.]+) to ([+-][0-9.]+)\)", second.selection)
+    lead = re.search(r"\(lead ([+-][0-9.]+), paired 95 % bootstrap interval ([+-][0-9.]+) to ([+-][0-9.]+)\); ",
+                     second.selection)  # fmt: skip
     assert lead is not None, second.selection
-    assert float(lead[1]) - 1e-4 <= m["lro_macro_f1"] - runner_up <= float(lead[2]) + 1e-4
+    assert float(lead[1]) == pytest.approx(m["lro_macro_f1"] - runner_up, abs=1e-4)
+    assert float(lead[2]) - 1e-4 <= float(lead[1]) <= float(lead[3]) + 1e-4
     # two repositories give two folds: too few to tune margin offsets on (MIN_FOLDS), so none are logged
     assert "lro_macro_f1_without_offsets" not in m and "macro_f1_without_offsets" not in m
     assert m["macro_f1"] >= m["baseline_macro_f1"] + 0.2, m

@@ -427,7 +427,7 @@ def select_model(
     reason = f"{winner.candidate} won on {basis} macro-F1 {winner.key:.4f}"
     if runner_up is not None:
         reason += f" vs {runner_up.candidate} {runner_up.key:.4f}{_lead(winner, runner_up, frame, test_df, labels)}"
-    reason += f" ({len(results)} settings evaluated in {time.monotonic() - started:.0f} s)"
+    reason += f"; {len(results)} settings evaluated in {time.monotonic() - started:.0f} s"
     return Selection(winner, results, reason, n_folds, time.monotonic() - started)
 
 
@@ -442,7 +442,7 @@ def _lead(
     else:
         y_true, ours, theirs = test_df[LABEL_COLUMN].tolist(), winner.time_split_pred, runner_up.time_split_pred
     low, high = macro_f1_gain_interval(y_true, ours, theirs, labels)
-    return f" (lead's paired 95 % bootstrap interval {low:+.4f} to {high:+.4f})"
+    return f" (lead {winner.key - runner_up.key:+.4f}, paired 95 % bootstrap interval {low:+.4f} to {high:+.4f})"
 
 
 def refit(
