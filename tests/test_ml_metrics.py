@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from commitlake.ml._metrics import macro_f1_batch, macro_f1_gain_interval, macro_f1_interval, score
+from commitlake.ml._metrics import macro_f1_batch, macro_f1_interval, score
 
 LABELS = ["build", "chore", "docs", "feat", "fix"]
 
@@ -60,14 +60,14 @@ def test_the_bootstrap_interval_of_a_perfect_model_is_one_and_bad_input_is_refus
 
 def test_the_paired_gain_interval_is_zero_for_one_model_and_narrower_than_two_separate_intervals() -> None:
     y, p = _noisy(1500)
-    assert macro_f1_gain_interval(y, p, p, LABELS, resamples=200) == (0.0, 0.0)
+    assert macro_f1_interval(y, p, LABELS, baseline=p, resamples=200) == (0.0, 0.0)
     rng = np.random.default_rng(3)
     better = [t if rng.random() < 0.3 else q for t, q in zip(y, p, strict=True)]  # right on 30 % more of the rest
     gain = score(y, better, LABELS)["macro_f1"] - score(y, p, LABELS)["macro_f1"]
-    low, high = macro_f1_gain_interval(y, better, p, LABELS)
+    low, high = macro_f1_interval(y, better, LABELS, baseline=p)
     assert 0 < low < gain < high
     separate = [macro_f1_interval(y, q, LABELS) for q in (better, p)]
     assert high - low < min(h - lo for lo, h in separate)  # the same commits err for both: the noise cancels
-    assert macro_f1_gain_interval(y, p, better, LABELS) == pytest.approx((-high, -low), abs=1e-9)
+    assert macro_f1_interval(y, p, LABELS, baseline=better) == pytest.approx((-high, -low), abs=1e-9)
     with pytest.raises(ValueError, match="as many predictions as truths"):
-        macro_f1_gain_interval(y, p, p[:-1], LABELS)
+        macro_f1_interval(y, p, LABELS, baseline=p[:-1])

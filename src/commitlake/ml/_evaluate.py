@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from commitlake.ml._baselines import keyword_predict
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
-from commitlake.ml._metrics import macro_f1_gain_interval, majority_label, score
+from commitlake.ml._metrics import macro_f1_interval, majority_label, score
 from commitlake.ml._model import CANDIDATES, REVERT_TYPE, build_pipeline, single_threaded
 from commitlake.ml._offsets import (
     MIN_FOLDS,
@@ -441,7 +441,7 @@ def _lead(
         y_true, ours, theirs = frame[LABEL_COLUMN].tolist(), winner.lro_pred, runner_up.lro_pred
     else:
         y_true, ours, theirs = test_df[LABEL_COLUMN].tolist(), winner.time_split_pred, runner_up.time_split_pred
-    low, high = macro_f1_gain_interval(y_true, ours, theirs, labels)
+    low, high = macro_f1_interval(y_true, ours, labels, baseline=theirs)
     return f" (lead {winner.key - runner_up.key:+.4f}, paired 95 % bootstrap interval {low:+.4f} to {high:+.4f})"
 
 

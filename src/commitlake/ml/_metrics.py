@@ -17,7 +17,6 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "confusion",
     "macro_f1_batch",
-    "macro_f1_gain_interval",
     "macro_f1_interval",
     "majority_label",
     "score",
@@ -106,32 +105,21 @@ def macro_f1_interval(
     y_pred: Sequence[str],
     labels: Sequence[str],
     *,
+    baseline: Sequence[str] | None = None,
     level: float = 0.95,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """A percentile-bootstrap interval of macro-F1 over the scored commits (resampled with replacement).
+    """A percentile-bootstrap interval of macro-F1 over the scored commits (resampled with replacement); with
+    `baseline` (another model's predictions on the same commits), of macro-F1(y_pred) - macro-F1(baseline),
+    paired: each resample scores both on the same rows. Deterministic for a seed.
 
     Why: the rare types (style, revert, perf) have a handful of commits in a hold-out, so one of them more or
-    less right moves macro-F1 by a point; a difference to a bar smaller than this interval's half-width is
-    noise. Deterministic for a seed."""
-    [scores] = _bootstrap_macro_f1(y_true, [y_pred], labels, resamples, seed)
-    return _percentiles(scores, level)
-
-
-def macro_f1_gain_interval(
-    y_true: Sequence[str],
-    y_pred: Sequence[str],
-    y_base: Sequence[str],
-    labels: Sequence[str],
-    *,
-    level: float = 0.95,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """A paired percentile-bootstrap interval of macro-F1(y_pred) - macro-F1(y_base) on the same commits.
-
-    Why paired: two models scored on one hold-out err on many of the same commits, so the difference varies far
-    less than either score; each resample scores both on the same rows."""
-    new, base = _bootstrap_macro_f1(y_true, [y_pred, y_base], labels, resamples, seed)
+    less right moves macro-F1 by a point; a difference to a bar smaller than this interval's half-width is noise.
+    Why paired: two models scored on one hold-out err on many of the same commits, so their difference varies far
+    less than either score."""
+    if baseline is None:
+        [scores] = _bootstrap_macro_f1(y_true, [y_pred], labels, resamples, seed)
+        return _percentiles(scores, level)
+    new, base = _bootstrap_macro_f1(y_true, [y_pred, baseline], labels, resamples, seed)
     return _percentiles(new - base, level)

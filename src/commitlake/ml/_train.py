@@ -22,7 +22,7 @@ from commitlake.ml._evaluate import (
     select_model,
 )
 from commitlake.ml._features import FEATURE_TABLE, LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS
-from commitlake.ml._metrics import confusion, macro_f1_gain_interval, macro_f1_interval, majority_label, score
+from commitlake.ml._metrics import confusion, macro_f1_interval, majority_label, score
 from commitlake.ml._model import SKOPS_TRUSTED_TYPES, load_registered_model, single_threaded
 from commitlake.ml._registry import (
     CHALLENGER,
@@ -405,7 +405,7 @@ def _compare_champion(
     if champion_pred is None:
         return None, why_not
     champion_f1 = score(y_test, champion_pred, labels)["macro_f1"]
-    low, high = macro_f1_gain_interval(y_test, y_pred, champion_pred, labels)
+    low, high = macro_f1_interval(y_test, y_pred, labels, baseline=champion_pred)
     metrics.update(champion_macro_f1=champion_f1, gain_over_champion_ci95_low=low, gain_over_champion_ci95_high=high)
     gain = metrics["macro_f1"] - champion_f1
     return champion_f1, f"gain {gain:+.4f}, paired 95 % bootstrap interval {low:+.4f} to {high:+.4f}"
