@@ -71,3 +71,14 @@ def test_the_paired_gain_interval_is_zero_for_one_model_and_narrower_than_two_se
     assert macro_f1_interval(y, p, LABELS, baseline=better) == pytest.approx((-high, -low), abs=1e-9)
     with pytest.raises(ValueError, match="as many predictions as truths"):
         macro_f1_interval(y, p, LABELS, baseline=p[:-1])
+
+
+def test_a_type_outside_the_labels_counts_as_a_miss_as_in_score() -> None:
+    """An older champion may predict a type today's labelled data lacks: a miss, as score counts it, not a crash."""
+    y, p = _noisy(400)
+    stale = ["perf" if i % 7 == 0 else v for i, v in enumerate(p)]  # "perf" is not among LABELS
+    point = score(y, stale, LABELS)["macro_f1"]
+    low, high = macro_f1_interval(y, stale, LABELS)
+    assert low < point < high
+    full = macro_f1_interval(y, p, LABELS, baseline=stale)
+    assert 0 < full[0] < score(y, p, LABELS)["macro_f1"] - point < full[1]
