@@ -249,7 +249,7 @@ def _evaluate(
     for index, (candidate, params) in enumerate(entries):
         by_fold = {fold: outcomes[(index, fold)] for fold in fitted}
         result = _result(candidate, params, by_fold, folds, constant, frame, test_df, labels)
-        if len(folds) >= MIN_FOLDS and all(o.margins is not None for o in by_fold.values()):
+        if _tunable(folds, by_fold):
             _tune(result, by_fold, folds, constant, frame, older, test_df, labels)
         results.append(result)
     return results
@@ -291,7 +291,7 @@ def _tune(
     margins, y, forced = _out_of_fold_margins(outcomes, folds, constant, frame, labels)
     tuned = cross_fitted_predictions(margins, y, [test for _train, test in folds], forced)
     offsets = tune_offsets(margins[older], y[older], forced[older])
-    result.offsets = {label: float(offsets[i]) for i, label in enumerate(labels)}
+    result.offsets = _by_type(offsets, labels)
     result.untuned = {"time_split": result.time_split, "leave_repos_out": result.leave_repos_out}
     result.lro_pred = [labels[i] for i in tuned]
     result.leave_repos_out = score(frame[LABEL_COLUMN].tolist(), result.lro_pred, labels)
@@ -299,6 +299,16 @@ def _tune(
     result.time_split = score(test_df[LABEL_COLUMN].tolist(), result.time_split_pred, labels)
     if result.model is not None:
         set_offsets(result.model, result.offsets)
+
+
+def _tunable(folds: list[tuple[Any, Any]], outcomes: dict[int, FitOutcome]) -> bool:
+    """Offsets are tuned over MIN_FOLDS repository folds or more, and only from fits that kept their margins."""
+    return len(folds) >= MIN_FOLDS and all(o.margins is not None for o in outcomes.values())
+
+
+def _by_type(offsets: Any, labels: Sequence[str]) -> dict[str, float]:
+    """tune_offsets' array (columns in `labels` order) as {type: offset}, the form models and results carry."""
+    return {label: float(offsets[i]) for i, label in enumerate(labels)}
 
 
 def _out_of_fold_margins(
@@ -342,9 +352,9 @@ def fit_with_offsets(
     outcomes = dict(zip(fitted, map_in_workers(_fit_predict, calls, jobs), strict=True))
     with parallel_fits(jobs):
         model = _fit(candidate, params, random_state, frame[cols], y_all)
-    if len(folds) >= MIN_FOLDS and all(o.margins is not None for o in outcomes.values()):
+    if _tunable(folds, outcomes):
         offsets = tune_offsets(*_out_of_fold_margins(outcomes, folds, constant, frame, labels))
-        set_offsets(model, {label: float(offsets[i]) for i, label in enumerate(labels)})
+        set_offsets(model, _by_type(offsets, labels))
     return model
 
 
