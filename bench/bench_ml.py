@@ -10,12 +10,15 @@ Figures (all macro-F1 over the 11 types, prefixes stripped from every input by c
   typescript-eslint/typescript-eslint), with the per-class table and the confusion matrix;
 - unseen ceiling: the same two repositories' newest 20 %, scored by the champion's setting trained (a) on the
   other repositories only, (b) on their own older 80 % only and (c) on both: how far a model that *had* seen
-  them gets, the yardstick for the unseen figure.
+  them gets, the yardstick for the unseen figure;
+- unseen threshold ceiling: the unseen model's own margins with per-type offsets tuned on the unseen labels
+  themselves (once over both repositories, and per repository): the best any per-type threshold, prior or
+  calibration adjustment of that model could score there, so what is left is in the margins, not the cut-offs.
 `selection_seconds` is the wall time of the model search and the winner's refit that `train` runs (same
 budget), the bulk of a training run.
 
     python bench/bench_ml.py [--budget 90] [--search-rows 15000] [--train]
-    python bench/bench_ml.py --ceiling-only   # add the unseen ceiling to an existing ml.json (its champion)
+    python bench/bench_ml.py --ceiling-only   # add the unseen ceilings to an existing ml.json (its champion)
     python bench/bench_ml.py --train-only     # re-time train() and its rerun into an existing ml.json
 
 --train also times the real `train` (commitlake.ml.train: read the feature table, the capped sample, the model
@@ -51,7 +54,8 @@ from commitlake.ml._evaluate import (  # noqa: E402
 )
 from commitlake.ml._features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, NUMERIC_COLUMNS  # noqa: E402
 from commitlake.ml._metrics import confusion, macro_f1_interval, majority_label, score  # noqa: E402
-from commitlake.ml._model import single_threaded  # noqa: E402
+from commitlake.ml._model import REVERT_TYPE, single_threaded  # noqa: E402
+from commitlake.ml._offsets import NO_RULE, aligned_margins, apply_offsets, tune_offsets  # noqa: E402
 from commitlake.ml._sample import DEFAULT_SEARCH_ROWS  # noqa: E402
 from commitlake.ml._split import time_split  # noqa: E402
 from commitlake.ml._workers import default_jobs  # noqa: E402
@@ -123,6 +127,37 @@ def unseen_ceiling(
     return result
 
 
+def threshold_ceiling(model: Any, unseen_df: Any, labels: list[str]) -> dict[str, Any]:
+    """Macro-F1 on `unseen_df` of `model`'s margins without its offsets, then with offsets tuned (ml._offsets) on
+    `unseen_df`'s own labels: over all its rows, and per repository. An oracle, never a model: it bounds what any
+    per-type threshold or label-prior adjustment of these margins could reach there."""
+    import numpy as np
+
+    classifier, x = model.steps[-1][1], unseen_df[list(MODEL_INPUT_COLUMNS)]
+    with single_threaded():
+        margins = model.decision_function(x) - getattr(classifier, "margin_offsets_", 0.0)
+        ruled = model._quoted(x)  # the Pipeline's revert rule decides these rows whatever the margins
+    margins = aligned_margins([str(c) for c in classifier.classes_], margins, labels)
+    forced = np.where(ruled, labels.index(REVERT_TYPE), NO_RULE)
+    y = np.array([labels.index(v) for v in unseen_df[LABEL_COLUMN]])
+    repos = unseen_df["repo_full_name"].to_numpy()
+
+    def macro_f1(predicted: Any) -> float:
+        return round(score([labels[i] for i in y], [labels[i] for i in predicted], labels)["macro_f1"], 4)
+
+    per_repo = apply_offsets(margins, np.zeros(len(labels)), forced)
+    for repo in UNSEEN:
+        rows = repos == repo
+        per_repo[rows] = apply_offsets(margins[rows], tune_offsets(margins[rows], y[rows], forced[rows]), forced[rows])
+    result = {
+        "without_offsets": macro_f1(apply_offsets(margins, np.zeros(len(labels)), forced)),
+        "offsets_tuned_on_unseen_labels": macro_f1(apply_offsets(margins, tune_offsets(margins, y, forced), forced)),
+        "offsets_tuned_per_repository_on_its_labels": macro_f1(per_repo),
+    }
+    _print("unseen_threshold_ceiling", **result)
+    return result
+
+
 def _concat(frames: list[Any]) -> Any:
     import pandas as pd
 
@@ -147,14 +182,18 @@ def _write_results(result: dict[str, Any]) -> None:
 
 
 def ceiling_only() -> None:
-    """Add the unseen ceiling for ml.json's champion to ml.json, without rerunning the search."""
+    """Add the unseen ceilings for ml.json's champion to ml.json, without rerunning the search."""
     result = json.loads((RESULTS / "ml.json").read_text())
     winner = next(c for c in result["selection"]["candidates"] if c["candidate"] == result["champion"]["candidate"]
                   and c["leave_repos_out"] == result["champion"]["leave_repos_out"])  # fmt: skip
     frame = labelled_frame()
     labels = sorted(frame[LABEL_COLUMN].unique())
-    ceiling = unseen_ceiling(frame, winner["candidate"], _stored_params(winner["params"]), labels)
+    params = _stored_params(winner["params"])
+    ceiling = unseen_ceiling(frame, winner["candidate"], params, labels)
     result["champion"]["unseen_ceiling"] = ceiling
+    unseen = frame["repo_full_name"].isin(UNSEEN)
+    model = fit_with_offsets(winner["candidate"], params, frame[~unseen].reset_index(drop=True), jobs=default_jobs())
+    result["champion"]["unseen_threshold_ceiling"] = threshold_ceiling(model, frame[unseen], labels)
     _write_results(result)
 
 
@@ -325,6 +364,7 @@ def main() -> None:
                 "confusion": confusion(y_unseen, predicted, labels),
             },
             "unseen_ceiling": unseen_ceiling(frame, winner.candidate, overrides, labels, other_model=model),
+            "unseen_threshold_ceiling": threshold_ceiling(model, unseen_df, labels),
         },
         "baselines": {
             name: {evaluation: brief(scores) for evaluation, scores in evaluations.items()}
