@@ -291,6 +291,28 @@ def test_dry_run_reads_the_stored_cursor(env: dict[str, str]) -> None:
     ("COMMITLAKE_INGEST_CONCURRENCY", "four", "COMMITLAKE_INGEST_CONCURRENCY='four' is not an integer"),
     ("DATABASE_URL", "mysql://u:pw@db/x", "DATABASE_URL='mysql://u:***@db/x' is not a PostgreSQL URL; expected "
      "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or unset it to use the embedded server)"),
+    ("DATABASE_URL", "postgresql//u:s3cret@db/x", "DATABASE_URL='postgresql//u:***@db/x' is not a PostgreSQL URL; "
+     "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or unset it to use the embedded server)"),
+    # malformed, not unreachable: exit 1 at once, never 75 (a retry would fail the same way)
+    ("DATABASE_URL", "postgresql://u:s3cret@localhost:notaport/x",
+     "DATABASE_URL='postgresql://u:***@localhost:notaport/x' is malformed: port 'notaport' is not a number from 1 "
+     "to 65535"),
+    ("DATABASE_URL", "postgresql://u:s3cret@db:99999/x",
+     "DATABASE_URL='postgresql://u:***@db:99999/x' is malformed: port '99999' is not a number from 1 to 65535"),
+    ("DATABASE_URL", "postgresql://u:s3cret@db/x?sslmode=bogus",
+     "DATABASE_URL='postgresql://u:***@db/x?sslmode=bogus' is malformed: sslmode 'bogus' is not one of disable, "
+     "allow, prefer, require, verify-ca, verify-full"),
+    ("DATABASE_URL", "postgresql://u:pa ss@db/x", "DATABASE_URL='postgresql://u:***@db/x' is malformed: unexpected "
+     'spaces found in "pa ss", use percent-encoded spaces (%20) instead'),
+    ("DATABASE_URL", "postgresql://u@db/x?foo=bar&password=s3cret", "DATABASE_URL='postgresql://u@db/x?foo=bar&"
+     'password=***\' is malformed: invalid URI query parameter: "foo"'),
+    ("COMMITLAKE_MAX_REQUESTS", "-1", "COMMITLAKE_MAX_REQUESTS must be at least 1, got -1"),
+    ("COMMITLAKE_LOG_LEVEL", "verbose", "COMMITLAKE_LOG_LEVEL='verbose' is not one of DEBUG, INFO, WARNING, WARN, "
+     "ERROR, CRITICAL"),
+    ("COMMITLAKE_WITH_FILES", "maybe", "COMMITLAKE_WITH_FILES='maybe' is not a yes/no value; use 1/true/yes/on or "
+     "0/false/no/off"),
+    ("COMMITLAKE_RUN_ID", "bad id/../../x", "run id 'bad id/../../x' (COMMITLAKE_RUN_ID or --run-id) is not one "
+     "path segment of letters, digits, '.', '_' and '-'"),
 ])
 def test_bad_environment_values_are_bad_input(env: dict[str, str], name: str, value: str, message: str) -> None:
     assert _only_line(commitlake("status", env={**env, name: value}), 1) == f"commitlake: error: {message}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from commitlake.errors import LakeError
+from commitlake.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT, LakeError, exit_code
 from commitlake.lake import LocalLake, Manifest, ManifestObject, S3Lake, manifest_key, open_lake, part_key, run_prefix
 
 
@@ -74,16 +74,26 @@ def test_missing_object_is_a_clear_error(lake: LocalLake | S3Lake) -> None:
         lake.get_bytes("raw/nothing-here.jsonl.gz")
 
 
-def test_bad_lake_uri_is_rejected() -> None:
-    with pytest.raises(LakeError, match="unsupported lake URI"):
+def test_bad_lake_uri_is_rejected_as_bad_input_not_retried() -> None:
+    with pytest.raises(LakeError, match="unsupported lake URI") as unsupported:
         open_lake("ftp://host/dir")
-    with pytest.raises(LakeError, match="names no bucket"):
+    with pytest.raises(LakeError, match="names no bucket") as no_bucket:
         open_lake("s3:///prefix")
+    # a retry cannot fix a setting: exit 1 at once, where the runner would back off three times on 75
+    assert [exit_code(e.value) for e in (unsupported, no_bucket)] == [EXIT_BAD_INPUT, EXIT_BAD_INPUT]
 
 
 def test_local_keys_cannot_escape_the_root(tmp_path: Path) -> None:
-    with pytest.raises(LakeError, match="invalid lake key"):
+    with pytest.raises(LakeError, match="invalid lake key") as escaped:
         LocalLake(tmp_path).put_bytes("../outside", b"x")
+    assert exit_code(escaped.value) == EXIT_BAD_INPUT
+
+
+def test_a_failing_store_stays_transient(tmp_path: Path) -> None:
+    (tmp_path / "raw").write_text("a file where the lake wants a directory")
+    with pytest.raises(LakeError, match="cannot write") as failed:
+        LocalLake(tmp_path).put_bytes("raw/x.jsonl.gz", b"x")
+    assert exit_code(failed.value) == EXIT_TRANSIENT
 
 
 def test_each_branch_has_its_own_prefix() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from commitlake.contract import RUN_ID_PATTERN
 from commitlake.errors import ConfigError
 
 __all__ = ["DEFAULT_GITHUB_API_URL", "Settings"]
@@ -48,18 +49,69 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
 
 
 def _database_url(value: str | None) -> str | None:
-    """DATABASE_URL must be a PostgreSQL URL: say so now rather than in a driver traceback later."""
+    """DATABASE_URL must be a PostgreSQL URL libpq can read: say so now, as bad input, rather than as a driver
+    traceback or a connection failure that looks worth retrying (a bad port, an unknown option) later."""
     if not value:
         return None
+    from commitlake.warehouse.db import redact_url
+
     parts = urlsplit(value)
     if parts.scheme not in ("postgresql", "postgres") or not (parts.netloc or parts.query):
-        from commitlake.warehouse.db import redact_url
-
         raise ConfigError(
             f"DATABASE_URL={redact_url(value)!r} is not a PostgreSQL URL; "
             "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or unset it to use the embedded server)"
         )
+    problem = _conninfo_problem(value)
+    if problem:
+        raise ConfigError(f"DATABASE_URL={redact_url(value)!r} is malformed: {problem}")
     return value
+
+
+def _conninfo_problem(url: str) -> str | None:
+    """What libpq would refuse in `url` (its own parser, then the values it checks only when connecting)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        return str(exc).splitlines()[0]
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            return f"port {port!r} is not a number from 1 to 65535"
+    sslmode = params.get("sslmode")
+    if sslmode is not None and sslmode not in _SSLMODES:
+        return f"sslmode {sslmode!r} is not one of {', '.join(_SSLMODES)}"
+    return None
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
+_FLAG_VALUES = ("1", "true", "yes", "on", "0", "false", "no", "off", "")
+
+
+def _checked_flag(env: Mapping[str, str], name: str, default: str = "") -> bool:
+    """A yes/no setting; a value that is neither (`maybe`) is refused rather than read as no."""
+    raw = env.get(name)
+    value = (raw or default).strip().lower()
+    if value not in _FLAG_VALUES:
+        raise ConfigError(f"{name}={raw!r} is not a yes/no value; use 1/true/yes/on or 0/false/no/off")
+    return _flag(value)
+
+
+def _positive(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """An optional integer setting that must be at least 1 when given (as the matching flags require)."""
+    value = _int(env, name, default)
+    if value is not None and value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _log_level(value: str | None) -> str:
+    level = (value or "INFO").strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"COMMITLAKE_LOG_LEVEL={value!r} is not one of {', '.join(_LOG_LEVELS)}")
+    return level
 
 
 def _log_format(value: str | None) -> str:
@@ -105,14 +157,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         home = Path(env.get("COMMITLAKE_HOME") or ".commitlake").expanduser().absolute()
-        concurrency = _int(env, "COMMITLAKE_INGEST_CONCURRENCY", DEFAULT_INGEST_CONCURRENCY)
-        assert concurrency is not None
-        if concurrency < 1:
-            raise ConfigError(f"COMMITLAKE_INGEST_CONCURRENCY must be at least 1, got {concurrency}")
-        streams = _int(env, "COMMITLAKE_LOAD_STREAMS", DEFAULT_LOAD_STREAMS)
-        assert streams is not None
-        if streams < 1:
-            raise ConfigError(f"COMMITLAKE_LOAD_STREAMS must be at least 1, got {streams}")
+        concurrency = _positive(env, "COMMITLAKE_INGEST_CONCURRENCY", DEFAULT_INGEST_CONCURRENCY)
+        streams = _positive(env, "COMMITLAKE_LOAD_STREAMS", DEFAULT_LOAD_STREAMS)
+        assert concurrency is not None and streams is not None
         return cls(
             home=home,
             database_url=_database_url(env.get("DATABASE_URL")),
@@ -125,17 +172,24 @@ class Settings:
             run_id=env.get("COMMITLAKE_RUN_ID") or None,
             ingest_concurrency=concurrency,
             load_streams=streams,
-            max_requests=_int(env, "COMMITLAKE_MAX_REQUESTS", None),
-            with_files=_flag(env.get("COMMITLAKE_WITH_FILES")),
-            full_refresh=_flag(env.get("COMMITLAKE_FULL_REFRESH")),
+            max_requests=_positive(env, "COMMITLAKE_MAX_REQUESTS", None),
+            with_files=_checked_flag(env, "COMMITLAKE_WITH_FILES"),
+            full_refresh=_checked_flag(env, "COMMITLAKE_FULL_REFRESH"),
             model_name=env.get("COMMITLAKE_MODEL_NAME") or DEFAULT_MODEL_NAME,
             min_labelled=_int(env, "COMMITLAKE_MIN_LABELLED", DEFAULT_MIN_LABELLED) or DEFAULT_MIN_LABELLED,
-            log_level=(env.get("COMMITLAKE_LOG_LEVEL") or "INFO").upper(),
+            log_level=_log_level(env.get("COMMITLAKE_LOG_LEVEL")),
             log_format=_log_format(env.get("COMMITLAKE_LOG_FORMAT")),
             project_dir=Path(env.get("COMMITLAKE_PROJECT_DIR") or Path.cwd()).absolute(),
             dbt_dir=_path(env.get("COMMITLAKE_DBT_PROJECT_DIR")),
-            stage_processes=_flag(env.get("COMMITLAKE_STAGE_PROCESSES") or "1"),
+            stage_processes=_checked_flag(env, "COMMITLAKE_STAGE_PROCESSES", "1"),
         )
+
+    def __post_init__(self) -> None:
+        if self.run_id is not None and not re.fullmatch(RUN_ID_PATTERN, self.run_id):
+            raise ConfigError(
+                f"run id {self.run_id!r} (COMMITLAKE_RUN_ID or --run-id) is not one path segment of letters, digits, "
+                "'.', '_' and '-'"
+            )
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with CLI flags applied on top of the environment (None means: keep)."""

@@ -34,6 +34,7 @@ __all__ = [
     "REPOS_PARAMETER",
     "REPO_INPUT",
     "RUN_FINISHED_EVENT",
+    "RUN_ID_PATTERN",
     "RUN_NAME_PREFIX",
     "S3_ACCESS_KEY_KEY",
     "S3_SECRET_KEY_KEY",
@@ -74,6 +75,9 @@ REPOS_PARAMETER = "repos"
 REPO_INPUT = "repo"
 #: Runs are named `commitlake-<random>`; the name doubles as COMMITLAKE_RUN_ID in every stage.
 RUN_NAME_PREFIX = "commitlake-"
+#: What a run id may be: it names lake prefixes (`run_id=<id>/`) and rows of ops tables, so one path segment of
+#: letters, digits, '.', '_' and '-' (Argo's workflow names and the local runner's timestamped ids both fit).
+RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}"
 #: Name of the exit-handler template.
 EXIT_HANDLER = "record-exit"
 #: Every run writes the same raw/staging/analytics tables: runs of the template never overlap.

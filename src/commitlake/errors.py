@@ -92,7 +92,12 @@ class BudgetExhausted(SourceError):
 
 
 class LakeError(CommitlakeError):
-    transient = True
+    """The store failed under us (transient: a retry may succeed), or what was asked of it is wrong whatever the
+    store does (`transient=False`: a bad lake URI or key, an immutable object with other content, a damaged one)."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class WarehouseError(CommitlakeError):

@@ -48,7 +48,7 @@ class LocalLake:
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
-            raise LakeError(f"invalid lake key {key!r}")
+            raise LakeError(f"invalid lake key {key!r}", transient=False)
         return self.root / key
 
     def put_bytes(self, key: str, data: bytes, *, replace: bool = False) -> None:
@@ -56,7 +56,7 @@ class LocalLake:
         if path.exists() and not replace:
             if path.read_bytes() == data:
                 return
-            raise LakeError(f"{self.uri}/{key} already exists with other content; lake objects are immutable")
+            raise _immutable(self.uri, key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
@@ -139,7 +139,7 @@ class S3Lake:
                 existing = self.get_bytes(key)
                 if existing == data:
                     return
-                raise LakeError(f"{self.uri}/{key} already exists with other content; lake objects are immutable")
+                raise _immutable(self.uri, key)
             self._s3.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
         except (BotoCoreError, ClientError) as exc:
             raise self._error("write", key, exc) from exc
@@ -192,9 +192,16 @@ def open_lake(uri: str, *, endpoint_url: str | None = None) -> Lake:
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:
-            raise LakeError(f"lake URI {uri!r} names no bucket (expected s3://bucket/prefix)")
+            raise LakeError(f"lake URI {uri!r} names no bucket (expected s3://bucket/prefix)", transient=False)
         return S3Lake(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
     if parsed.scheme in ("file", ""):
         path = Path(unquote(parsed.path) if parsed.scheme == "file" else uri)
         return LocalLake(path.expanduser().absolute())  # a relative directory is relative to where commitlake runs
-    raise LakeError(f"unsupported lake URI {uri!r}: use a directory, file:///dir or s3://bucket/prefix")
+    raise LakeError(
+        f"unsupported lake URI {uri!r}: use a directory, file:///dir or s3://bucket/prefix", transient=False
+    )
+
+
+def _immutable(uri: str, key: str) -> LakeError:
+    """Writing other bytes under an existing key: a bug or a clash of runs, never worth a retry."""
+    return LakeError(f"{uri}/{key} already exists with other content; lake objects are immutable", transient=False)

@@ -22,8 +22,10 @@ _log = get_logger("warehouse")
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced, for messages and logs."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with its password replaced, for messages and logs: in the user part (also of a URL that lost the
+    colon of its `scheme://`) and as a `password=` query parameter."""
+    url = re.sub(r"(^|[/@])([^:/@]*):[^@/]*@", r"\1\2:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:

@@ -184,7 +184,7 @@ def _discover(lake: Lake, prefix: str) -> list[_Pending]:
         try:
             manifest = Manifest.from_bytes(lake.get_bytes(key))
         except (ValueError, TypeError) as exc:
-            raise LakeError(f"manifest {key} is unreadable: {exc}") from exc
+            raise LakeError(f"manifest {key} is unreadable: {exc}", transient=False) from exc
         for obj in manifest.objects:
             full = _object_key(key, obj.key)
             if full in seen:
@@ -207,7 +207,7 @@ def _inflate(data: bytes) -> Iterator[bytes]:
             yield chunk
             chunk = inflater.decompress(inflater.unconsumed_tail, _INFLATE_BYTES)
         if not inflater.eof:
-            raise LakeError("truncated gzip stream")
+            raise LakeError("truncated gzip stream", transient=False)
         rest = inflater.unused_data
 
 
