@@ -104,3 +104,24 @@ def test_a_complete_store_is_left_as_it_is(tmp_path: Path) -> None:
     before = (db.stat().st_ino, db.stat().st_mtime_ns)
     ensure_store(uri)
     assert (db.stat().st_ino, db.stat().st_mtime_ns) == before
+
+
+def test_a_tracking_server_nobody_listens_on_fails_at_once_as_transient() -> None:
+    """MLflow's own client backs off for minutes on a refused connection; commitlake says so in one line."""
+    import socket
+
+    import pytest
+
+    from commitlake.errors import EXIT_TRANSIENT, HostUnreachable, exit_code
+    from commitlake.ml._registry import use_tracking
+
+    with socket.socket() as probe:  # a port that was just free: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(HostUnreachable) as raised:
+        use_tracking(f"http://ci:s3cret@127.0.0.1:{port}")
+    assert time.monotonic() - started < 5
+    assert str(raised.value) == (f"MLflow tracking server http://ci:***@127.0.0.1:{port} is unreachable: connection "
+                                 "refused; check MLFLOW_TRACKING_URI")
+    assert exit_code(raised.value) == EXIT_TRANSIENT

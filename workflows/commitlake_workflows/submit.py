@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from commitlake import __version__
 from commitlake.contract import LABEL_PART_OF, LABEL_VERSION, PART_OF, REPOS_PARAMETER, RUN_NAME_PREFIX
 from commitlake.contract import WORKFLOW_TEMPLATE_NAME as TEMPLATE
-from commitlake.errors import CommitlakeError
+from commitlake.errors import CommitlakeError, HostUnreachable
 
 if TYPE_CHECKING:
     from hera.workflows import Workflow
@@ -59,6 +59,11 @@ def submit(
         workflow.workflows_service = service
         try:
             created = workflow.create()
+        except (requests.ConnectionError, requests.Timeout) as exc:  # nobody answered: worth a retry (75)
+            raise HostUnreachable(
+                f"Argo Server {argo_server} is unreachable ({type(exc).__name__}): is the cluster up (`make "
+                "kind-up`)? check --argo-server / ARGO_SERVER"
+            ) from exc
         except (HeraException, requests.RequestException) as exc:
             raise CommitlakeError(f"Argo Server {argo_server} refused a run of {TEMPLATE}: {exc}") from exc
     name = created.metadata.name

@@ -45,9 +45,36 @@ def use_tracking(tracking_uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
     ensure_store(tracking_uri)  # embedded sqlite store: created/migrated atomically (a kill cannot half-build it)
+    _check_reachable(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+#: Seconds to wait for a tracking server's TCP handshake before calling it unreachable.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def _check_reachable(tracking_uri: str) -> None:
+    """A tracking server that refuses connections, or whose name does not resolve, fails now in one line (exit
+    75, transient) instead of after MLflow's own retries, which back off for minutes before saying so."""
+    import socket
+
+    from commitlake.errors import HostUnreachable
+    from commitlake.warehouse.db import redact_url
+
+    parts = urlparse(tracking_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as exc:
+        reason = "cannot resolve its host" if isinstance(exc, socket.gaierror) else (exc.strerror or str(exc))
+        raise HostUnreachable(
+            f"MLflow tracking server {redact_url(tracking_uri)} is unreachable: {reason.lower()}; "
+            "check MLFLOW_TRACKING_URI"
+        ) from None
 
 
 def embedded_artifact_root(tracking_uri: str, artifact_root: Path | None) -> Path | None:
