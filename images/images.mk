@@ -10,5 +10,5 @@ images: ## build every stage image from images/Dockerfile and uv.lock (BASE_IMAG
 images-lint: $(VENV)/.installed-dev lock-check ## hadolint the Dockerfile; check uv.lock matches pyproject.toml
 	$(BIN)/hadolint images/Dockerfile
 
-kind-load: images ## load the stage images into the kind cluster $(KIND_CLUSTER) (default: commitlake)
+kind-load: images ## load the stage images into the kind cluster KIND_CLUSTER (default: commitlake)
 	images/build.sh kind-load

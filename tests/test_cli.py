@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from commitlake.errors import EXIT_PARTIAL
+from commitlake.errors import EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_TERMINATED
+from commitlake.runner import RUN_STAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 FINGERPRINT = "select count(*), md5(string_agg(sha, ',' order by sha)) from raw.github_commits"
@@ -51,21 +52,44 @@ def test_bad_source_uri(env: dict[str, str]) -> None:
     assert "stage 'plan' failed" in line and "svn:whatever" in line
 
 
-def test_unreadable_file(env: dict[str, str], tmp_path: Path) -> None:
-    """An unreadable source is reported by name with the partial exit status, not as a failed stage."""
+def test_unreadable_file(env: dict[str, str], tmp_path: Path, shared_commits: Path) -> None:
+    """An unreadable source beside a good one is reported by name with the partial exit status, not as a failed
+    stage: the good one is ingested and loaded."""
     bad = tmp_path / "octo__cat.jsonl.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    result = commitlake("run", "--stages", "plan,ingest", "--repos", f"jsonl:{bad}", env=env)
+    good = f"jsonl:{shared_commits / 'commitizen__cz-cli.jsonl.gz'}"
+    result = commitlake("run", "--stages", "plan,ingest,load", "--repos", f"jsonl:{bad}", good, env=env)
     assert result.returncode == EXIT_PARTIAL, result.stderr
     failed = [line for line in result.stderr.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and f"jsonl:{bad}" in failed[0] and "cannot read" in failed[0]
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("select count(*) from raw.github_commits").fetchone() == (396,)
 
 
 def test_missing_file(env: dict[str, str], tmp_path: Path) -> None:
+    """A stage whose every source failed is no partial success: one line naming the file, exit 1."""
     result = commitlake("ingest", "--repos", f"jsonl:{tmp_path}/a__b.jsonl", env=env)
-    assert result.returncode == EXIT_PARTIAL
+    assert result.returncode == EXIT_BAD_INPUT, result.stderr
     line = _one_line_error(result)
-    assert "no such file" in line and "a__b.jsonl" in line
+    assert line == (f"commitlake: error: stage 'ingest' failed: no source could be ingested: jsonl:{tmp_path}/a__b"
+                    f".jsonl: no such file {tmp_path}/a__b.jsonl")
+
+
+def test_a_run_whose_sources_all_fail_stops_at_ingest_naming_them(env: dict[str, str], tmp_path: Path) -> None:
+    """First use with a mistyped path: the run stops at ingest and says which file, instead of going on to
+    validate an empty warehouse and failing its quality gate for a reason that hides this one."""
+    import psycopg
+
+    missing, not_git = f"jsonl:{tmp_path}/nope/foo__bar.jsonl", f"git:{tmp_path}"
+    result = commitlake("run", "--repos", missing, not_git, env=env)
+    line = _only_line(result, EXIT_BAD_INPUT)
+    assert line.startswith("commitlake: error: stage 'ingest' failed: no source could be ingested: ")
+    assert f"{missing}: no such file" in line and f"{not_git}: {tmp_path} is not a readable git clone" in line
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        stages = dict(conn.execute("select stage, status from ops.pipeline_runs").fetchall())
+    assert stages[RUN_STAGE] == "failed" and not {"load", "transform", "validate"} & set(stages), stages
 
 
 def test_stopped_database(env: dict[str, str]) -> None:
@@ -96,13 +120,14 @@ def test_partial_run_leaves_earlier_data_untouched(env: dict[str, str], shared_c
         before = conn.execute(FINGERPRINT).fetchone()
     broken = Path(env["COMMITLAKE_HOME"]) / "x__y.jsonl.gz"
     broken.write_bytes(gzip.compress(b"")[:5])
-    partial = commitlake("run", "--stages", "plan,ingest,load", "--repos", f"jsonl:{broken}", env=env)
-    assert partial.returncode == EXIT_PARTIAL and f"FAILED jsonl:{broken}" in partial.stderr, partial.stderr
+    failed = commitlake("run", "--stages", "plan,ingest,load", "--repos", f"jsonl:{broken}", env=env)
+    line = _only_line(failed, EXIT_BAD_INPUT)  # its only source failed: no partial success, the run stops
+    assert f"no source could be ingested: jsonl:{broken}: cannot read" in line
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         after = conn.execute(FINGERPRINT).fetchone()
-        marked = conn.execute("select count(*) from ops.pipeline_runs where status = 'partial'").fetchone()
+        marked = conn.execute("select stage from ops.pipeline_runs where status = 'failed' order by 1").fetchall()
     assert before == after and before is not None and before[0] == 396
-    assert marked is not None and marked[0] == 2  # the ingest stage and the run
+    assert marked == [(RUN_STAGE,), (f"ingest[jsonl:{broken}]",)]
 
 
 # Every wrong input: one line naming the input and what to do, exit status by class --------------------------
@@ -286,6 +311,28 @@ def test_dry_run_reads_the_stored_cursor(env: dict[str, str]) -> None:
         assert conn.execute("select count(*) from ops.pipeline_runs").fetchone() == (0,)
 
 
+def test_dry_run_shows_a_local_source_s_cursor_after_it_was_ingested(
+    env: dict[str, str], shared_commits: Path
+) -> None:
+    """A JSON-lines or git cursor is what was read last (a digest), not a time: after an ingest the dry run shows
+    it and says an unchanged file reads nothing, instead of calling the source new."""
+    import hashlib
+
+    path = shared_commits / "commitizen__cz-cli.jsonl.gz"
+    uri = f"jsonl:{path}"
+    before = commitlake("ingest", "--dry-run", "--repos", uri, env=env)
+    assert before.returncode == 0, before.stderr
+    assert [line.split()[1:] for line in before.stdout.splitlines() if "jsonl:commitizen/cz-cli" in line] == [
+        ["no", "cursor", "no", "requests", "(local", "read)"]]
+    ingested = commitlake("ingest", "--repos", uri, env=env)
+    assert ingested.returncode == 0, ingested.stderr
+    after = commitlake("ingest", "--dry-run", "--repos", uri, env=env)
+    assert after.returncode == 0, after.stderr
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert [line.split()[1:] for line in after.stdout.splitlines() if "jsonl:commitizen/cz-cli" in line] == [
+        ["cursor", digest[:12], "no", "requests", "(local", "read;", "nothing", "read", "if", "unchanged)"]]
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("COMMITLAKE_LOG_FORMAT", "xml", "COMMITLAKE_LOG_FORMAT='xml' is not one of auto, human, json"),
     ("COMMITLAKE_INGEST_CONCURRENCY", "four", "COMMITLAKE_INGEST_CONCURRENCY='four' is not an integer"),
@@ -334,3 +381,39 @@ def test_unresolvable_database_host_names_it(env: dict[str, str]) -> None:
     line = _only_line(commitlake("status", env={**env, "DATABASE_URL": url}), 75)
     assert line == ("commitlake: error: cannot connect to the warehouse at postgresql://pipeline:***@db.invalid:5432/"
                     "commitlake: cannot resolve db.invalid; check the host in DATABASE_URL")
+
+
+def test_dbt_without_arguments_says_what_it_needs_and_starts_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in env.items() if k != "DATABASE_URL"} | {"COMMITLAKE_HOME": str(tmp_path / "fresh")}
+    line = _only_line(commitlake("dbt", env=env), EXIT_BAD_INPUT)
+    assert line == "commitlake: error: commitlake dbt needs dbt's arguments after --, e.g. `commitlake dbt -- ls`"
+    assert not (tmp_path / "fresh").exists()  # nothing was started or written for a command that cannot run
+
+
+def test_sigterm_stops_the_embedded_server_the_command_started(
+    env: dict[str, str], tmp_path: Path, shared_commits: Path
+) -> None:
+    """`timeout`, `kill` or a deleted pod send SIGTERM: the command unwinds as on Ctrl-C, so the embedded server
+    it started stops with it instead of running on with nobody to stop it."""
+    import signal
+    import time
+
+    env = {k: v for k, v in env.items() if k != "DATABASE_URL"} | {"COMMITLAKE_HOME": str(tmp_path / "home"),
+                                                                   "COMMITLAKE_LOG_FORMAT": "json"}
+    source = f"jsonl:{shared_commits / 'vitejs__vite.jsonl.gz'}"
+    proc = subprocess.Popen([sys.executable, "-m", "commitlake", "run", "--repos", source], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:  # the run is well under way once ingest has begun
+            if ('"event":"stage.started"' in line and '"stage":"ingest"' in line) or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == EXIT_TERMINATED, err
+    assert err.strip().splitlines()[-1] == "commitlake: terminated"
+    stopped = commitlake("db", "stop", env=env)
+    assert stopped.stderr.strip().splitlines()[-1] == "embedded PostgreSQL was not running", stopped.stderr

@@ -178,3 +178,17 @@ def test_make_ui_addresses_are_ports_kind_maps_to_rendered_services(chart: Path)
     readme = section((ROOT / "README.md").read_text(), "## Kubernetes")
     # what the target does: print, not port-forward
     assert "make ui            # prints the addresses and logins" in readme
+
+
+def test_every_variable_of_the_readme_configuration_table_is_in_run_help() -> None:
+    """`commitlake run --help` is where a user looks for a setting: each one the README's table documents is
+    named there (as a variable of some stage, a flag's variable, or the runner's own)."""
+    import sys
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", table, flags=re.MULTILINE)
+    assert len(documented) > 15, "the configuration table was not found"
+    helped = subprocess.run([sys.executable, "-m", "commitlake", "run", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": "2000"}, timeout=120, check=True).stdout
+    assert [name for name in documented if not re.search(rf"\b{name}\b", helped)] == []

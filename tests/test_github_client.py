@@ -7,7 +7,7 @@ import random
 import httpx
 import pytest
 
-from commitlake.errors import AuthError, BudgetExhausted, SourceError
+from commitlake.errors import EXIT_TRANSIENT, AuthError, BudgetExhausted, SourceError, exit_code
 from commitlake.sources.github import GitHubClient, GitHubSource
 from fake_github import FakeClock, FakeGitHub
 
@@ -64,9 +64,10 @@ def test_slow_answer_beyond_timeout_is_retried(gh: FakeGitHub, clock: FakeClock)
 def test_gives_up_after_max_retries(gh: FakeGitHub, clock: FakeClock):
     gh.faults.script("503", times=10)
     client = client_for(gh, clock, max_retries=2)
-    with pytest.raises(SourceError, match="gave up after 3 attempts: HTTP 503"):
+    with pytest.raises(SourceError, match="gave up after 3 attempts: HTTP 503") as raised:
         client.get(client.url(LIST))
     assert len(gh.log) == 3
+    assert exit_code(raised.value) == EXIT_TRANSIENT  # the server kept failing, not the source: a later run may pass
 
 
 def test_primary_limit_waits_until_reset_and_never_retries_early(gh: FakeGitHub, clock: FakeClock):

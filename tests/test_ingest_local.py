@@ -154,3 +154,31 @@ def test_truncated_gzip_counts_what_it_could_not_read(tmp_path: Path, shared_com
     assert source.stats.unreadable_bytes == len(expected) - expected.rfind(b"\n") - 1  # the cut line
     assert source.stats.damage is not None and "truncated gzip" in source.stats.damage
     assert source.next_cursor() is None
+
+
+@pytest.mark.parametrize(("statuses", "transient", "verdict"), [
+    (["failed", "failed"], [False, True], "bad input"),  # one failed for good: a retry cannot fix the run
+    (["failed", "skipped"], [True, False], "bad input"),  # a skipped repository will not come back either
+    (["failed", "failed"], [True, True], "transient"),  # every source gave up on a server: a later run may pass
+    (["failed", "partial"], [False, False], None),  # the partial one kept its records: a partial success
+    (["failed", "unchanged"], [False, False], None),  # nothing new is not a failure
+    (["skipped"], [False], None),  # only skipped (GitHub no longer serves it): skipped, as everywhere
+    ([], [], None),
+])
+def test_the_stage_fails_only_when_no_source_went_through(
+    statuses: list[str], transient: list[bool], verdict: str | None
+) -> None:
+    from commitlake.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT, exit_code
+    from commitlake.stages import StageResult
+    from commitlake.stages.ingest import nothing_ingested
+
+    outcomes = [{"uri": f"git:/r{i}", "repo": f"r{i}", "status": status, "reason": f"git:/r{i}: why {i}",
+                 "transient": flag} for i, (status, flag) in enumerate(zip(statuses, transient, strict=True))]
+    error = nothing_ingested(StageResult("", {}, {"repositories": outcomes}))
+    if verdict is None:
+        assert error is None
+        return
+    assert error is not None
+    reasons = "; ".join(f"git:/r{i}: why {i}" for i in range(len(statuses)))
+    assert str(error) == f"no source could be ingested: {reasons}"
+    assert exit_code(error) == {"bad input": EXIT_BAD_INPUT, "transient": EXIT_TRANSIENT}[verdict]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -18,6 +20,7 @@ from commitlake.contract import DEFAULT_ARGO_SERVER, DEFAULT_NAMESPACE, FINAL_PH
 from commitlake.errors import (
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
+    EXIT_TERMINATED,
     EXIT_TRANSIENT,
     EXIT_USAGE,
     CommitlakeError,
@@ -112,6 +115,15 @@ def _stage_epilog(name: str) -> str:
     return "environment: " + ", ".join(dict.fromkeys(names)) if names else ""
 
 
+def _run_epilog() -> str:
+    """What `commitlake run` reads: every stage's variables, the local settings, the local runner's own."""
+    from commitlake.stages import RERUN_UNCHANGED_ENV
+
+    names = [n for stage in pipeline.STAGES for n in (*stage.config_env, *stage.secret_env)]
+    names += ["COMMITLAKE_HOME", "COMMITLAKE_MODEL_NAME", "COMMITLAKE_STAGE_PROCESSES", RERUN_UNCHANGED_ENV]
+    return "environment: " + ", ".join(dict.fromkeys(names))
+
+
 def _parser() -> argparse.ArgumentParser:
     common = _output_flags()
     parser = _Parser(prog="commitlake", description="GitHub commits → lake → warehouse → model.", parents=[common])
@@ -121,8 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, summary: str, epilog: str = "") -> argparse.ArgumentParser:
         return sub.add_parser(name, help=summary, description=summary, epilog=epilog or None, parents=[common])
 
-    run = add("run", "Run the whole pipeline locally, stage by stage, against one warehouse.",
-              "environment: DATABASE_URL, COMMITLAKE_LAKE_URI, MLFLOW_TRACKING_URI, GITHUB_TOKEN, GITHUB_API_URL")
+    run = add("run", "Run the whole pipeline locally, stage by stage, against one warehouse.", _run_epilog())
     _add_repos(run)
     _add_ingest_flags(run)
     run.add_argument("--stages", type=_stage_list, metavar="LIST",
@@ -248,10 +259,10 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         print(run_backup_command(settings, args.db_command, getattr(args, "key", None)))
         return 0
     warehouse = Warehouse(settings, keep_running=True).open()
+    if warehouse.embedded is not None:  # `url` and `shell` leave it up for the next command: say so
+        print("(embedded server left running; stop it with `commitlake db stop`)", file=sys.stderr)
     if args.db_command == "url":
         print(warehouse.url)
-        if warehouse.embedded is not None:
-            print("(embedded server left running; stop it with `commitlake db stop`)", file=sys.stderr)
         return 0
     psql = shutil.which("psql")
     if psql is None:
@@ -266,9 +277,11 @@ def _cmd_dbt(args: argparse.Namespace, settings: Settings) -> int:
     from commitlake.transform import run_dbt
     from commitlake.warehouse.db import open_warehouse
 
+    dbt_args = [a for a in args.dbt_args if a != "--"]
+    if not dbt_args:
+        raise ConfigError("commitlake dbt needs dbt's arguments after --, e.g. `commitlake dbt -- ls`")
     # Stops the embedded server on the way out if this command started it (`make docs` included).
     with open_warehouse(settings) as warehouse:
-        dbt_args = [a for a in args.dbt_args if a != "--"]
         result = run_dbt(settings, warehouse.url, dbt_args)
     return 0 if result.success else 1
 
@@ -353,8 +366,19 @@ def _dispatch(args: argparse.Namespace, base: Settings) -> int:
     raise CommitlakeError(f"unknown command {args.command}")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: the same unwinding stops the embedded server this command started
+    and its stage processes, where the default action would kill this process alone and leave them running."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():  # signal handlers belong to the main thread
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         base = Settings.from_env().with_overrides(
             log_format=getattr(args, "log_format", None), log_level=getattr(args, "log_level", None)
@@ -368,9 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommitlakeError as exc:
         print(f"commitlake: error: {exc}", file=sys.stderr)
         return exit_code(exc)
-    except KeyboardInterrupt:
-        print("commitlake: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        print(f"commitlake: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:  # `commitlake status | head`: the reader left early, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
         return 0

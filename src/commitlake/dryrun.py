@@ -34,7 +34,9 @@ def expected_requests(kind: str, *, since: datetime | None, etag: str | None, fu
                       with_files: bool) -> str:
     """A human estimate of the GitHub requests one repository will cost, from its stored cursor."""
     if kind != "github":
-        return "no requests (local read)"
+        # a git or JSON-lines cursor is what was read last (HEAD's sha, the file's sha256), not a time
+        return "no requests (local read; nothing read if unchanged)" if etag and not full_refresh else (
+            "no requests (local read)")
     per_file = "; plus 1 per new commit (--with-files)" if with_files else ""
     if full_refresh or since is None:
         return f"full history: 1 request per 100 commits{per_file}"
@@ -94,6 +96,15 @@ def plan_repositories(settings: Settings) -> tuple[list[str], list[RepoPlan], st
     return sources, plans, note
 
 
+def _cursor_label(plan: RepoPlan) -> str:
+    """The stored cursor as a person reads it: GitHub's is a commit time, a local source's what it read last."""
+    if plan.since is not None:
+        return f"cursor {plan.since:%Y-%m-%d %H:%M}"
+    if plan.etag and plan.kind != "github":
+        return f"cursor {plan.etag[:12]}"
+    return "no cursor"
+
+
 def print_plan(settings: Settings, stages: list[str] | None, out: IO[str] | None = None) -> None:
     """Print the plan as plain lines on stdout (a dry run is read by a person; it writes no log records)."""
     out = out or sys.stdout
@@ -108,8 +119,7 @@ def print_plan(settings: Settings, stages: list[str] | None, out: IO[str] | None
     names = [f"{p.kind}:{p.repo}" + (f"@{p.branch}" if p.branch else "") for p in plans]
     width = max(map(len, names), default=0)
     for name, p in zip(names, plans, strict=True):
-        cursor = f"cursor {p.since:%Y-%m-%d %H:%M}" if p.since else "no cursor"
-        print(f"  {name:<{width}}  {cursor:<22}  {p.expected}", file=out)
+        print(f"  {name:<{width}}  {_cursor_label(p):<22}  {p.expected}", file=out)
     if settings.max_requests is not None:
         print(f"request budget: {settings.max_requests} (--max-requests)", file=out)
     if note:

@@ -6,15 +6,16 @@
     ├── SourceError            a source cannot be read (unreadable file, not a git repository, API refused)
     │   ├── AuthError          the API rejected the token (401): the whole run stops
     │   ├── RepoUnavailable    404/451: that repository is skipped, the others go on
-    │   └── BudgetExhausted    --max-requests reached
+    │   ├── BudgetExhausted    --max-requests reached
+    │   └── NothingIngested    every source of the command failed: the run stops at ingest
     ├── LakeError              the object store cannot be read or written
     ├── WarehouseError         the database cannot be reached or refused a statement
     ├── QualityGateFailed      a critical expectation failed: the pipeline stops at validate
     └── StageFailed            a stage failed; names the stage and the cause
 
 Exit codes of the `commitlake` command, defined here once: 0 success, 1 an error a retry will not fix,
-EXIT_PARTIAL some sources could not be ingested (the rest were, and were loaded), EXIT_TRANSIENT a retry may
-succeed.
+EXIT_PARTIAL some sources could not be ingested (the rest were, and were loaded; when none was, NothingIngested
+stops the run instead), EXIT_TRANSIENT a retry may succeed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_PARTIAL",
+    "EXIT_TERMINATED",
     "EXIT_TRANSIENT",
     "EXIT_USAGE",
     "AuthError",
@@ -31,6 +33,7 @@ __all__ = [
     "ConfigError",
     "HostUnreachable",
     "LakeError",
+    "NothingIngested",
     "QualityGateFailed",
     "RepoUnavailable",
     "SourceError",
@@ -48,6 +51,8 @@ EXIT_BAD_INPUT = 1
 EXIT_TRANSIENT = 75
 #: 128 + SIGINT, as shells report an interrupted command.
 EXIT_INTERRUPTED = 130
+#: 128 + SIGTERM (`timeout`, `kill`, a pod being deleted): unwound like Ctrl-C, so what the command started stops.
+EXIT_TERMINATED = 143
 #: EX_DATAERR: the command did its work for every source it could read; at least one source failed or
 #: was cut short (a damaged file, an unreachable repository). The summary names each one and why. Not
 #: retried: the same input fails the same way.
@@ -60,6 +65,13 @@ class CommitlakeError(Exception):
     #: A retry may succeed (a service was unreachable or overloaded). The CLI then exits with 75
     #: (EX_TEMPFAIL), the only code Argo's retryStrategy retries on besides pod errors.
     transient: bool = False
+
+    def __init__(self, *args: object, transient: bool | None = None) -> None:
+        """`transient` overrides the class's default for this one error (e.g. a source that gave up on a
+        server that kept failing: the source is not at fault, a later run may get through)."""
+        super().__init__(*args)
+        if transient is not None:
+            self.transient = transient
 
 
 class ConfigError(CommitlakeError):
@@ -95,13 +107,16 @@ class LakeError(CommitlakeError):
     """The store failed under us (transient: a retry may succeed), or what was asked of it is wrong whatever the
     store does (`transient=False`: a bad lake URI or key, an immutable object with other content, a damaged one)."""
 
-    def __init__(self, message: str, *, transient: bool = True) -> None:
-        super().__init__(message)
-        self.transient = transient
+    transient = True
 
 
 class WarehouseError(CommitlakeError):
     transient = True
+
+
+class NothingIngested(SourceError):
+    """Every source of the command failed: nothing to load, so the run stops here rather than validate an empty
+    or stale warehouse. Transient only when every source failed for a reason a later run may not meet."""
 
 
 class QualityGateFailed(CommitlakeError):

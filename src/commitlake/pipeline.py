@@ -81,6 +81,10 @@ class Stage:
     fan_out_over: str | None = None
     #: Combines the results of the fan-out items into one (`module:attribute`), for the local runner's summary.
     merge: str | None = None
+    #: Judges the stage's whole result (`module:attribute`, StageResult → CommitlakeError | None): an error stops
+    #: the run after this stage although each input was handled (every source failed). Fan-out items are not
+    #: judged one by one: one failed repository must not stop the others.
+    verdict: str | None = None
     #: Prints the JSON list that a fan-out stage iterates over (Argo captures stdout as its result); the list is
     #: also kept in its run record as details[FAN_OUT_LIST].
     emits_fan_out_list: bool = False
@@ -128,6 +132,7 @@ STAGES: tuple[Stage, ...] = (
         inputs=("ops.pipeline_runs:plan.repos", "ops.ingest_state", "github:API"),
         outputs=("lake:raw", "ops.ingest_state"),
         merge="commitlake.stages.ingest:merge",
+        verdict="commitlake.stages.ingest:nothing_ingested",
         depends_on=("plan",),
         fan_out_over="plan",
         retries=3,

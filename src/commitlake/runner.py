@@ -23,9 +23,17 @@ from commitlake.contract import RUN_FINISHED_EVENT
 from commitlake.errors import ConfigError, StageFailed
 from commitlake.logs import bind, current_run_id, get_logger
 from commitlake.memory import release_free_memory
-from commitlake.pipeline import FAN_OUT_LIST, Backoff, Stage
+from commitlake.pipeline import FAN_OUT_LIST, Backoff, Stage, stage_by_name
 from commitlake.stage_process import GroupRequest, StageProcessDied, process_groups, run_group_in_child
-from commitlake.stages import StageContext, StageResult, execute_stage, merge_for, read_stage_details, record_stage
+from commitlake.stages import (
+    StageContext,
+    StageResult,
+    execute_stage,
+    judged,
+    merge_for,
+    read_stage_details,
+    record_stage,
+)
 from commitlake.stages.validate import EARLY_LAYERS, only_layers
 from commitlake.warehouse.db import Warehouse, open_warehouse
 from commitlake.warehouse.runs import run_alive, run_stages
@@ -107,6 +115,9 @@ class _Executor:
     sleep: Callable[[float], None]
 
     def run(self, stage: Stage) -> StageResult:
+        return judged(stage, self._run(stage), self.ctx)
+
+    def _run(self, stage: Stage) -> StageResult:
         if stage.fan_out_over is None:
             return _with_retries(stage, lambda: execute_stage(stage.name, self.ctx), self.backoff, self.sleep)
         items = self._items(stage.fan_out_over)
@@ -212,4 +223,4 @@ def run_single_stage(settings: Settings, name: str, *, progress: bool = True) ->
     with bind(run_id=run_id), open_warehouse(settings) as warehouse, run_alive(warehouse, run_id):
         # on its own (no run id given) a stage is an explicit request and runs even when raw is unchanged
         ctx = StageContext(settings, run_id, warehouse, progress=progress, skip_unchanged=settings.run_id is not None)
-        return execute_stage(name, ctx)
+        return judged(stage_by_name(name), execute_stage(name, ctx), ctx)

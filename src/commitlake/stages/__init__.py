@@ -34,6 +34,7 @@ __all__ = [
     "StageTimeout",
     "execute_stage",
     "function_for",
+    "judged",
     "merge_for",
     "read_stage_details",
     "record_stage",
@@ -104,6 +105,23 @@ def merge_for(stage: Stage) -> Callable[[list[StageResult]], StageResult]:
     if stage.merge is None:
         return lambda results: results[0]
     return _resolve(stage.merge)  # type: ignore[return-value]
+
+
+def judged(stage: Stage, result: StageResult, ctx: StageContext) -> StageResult:
+    """`result`, unless the stage's verdict on it (Stage.verdict) is an error: then the stage is recorded failed
+    and StageFailed names it, so that `commitlake <stage>` and `commitlake run` stop alike, with that error's
+    exit status."""
+    if stage.verdict is None:
+        return result
+    verdict: Callable[[StageResult], CommitlakeError | None] = _resolve(stage.verdict)  # type: ignore[assignment]
+    error = verdict(result)
+    if error is None:
+        return result
+    with bind(run_id=ctx.run_id, stage=stage.name):
+        _log.error("stage.verdict", error=str(error), transient=error.transient)
+    record_stage(ctx.warehouse, ctx.run_id, _record_name(stage, ctx), "failed", row_counts=result.row_counts,
+                 details=result.details, error=str(error))  # fmt: skip
+    raise StageFailed(stage.name, error)
 
 
 def _call_with_timeout(function: StageFunction, ctx: StageContext, seconds: float) -> StageResult:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from commitlake.errors import AuthError, BudgetExhausted, LakeError, RepoUnavailable, SourceError
+from commitlake.errors import AuthError, BudgetExhausted, LakeError, NothingIngested, RepoUnavailable, SourceError
 from commitlake.faults import fault_point
 from commitlake.lake import Lake, Manifest, ManifestObject, manifest_key, part_key, run_prefix
 from commitlake.lake.sweep import sweep_orphans
@@ -46,6 +46,7 @@ __all__ = [
     "encode_batch",
     "ingest_source",
     "merge",
+    "nothing_ingested",
     "planned_uris",
     "run",
     "sweep",
@@ -72,6 +73,8 @@ class RepoOutcome:
     retries: int = 0
     wait_seconds: float = 0.0
     reason: str | None = None
+    #: A failure a later run may not meet (the API kept failing): see nothing_ingested.
+    transient: bool = False
 
 
 #: gzip level of the lake's objects. 1, not 6: on the 1M benchmark's commits level 6 compressed 49 MB/s and level 1
@@ -249,6 +252,21 @@ def _summary(details: dict[str, Any]) -> str:
     return summary
 
 
+def nothing_ingested(result: StageResult) -> NothingIngested | None:
+    """The stage's verdict on its (merged) result: an error when sources failed and none went through, so that
+    the run stops here, naming each source, instead of validating a warehouse this run added nothing to (on
+    first use, an empty one that fails the quality gate for a reason that hides the real one). Sources that
+    were only skipped (a repository GitHub no longer serves) are not a failure, as everywhere else."""
+    repositories = result.details.get("repositories", [])
+    statuses = {o["status"] for o in repositories}
+    if "failed" not in statuses or statuses - {"failed", "skipped"}:
+        return None
+    reasons = "; ".join(o["reason"] if str(o["reason"]).startswith(o["uri"]) else f"{o['uri']}: {o['reason']}"
+                        for o in repositories)  # fmt: skip
+    transient = all(o["status"] == "failed" and o.get("transient") for o in repositories)
+    return NothingIngested(f"no source could be ingested: {reasons}", transient=transient)
+
+
 def merge(results: list[StageResult]) -> StageResult:
     """One result for the fan-out items of a run (each item is one `ingest` call on one repository)."""
     details: dict[str, Any] = {"repositories": [], "skipped": [], "failures": {}, "requests": 0, "not_modified": 0,
@@ -305,7 +323,7 @@ def run(ctx: StageContext) -> StageResult:
                 raise
             except SourceError as exc:
                 _log.error("ingest.source_failed", source=uri, reason=str(exc))
-                return RepoOutcome(uri, uri, "failed", reason=str(exc))
+                return RepoOutcome(uri, uri, "failed", reason=str(exc), transient=exc.transient)
             cursor = cursors.get((source.kind, source.repo, source.branch or ""))
             try:
                 manifest, status = ingest_source(source, cursor, lake, ctx.run_id, progress=progress)
@@ -316,7 +334,7 @@ def run(ctx: StageContext) -> StageResult:
                 raise
             except SourceError as exc:
                 _log.error("ingest.source_failed", source=uri, repo=source.repo, reason=str(exc))
-                return RepoOutcome(uri, source.repo, "failed", reason=str(exc))
+                return RepoOutcome(uri, source.repo, "failed", reason=str(exc), transient=exc.transient)
             if status in ("ingested", "unchanged", "incomplete"):
                 next_cursor = source.next_cursor()
                 if next_cursor is not None:

@@ -62,6 +62,8 @@ def run_dbt(
     ]
     with _dbt_environment(dbt_env(database_url)):
         result = dbtRunner(callbacks=[on_event] if on_event is not None else None).invoke(full_args)
+    if isinstance(result.exception, KeyboardInterrupt):  # Ctrl-C (`make docs` serves until then): not an error
+        raise result.exception
     if result.exception is not None:
         raise CommitlakeError(f"dbt {' '.join(args)} could not run: {result.exception}")
     return result

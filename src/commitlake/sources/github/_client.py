@@ -207,7 +207,8 @@ class GitHubClient:
             except _Transient as exc:
                 failures += 1
                 if failures > self.max_retries:
-                    raise SourceError(f"GET {shown}: gave up after {failures} attempts: {exc}") from None
+                    message = f"GET {shown}: gave up after {failures} attempts: {exc}"
+                    raise SourceError(message, transient=True) from None
                 delay = exc.delay if exc.delay is not None else backoff_seconds(failures, self._rng)
                 self._count_retry(stats)
                 _log.warning("github.retry", url=shown, attempt=failures, error=str(exc), wait_seconds=round(delay, 3))
@@ -215,7 +216,8 @@ class GitHubClient:
             except _Limited as exc:
                 limited += 1
                 if limited > self.max_rate_limit_waits:
-                    raise SourceError(f"GET {shown}: still rate limited after {limited - 1} waits") from None
+                    message = f"GET {shown}: still rate limited after {limited - 1} waits"
+                    raise SourceError(message, transient=True) from None
                 self._count_retry(stats)
                 self._pause.extend(exc.seconds, exc.reason)
 
