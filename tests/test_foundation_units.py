@@ -96,3 +96,33 @@ def test_log_lines_are_json_with_the_contract_fields() -> None:
     }
     assert record["ts"].endswith("Z")
     assert record["github_token"] == "***"
+
+
+def test_library_deprecations_from_training_are_debug_lines_and_other_warnings_stay_warnings() -> None:
+    """MLflow's SQLAlchemy and pandas deprecations are nothing a user can act on: they must not greet every run
+    as warnings. A warning about the model itself (did not converge) still must."""
+    import warnings
+
+    import pandas.errors
+    import sqlalchemy.exc
+
+    from commitlake.stages.train import log_library_warnings
+
+    caught = [warnings.WarningMessage(message, category, "x.py", 1) for message, category in [
+        ("noload is deprecated", sqlalchemy.exc.SADeprecationWarning),
+        ("Operation with range is deprecated", pandas.errors.Pandas4Warning),
+        ("noload is deprecated", sqlalchemy.exc.SADeprecationWarning),  # the same one twice: one line
+        ("lbfgs failed to converge", UserWarning),
+    ]]
+    lines: dict[str, list[dict[str, object]]] = {}
+    for level in ("INFO", "DEBUG"):
+        stream = io.StringIO()
+        configure(level, stream)
+        try:
+            log_library_warnings(caught)
+        finally:
+            configure("INFO", None)
+        lines[level] = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["level"], r["category"]) for r in lines["INFO"]] == [("warning", "UserWarning")]
+    assert [(r["level"], r["category"]) for r in lines["DEBUG"]] == [
+        ("debug", "SADeprecationWarning"), ("debug", "Pandas4Warning"), ("warning", "UserWarning")]

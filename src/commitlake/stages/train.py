@@ -24,6 +24,7 @@ __all__ = [
     "PROMOTION_MARGIN_ENV",
     "SEARCH_ROWS_ENV",
     "labelled_counts",
+    "log_library_warnings",
     "mlflow_environment",
     "run",
     "train_options",
@@ -97,6 +98,18 @@ def labelled_counts(ctx: StageContext) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+#: Warnings about a library's own future (deprecations inside MLflow, pandas, SQLAlchemy): nothing a user can act
+#: on, so they are logged at debug level; any other warning (a model that did not converge) stays a warning.
+_LIBRARY_FUTURE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def log_library_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """One log line per distinct warning the libraries raised during training."""
+    for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
+        log = _log.debug if issubclass(category, _LIBRARY_FUTURE) else _log.warning
+        log("train.library_warning", category=category.__name__, message=message[:500])
+
+
 def run(ctx: StageContext) -> StageResult:
     labelled, classes = labelled_counts(ctx)
     needed = ctx.settings.min_labelled
@@ -130,8 +143,7 @@ def run(ctx: StageContext) -> StageResult:
             search_rows=int(options["search_rows"]),
             jobs=int(options["jobs"]),
         )
-    for category, message in dict.fromkeys((w.category.__name__, str(w.message)) for w in caught):
-        _log.warning("train.library_warning", category=category, message=message[:500])
+    log_library_warnings(caught)
     if report.skipped:
         return StageResult(
             f"skipped: {report.decision}",
