@@ -30,10 +30,6 @@ def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(item for item in re.split(r"[\s,]+", value.strip()) if item)
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _path(value: str | None) -> Path | None:
     return Path(value).expanduser().absolute() if value else None
 
@@ -87,16 +83,17 @@ def _conninfo_problem(url: str) -> str | None:
 
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
-_FLAG_VALUES = ("1", "true", "yes", "on", "0", "false", "no", "off", "")
+_YES = ("1", "true", "yes", "on")
+_NO = ("0", "false", "no", "off", "")
 
 
 def _checked_flag(env: Mapping[str, str], name: str, default: str = "") -> bool:
     """A yes/no setting; a value that is neither (`maybe`) is refused rather than read as no."""
     raw = env.get(name)
     value = (raw or default).strip().lower()
-    if value not in _FLAG_VALUES:
+    if value not in _YES + _NO:
         raise ConfigError(f"{name}={raw!r} is not a yes/no value; use 1/true/yes/on or 0/false/no/off")
-    return _flag(value)
+    return value in _YES
 
 
 def _positive(env: Mapping[str, str], name: str, default: int | None) -> int | None:
